@@ -1,0 +1,94 @@
+# tern build.  `make` builds build/tern and the library; `make check` runs
+# every test (unit, simulation, interop) and then the whole suite again
+# under ASan+UBSan; `make demo` runs the main job.
+
+ifeq ($(origin CC),default)
+CC = gcc
+endif
+BUILD ?= build
+SAN ?=
+OPT ?= -O2
+CFLAGS_BASE = -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+	-Wno-unused-parameter -fno-strict-aliasing -D_GNU_SOURCE -Iinclude -Isrc
+ifeq ($(SAN),1)
+CFLAGS_BASE += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=address,undefined
+endif
+CFLAGS += $(CFLAGS_BASE)
+LDLIBS += -lm
+
+LIB_SRCS := $(sort $(wildcard src/*/*.c))
+TOOL_SRCS := $(sort $(wildcard tools/*.c))
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+SIM_SRCS := $(sort $(wildcard tests/sim/sim_*.c))
+TESTLIB_SRCS := $(sort $(wildcard tests/lib/*.c))
+BENCH_SRCS := $(sort $(wildcard bench/*.c))
+
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+TOOL_OBJS := $(TOOL_SRCS:%.c=$(BUILD)/obj/%.o)
+TESTLIB_OBJS := $(TESTLIB_SRCS:%.c=$(BUILD)/obj/%.o)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
+SIM_BINS := $(SIM_SRCS:tests/sim/%.c=$(BUILD)/tests/sim/%)
+BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all lib tests check check-build check-san demo fuzz bench soak clean deps
+
+all: $(BUILD)/tern $(BUILD)/libtern.a
+
+lib: $(BUILD)/libtern.a
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libtern.a: $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/tern: $(TOOL_OBJS) $(BUILD)/libtern.a
+	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJS) $(BUILD)/libtern.a $(LDLIBS)
+
+$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(TESTLIB_OBJS) $(BUILD)/libtern.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJS) $(BUILD)/libtern.a -lcmocka $(LDLIBS)
+
+$(BUILD)/tests/sim/%: $(BUILD)/obj/tests/sim/%.o $(TESTLIB_OBJS) $(BUILD)/libtern.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJS) $(BUILD)/libtern.a -lcmocka $(LDLIBS)
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libtern.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libtern.a $(LDLIBS)
+
+tests: all $(UNIT_BINS) $(SIM_BINS)
+
+# The README's test command.  Installs what it needs when run as root.
+check:
+	@scripts/install-deps
+	$(MAKE) check-build CC=gcc BUILD=build
+	scripts/run-tests build
+	$(MAKE) check-build CC=clang BUILD=build-san SAN=1 OPT=-O1
+	scripts/run-tests build-san
+
+check-build:
+	$(MAKE) tests
+
+demo: $(BUILD)/tern
+	$(BUILD)/tern demo
+
+deps:
+	scripts/install-deps
+
+FUZZ_SECONDS ?= 60
+fuzz:
+	scripts/fuzz $(FUZZ_SECONDS)
+
+bench: $(BUILD)/tern $(BENCH_BINS)
+	scripts/bench
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(LIB_OBJS:.o=.d) $(TOOL_OBJS:.o=.d) $(TESTLIB_OBJS:.o=.d)
+-include $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/obj/tests/unit/%.d)
+-include $(SIM_SRCS:tests/sim/%.c=$(BUILD)/obj/tests/sim/%.d)

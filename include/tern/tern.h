@@ -1,0 +1,112 @@
+/* tern: a user-space TCP/IP stack.
+ *
+ * One struct tn_stack holds everything: devices, addresses, routes, caches,
+ * sockets, timers, counters and settings.  Nothing is global.  Time is an
+ * input: tern_poll(stack, now) does what is due at `now` and
+ * tern_poll_at(stack) says when it next needs to run, so the same code runs
+ * on a real clock or a virtual one.
+ *
+ * Socket calls follow BSD/Linux: they return -1 and set errno.  They never
+ * block: an operation that would wait fails with EAGAIN.  Addresses in the
+ * tern_* configuration calls are IPv4 in host byte order.
+ */
+#ifndef TERN_H
+#define TERN_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct tn_stack;
+struct tn_dev;
+
+struct tern_config {
+	const char *name;        /* for logs; default "tern" */
+	uint32_t pool_size;      /* packet buffers; default 16384 */
+	uint64_t seed;           /* randomness: 0 picks one from the OS */
+	uint64_t now;            /* initial clock (ns) */
+	/* Log sink; default: none.  level: 0 error .. 3 debug. */
+	void (*log)(void *ctx, int level, const char *msg);
+	void *log_ctx;
+};
+
+struct tn_stack *tern_stack_new(const struct tern_config *cfg);
+/* Frees everything, including the devices attached. */
+void tern_stack_free(struct tn_stack *s);
+
+/* Attach a device; the stack owns it from now on.  Returns its ifindex
+ * (1, 2, ...) or -1 with errno. */
+int tern_dev_attach(struct tn_stack *s, struct tn_dev *dev);
+struct tn_dev *tern_dev_get(struct tn_stack *s, int ifindex);
+int tern_dev_count(const struct tn_stack *s);
+/* ifindex of a device by name, or -1. */
+int tern_dev_index(const struct tn_stack *s, const char *name);
+/* Detach and destroy a device (interface removed); routes, neighbours and
+ * addresses on it go too. */
+int tern_dev_remove(struct tn_stack *s, int ifindex);
+
+/* Add an address with its prefix; adds the connected route and sends a
+ * gratuitous ARP on Ethernet devices. */
+int tern_addr_add(struct tn_stack *s, int ifindex, uint32_t addr, int plen);
+/* Add a route; gw 0 means on-link; ifindex 0 finds the device from gw. */
+int tern_route_add(struct tn_stack *s, uint32_t dst, int plen, uint32_t gw, int ifindex,
+		   uint32_t metric);
+int tern_route_del(struct tn_stack *s, uint32_t dst, int plen);
+
+/* Run everything due at `now` (ns): timers, device receive, transmit.
+ * Returns how many frames it received or sent (0: nothing to do). */
+unsigned tern_poll(struct tn_stack *s, uint64_t now);
+/* When the stack next needs tern_poll (ns on the same clock): its current
+ * time if it has work now, UINT64_MAX if idle.  Frames waiting in a
+ * device's receive ring count only where the driver reports them
+ * (next_event); callers polling file descriptors learn of them that way. */
+uint64_t tern_poll_at(struct tn_stack *s);
+uint64_t tern_now(const struct tn_stack *s);
+
+/* Counters, indexed by the nstat name ("IpInReceives"); -1 if unknown. */
+int64_t tern_stat(const struct tn_stack *s, const char *nstat_name);
+/* Settings by sysctl name; 0 or a negative errno. */
+int tern_sysctl_set(struct tn_stack *s, const char *name, const char *value);
+int tern_sysctl_get(const struct tn_stack *s, const char *name, char *buf, size_t cap);
+/* Packet buffers currently allocated (for leak checks). */
+uint32_t tern_pool_in_use(const struct tn_stack *s);
+
+/* ---- Sockets: SOCK_DGRAM with IPPROTO_UDP (or 0), or IPPROTO_ICMP for
+ * Linux-style ping sockets (send an echo request header + data, the stack
+ * sets the id; receive the echo reply). ---- */
+int tern_socket(struct tn_stack *s, int domain, int type, int protocol);
+int tern_bind(struct tn_stack *s, int fd, const struct sockaddr *addr, socklen_t len);
+int tern_connect(struct tn_stack *s, int fd, const struct sockaddr *addr, socklen_t len);
+ssize_t tern_sendto(struct tn_stack *s, int fd, const void *buf, size_t len, int flags,
+		    const struct sockaddr *to, socklen_t tolen);
+ssize_t tern_send(struct tn_stack *s, int fd, const void *buf, size_t len, int flags);
+ssize_t tern_recvfrom(struct tn_stack *s, int fd, void *buf, size_t len, int flags,
+		      struct sockaddr *from, socklen_t *fromlen);
+ssize_t tern_recv(struct tn_stack *s, int fd, void *buf, size_t len, int flags);
+/* recvmsg with msg_name, a scatter list, MSG_TRUNC in msg_flags, and the
+ * IP_TTL control message when IP_RECVTTL is on. */
+ssize_t tern_recvmsg(struct tn_stack *s, int fd, struct msghdr *msg, int flags);
+int tern_close(struct tn_stack *s, int fd);
+int tern_getsockname(struct tn_stack *s, int fd, struct sockaddr *addr, socklen_t *len);
+int tern_getpeername(struct tn_stack *s, int fd, struct sockaddr *addr, socklen_t *len);
+int tern_setsockopt(struct tn_stack *s, int fd, int level, int name, const void *val,
+		    socklen_t len);
+int tern_getsockopt(struct tn_stack *s, int fd, int level, int name, void *val, socklen_t *len);
+/* The last ICMP error reported to a socket (what Linux delivers through
+ * IP_RECVERR): the reporting host, ICMP type and code, and for ping
+ * sockets the echo sequence.  0, or -1 with ENOMSG if none. */
+int tern_sock_icmp_error(struct tn_stack *s, int fd, uint32_t *from, uint8_t *type, uint8_t *code,
+			 uint16_t *seq);
+/* Readiness now: a mask of POLLIN, POLLOUT, POLLERR. */
+int tern_sock_events(struct tn_stack *s, int fd);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,434 @@
+/* The stack instance: creation, devices and addresses, and the poll loop
+ * that drives timers, receive and transmit. */
+#include "core/stack.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "net/ipv4.h"
+#include "wire/wire.h"
+
+#define TN_DEFAULT_POOL 16384
+#define TN_RX_BUDGET 256 /* frames per device per poll, so one device cannot starve the rest */
+
+void tn_log(struct tn_stack *s, int level, const char *fmt, ...)
+{
+	if (!s->log)
+		return;
+	char msg[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	s->log(s->log_ctx, level, msg);
+}
+
+struct tn_stack *tern_stack_new(const struct tern_config *cfg)
+{
+	struct tern_config def = {0};
+	if (!cfg)
+		cfg = &def;
+	struct tn_stack *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	snprintf(s->name, sizeof(s->name), "%s", cfg->name ? cfg->name : "tern");
+	s->pool = tn_mempool_new(cfg->pool_size ? cfg->pool_size : TN_DEFAULT_POOL);
+	if (!s->pool) {
+		free(s);
+		return NULL;
+	}
+	uint64_t seed = cfg->seed;
+	if (!seed && getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
+		seed = (uint64_t)(uintptr_t)s ^ cfg->now;
+	tn_rand_seed(&s->rng, seed);
+	s->now = cfg->now;
+	s->log = cfg->log;
+	s->log_ctx = cfg->log_ctx;
+	tn_wheel_init(&s->wheel, s->now, s);
+	tn_sysctl_defaults(&s->sysctl);
+	tn_route_init(&s->routes, tn_rand_u64(&s->rng));
+	tn_neigh_init(&s->neigh, tn_rand_u64(&s->rng));
+	tn_frag_init(&s->frag, tn_rand_u64(&s->rng));
+	tn_icmp_init(&s->icmp);
+	tn_sock_table_init(&s->socks);
+	s->ip_id = (uint16_t)tn_rand_u64(&s->rng);
+	tn_pktq_init(&s->loopback);
+	return s;
+}
+
+void tern_stack_free(struct tn_stack *s)
+{
+	if (!s)
+		return;
+	tn_sock_table_destroy(&s->socks);
+	tn_frag_destroy(s);
+	tn_neigh_destroy(s);
+	tn_route_destroy(&s->routes);
+	tn_pktq_purge(&s->loopback);
+	for (int i = 1; i <= TN_MAX_IFACES; i++) {
+		struct tn_iface *ifc = &s->ifaces[i];
+		if (!ifc->dev)
+			continue;
+		tn_pktq_purge(&ifc->txq);
+		tn_dev_destroy(ifc->dev);
+	}
+	tn_mempool_free(s->pool);
+	free(s);
+}
+
+int tern_dev_attach(struct tn_stack *s, struct tn_dev *dev)
+{
+	for (int i = 1; i <= TN_MAX_IFACES; i++) {
+		struct tn_iface *ifc = &s->ifaces[i];
+		if (ifc->dev)
+			continue;
+		memset(ifc, 0, sizeof(*ifc));
+		ifc->dev = dev;
+		ifc->ifindex = i;
+		ifc->txqueuelen = 1000;
+		tn_pktq_init(&ifc->txq);
+		dev->now = s->now;
+		s->nifaces++;
+		return i;
+	}
+	errno = ENOSPC;
+	return -1;
+}
+
+struct tn_dev *tern_dev_get(struct tn_stack *s, int ifindex)
+{
+	struct tn_iface *ifc = tn_iface_get(s, ifindex);
+	return ifc ? ifc->dev : NULL;
+}
+
+int tern_dev_count(const struct tn_stack *s) { return s->nifaces; }
+
+int tern_dev_index(const struct tn_stack *s, const char *name)
+{
+	for (int i = 1; i <= TN_MAX_IFACES; i++)
+		if (s->ifaces[i].dev && strcmp(s->ifaces[i].dev->name, name) == 0)
+			return i;
+	return -1;
+}
+
+int tern_dev_remove(struct tn_stack *s, int ifindex)
+{
+	struct tn_iface *ifc = tn_iface_get(s, ifindex);
+	if (!ifc) {
+		errno = ENODEV;
+		return -1;
+	}
+	tn_route_flush_dev(&s->routes, ifindex);
+	tn_neigh_flush_dev(s, ifindex);
+	tn_pktq_purge(&ifc->txq);
+	tn_dev_destroy(ifc->dev);
+	memset(ifc, 0, sizeof(*ifc));
+	s->nifaces--;
+	return 0;
+}
+
+static uint32_t prefix_mask(int plen) { return plen ? ~0u << (32 - plen) : 0; }
+
+int tern_addr_add(struct tn_stack *s, int ifindex, uint32_t addr, int plen)
+{
+	struct tn_iface *ifc = tn_iface_get(s, ifindex);
+	if (!ifc || plen < 0 || plen > 32 || addr == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (ifc->naddrs == TN_MAX_ADDRS) {
+		errno = ENOSPC;
+		return -1;
+	}
+	for (int i = 0; i < ifc->naddrs; i++)
+		if (ifc->addrs[i].addr == addr) {
+			errno = EEXIST;
+			return -1;
+		}
+	uint32_t mask = prefix_mask(plen);
+	struct tn_ifaddr *a = &ifc->addrs[ifc->naddrs++];
+	a->addr = addr;
+	a->plen = (uint8_t)plen;
+	a->bcast = plen < 31 ? (addr | ~mask) : 0;
+	struct tn_route r = {
+		.dst = addr & mask, .plen = (uint8_t)plen, .type = TN_RT_UNICAST,
+		.proto = TN_RTPROT_KERNEL, .scope_link = 1, .prefsrc = addr, .ifindex = ifindex,
+	};
+	int rc = tn_route_add(&s->routes, &r);
+	if (rc < 0 && rc != -EEXIST) {
+		ifc->naddrs--;
+		errno = -rc;
+		return -1;
+	}
+	if (ifc->dev->framing == TN_DEV_L2)
+		tn_arp_announce(s, ifindex, addr);
+	return 0;
+}
+
+int tern_route_add(struct tn_stack *s, uint32_t dst, int plen, uint32_t gw, int ifindex,
+		   uint32_t metric)
+{
+	if (plen < 0 || plen > 32) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (ifindex == 0) {
+		const struct tn_route *via = gw ? tn_route_lookup(&s->routes, gw) : NULL;
+		if (!via || via->gw) { /* the gateway must be on-link */
+			errno = ENETUNREACH;
+			return -1;
+		}
+		ifindex = via->ifindex;
+	}
+	if (!tn_iface_get(s, ifindex)) {
+		errno = ENODEV;
+		return -1;
+	}
+	struct tn_route r = {
+		.dst = dst & prefix_mask(plen), .plen = (uint8_t)plen, .type = TN_RT_UNICAST,
+		.proto = TN_RTPROT_STATIC, .scope_link = gw == 0, .gw = gw, .metric = metric,
+		.ifindex = ifindex,
+	};
+	int rc = tn_route_add(&s->routes, &r);
+	if (rc < 0) {
+		errno = -rc;
+		return -1;
+	}
+	return 0;
+}
+
+int tern_route_del(struct tn_stack *s, uint32_t dst, int plen)
+{
+	int rc = tn_route_del(&s->routes, dst & prefix_mask(plen), (uint8_t)plen, -1, -1);
+	if (rc < 0) {
+		errno = -rc;
+		return -1;
+	}
+	return 0;
+}
+
+bool tn_addr_is_local(const struct tn_stack *s, uint32_t addr)
+{
+	for (int i = 1; i <= TN_MAX_IFACES; i++) {
+		const struct tn_iface *ifc = &s->ifaces[i];
+		if (!ifc->dev)
+			continue;
+		for (int j = 0; j < ifc->naddrs; j++)
+			if (ifc->addrs[j].addr == addr)
+				return true;
+	}
+	return false;
+}
+
+bool tn_addr_is_bcast(const struct tn_stack *s, uint32_t addr, int ifindex)
+{
+	if (tn_ip_is_lbcast(addr))
+		return true;
+	for (int i = 1; i <= TN_MAX_IFACES; i++) {
+		const struct tn_iface *ifc = &s->ifaces[i];
+		if (!ifc->dev || (ifindex > 0 && i != ifindex))
+			continue;
+		for (int j = 0; j < ifc->naddrs; j++)
+			if (ifc->addrs[j].bcast && ifc->addrs[j].bcast == addr)
+				return true;
+	}
+	return false;
+}
+
+uint32_t tn_iface_addr(const struct tn_stack *s, int ifindex, uint32_t near)
+{
+	if (ifindex <= 0 || ifindex > TN_MAX_IFACES || !s->ifaces[ifindex].dev)
+		return 0;
+	const struct tn_iface *ifc = &s->ifaces[ifindex];
+	if (ifc->naddrs == 0)
+		return 0;
+	if (near) {
+		for (int j = 0; j < ifc->naddrs; j++) {
+			uint32_t m = prefix_mask(ifc->addrs[j].plen);
+			if ((ifc->addrs[j].addr & m) == (near & m))
+				return ifc->addrs[j].addr;
+		}
+	}
+	return ifc->addrs[0].addr;
+}
+
+void tn_dev_queue_xmit(struct tn_stack *s, int ifindex, struct tn_pkt *pkt)
+{
+	struct tn_iface *ifc = tn_iface_get(s, ifindex);
+	if (!ifc) {
+		tn_drop(s, pkt, TN_IpOutDiscards);
+		return;
+	}
+	if (ifc->txq.count >= ifc->txqueuelen) {
+		ifc->tx_queue_drops++;
+		tn_drop(s, pkt, TN_TernExtTxQueueDrops);
+		return;
+	}
+	tn_pktq_push(&ifc->txq, pkt, pkt->pkt_len);
+}
+
+/* Hand queued frames to the driver in bursts; what it refuses stays queued
+ * for the next poll (a requeue, not a drop). */
+static unsigned iface_flush(struct tn_stack *s, struct tn_iface *ifc)
+{
+	unsigned sent_total = 0;
+	struct tn_pkt *burst[TN_DEV_BURST];
+	ifc->dev->now = s->now;
+	while (ifc->txq.count) {
+		unsigned n = 0;
+		for (struct tn_pkt *p = ifc->txq.head; p && n < TN_DEV_BURST; p = p->qnext)
+			burst[n++] = p;
+		for (unsigned i = 0; i < n; i++)
+			tn_pktq_pop(&ifc->txq, burst[i]->pkt_len);
+		unsigned sent = tn_dev_tx(ifc->dev, burst, n);
+		sent_total += sent;
+		if (sent < n) {
+			/* Put the refused frames back at the head, in order. */
+			for (unsigned i = n; i-- > sent;) {
+				burst[i]->qnext = ifc->txq.head;
+				ifc->txq.head = burst[i];
+				if (!ifc->txq.tail)
+					ifc->txq.tail = burst[i];
+				ifc->txq.count++;
+				ifc->txq.bytes += burst[i]->pkt_len;
+			}
+			break;
+		}
+	}
+	return sent_total;
+}
+
+static void eth_input(struct tn_stack *s, struct tn_iface *ifc, struct tn_pkt *pkt)
+{
+	struct tn_eth_hdr eh;
+	if (tn_eth_parse(pkt->data, pkt->len, &eh) < 0) {
+		tn_drop(s, pkt, TN_TernExtEthInErrors);
+		return;
+	}
+	pkt->l2_off = tn_pkt_off(pkt, pkt->data);
+	if (tn_eth_is_bcast(eh.dst))
+		pkt->flags |= TN_PKT_L2_BCAST;
+	else if (tn_eth_is_mcast(eh.dst))
+		pkt->flags |= TN_PKT_L2_MCAST;
+	else if (memcmp(eh.dst, ifc->dev->mac, 6) != 0) {
+		tn_drop(s, pkt, TN_TernExtEthInOtherHost);
+		return;
+	}
+	tn_pkt_pull(pkt, TN_ETH_HLEN);
+	switch (eh.type) {
+	case TN_ETHERTYPE_IPV4:
+		tn_ipv4_input(s, ifc->ifindex, pkt);
+		break;
+	case TN_ETHERTYPE_ARP:
+		tn_arp_input(s, ifc->ifindex, pkt);
+		break;
+	default:
+		tn_drop(s, pkt, TN_TernExtEthInUnknownType);
+	}
+}
+
+static void frame_input(struct tn_stack *s, struct tn_iface *ifc, struct tn_pkt *pkt)
+{
+	pkt->ifindex = (uint16_t)ifc->ifindex;
+	pkt->tstamp = s->now;
+	if (ifc->dev->framing == TN_DEV_L2)
+		eth_input(s, ifc, pkt);
+	else
+		tn_ipv4_input(s, ifc->ifindex, pkt);
+}
+
+static unsigned iface_receive(struct tn_stack *s, struct tn_iface *ifc)
+{
+	struct tn_pkt *burst[TN_DEV_BURST];
+	unsigned total = 0;
+	while (total < TN_RX_BUDGET) {
+		ifc->dev->now = s->now;
+		unsigned n = tn_dev_rx(ifc->dev, s->pool, burst, TN_DEV_BURST);
+		for (unsigned i = 0; i < n; i++)
+			frame_input(s, ifc, burst[i]);
+		total += n;
+		if (n < TN_DEV_BURST)
+			break;
+	}
+	return total;
+}
+
+/* Packets a host sends to itself go round through input on a later pass,
+ * as Linux's loopback device does, so input never re-enters output. */
+static unsigned loopback_run(struct tn_stack *s)
+{
+	unsigned n = 0;
+	struct tn_pkt_queue q = s->loopback;
+	tn_pktq_init(&s->loopback);
+	struct tn_pkt *p;
+	while ((p = tn_pktq_pop(&q, 0)) != NULL) {
+		p->ifindex = 0;
+		tn_ipv4_input(s, 0, p);
+		n++;
+	}
+	return n;
+}
+
+unsigned tern_poll(struct tn_stack *s, uint64_t now)
+{
+	unsigned work = 0;
+	if (now > s->now)
+		s->now = now;
+	tn_wheel_run(&s->wheel, s->now);
+	for (int i = 1; i <= TN_MAX_IFACES; i++) {
+		struct tn_iface *ifc = &s->ifaces[i];
+		if (!ifc->dev)
+			continue;
+		if (ifc->dev->ops->service) {
+			ifc->dev->now = s->now;
+			ifc->dev->ops->service(ifc->dev, s->now);
+		}
+		work += iface_receive(s, ifc);
+	}
+	work += loopback_run(s);
+	for (int i = 1; i <= TN_MAX_IFACES; i++)
+		if (s->ifaces[i].dev)
+			work += iface_flush(s, &s->ifaces[i]);
+	return work;
+}
+
+uint64_t tern_poll_at(struct tn_stack *s)
+{
+	if (s->loopback.count)
+		return s->now;
+	uint64_t t = tn_wheel_next(&s->wheel);
+	for (int i = 1; i <= TN_MAX_IFACES; i++) {
+		struct tn_iface *ifc = &s->ifaces[i];
+		if (!ifc->dev)
+			continue;
+		if (ifc->txq.count)
+			return s->now;
+		uint64_t d = tn_dev_next_event(ifc->dev);
+		if (d < t)
+			t = d;
+	}
+	return t;
+}
+
+uint64_t tern_now(const struct tn_stack *s) { return s->now; }
+
+int64_t tern_stat(const struct tn_stack *s, const char *nstat_name)
+{
+	int i = tn_stat_lookup(nstat_name);
+	return i < 0 ? -1 : (int64_t)s->stats[i];
+}
+
+int tern_sysctl_set(struct tn_stack *s, const char *name, const char *value)
+{
+	return tn_sysctl_set(&s->sysctl, name, value);
+}
+
+int tern_sysctl_get(const struct tn_stack *s, const char *name, char *buf, size_t cap)
+{
+	return tn_sysctl_get(&s->sysctl, name, buf, cap);
+}
+
+uint32_t tern_pool_in_use(const struct tn_stack *s) { return tn_mempool_in_use(s->pool); }

@@ -1,0 +1,93 @@
+/* The stack instance: every piece of state hangs off one of these. */
+#ifndef TN_STACK_H
+#define TN_STACK_H
+
+#include <stdarg.h>
+#include <stdint.h>
+
+#include "core/pkt.h"
+#include "core/rand.h"
+#include "core/stats.h"
+#include "core/sysctl.h"
+#include "core/timer.h"
+#include "link/dev.h"
+#include "net/frag.h"
+#include "net/icmp.h"
+#include "net/neigh.h"
+#include "net/route.h"
+#include "socket/sock.h"
+#include "tern/tern.h"
+
+#define TN_MAX_IFACES 16
+#define TN_MAX_ADDRS 8
+
+struct tn_ifaddr {
+	uint32_t addr;
+	uint8_t plen;
+	uint32_t bcast;   /* subnet broadcast (0 for /31, /32) */
+};
+
+struct tn_iface {
+	struct tn_dev *dev;       /* NULL: slot unused */
+	int ifindex;
+	struct tn_ifaddr addrs[TN_MAX_ADDRS];
+	int naddrs;
+	struct tn_pkt_queue txq;  /* bytes = pkt_len */
+	uint32_t txqueuelen;
+	uint64_t tx_queue_drops;
+};
+
+struct tn_stack {
+	char name[32];
+	uint64_t now;
+	struct tn_rand rng;
+	struct tn_mempool *pool;
+	struct tn_wheel wheel;
+	struct tn_sysctl sysctl;
+	uint64_t stats[TN_STAT_COUNT];
+	struct tn_iface ifaces[TN_MAX_IFACES + 1]; /* by ifindex; 0 unused */
+	int nifaces;
+	uint16_t ip_id;           /* next IP identification */
+	struct tn_route_table routes;
+	struct tn_neigh_table neigh;
+	struct tn_frag_table frag;
+	struct tn_icmp_state icmp;
+	struct tn_sock_table socks;
+	struct tn_pkt_queue loopback; /* sent to ourselves, input next pass */
+	void (*log)(void *ctx, int level, const char *msg);
+	void *log_ctx;
+};
+
+static inline void tn_stat_inc(struct tn_stack *s, enum tn_stat c) { s->stats[c]++; }
+static inline void tn_stat_add(struct tn_stack *s, enum tn_stat c, uint64_t n) { s->stats[c] += n; }
+
+/* The one way packets are dropped: count the reason, free the packet. */
+static inline void tn_drop(struct tn_stack *s, struct tn_pkt *p, enum tn_stat reason)
+{
+	s->stats[reason]++;
+	tn_pkt_free(p);
+}
+
+static inline struct tn_iface *tn_iface_get(struct tn_stack *s, int ifindex)
+{
+	if (ifindex <= 0 || ifindex > TN_MAX_IFACES || !s->ifaces[ifindex].dev)
+		return NULL;
+	return &s->ifaces[ifindex];
+}
+
+/* Queue a finished frame (L2 header in place for Ethernet devices) on the
+ * device's transmit queue; it leaves at the end of this poll.  Consumes. */
+void tn_dev_queue_xmit(struct tn_stack *s, int ifindex, struct tn_pkt *pkt);
+
+/* Address helpers. */
+bool tn_addr_is_local(const struct tn_stack *s, uint32_t addr);
+/* Directed or limited broadcast for some interface (or for ifindex > 0 only). */
+bool tn_addr_is_bcast(const struct tn_stack *s, uint32_t addr, int ifindex);
+/* First address on ifindex (0 if none); with `near` != 0, one whose subnet
+ * contains `near` if there is one. */
+uint32_t tn_iface_addr(const struct tn_stack *s, int ifindex, uint32_t near);
+
+void tn_log(struct tn_stack *s, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,147 @@
+#include "core/sysctl.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define E(n, field, cnt, lo, hi) {n, offsetof(struct tn_sysctl, field), cnt, lo, hi}
+
+const struct tn_sysctl_entry tn_sysctl_table[] = {
+	E("net.ipv4.ip_default_ttl", ip_default_ttl, 1, 1, 255),
+	E("net.ipv4.ip_forward", ip_forward, 1, 0, 1),
+	E("net.ipv4.ip_local_port_range", ip_local_port_range, 2, 1, 65535),
+	E("net.ipv4.ip_no_pmtu_disc", ip_no_pmtu_disc, 1, 0, 3),
+	E("net.ipv4.ipfrag_time", ipfrag_time, 1, 1, INT_MAX),
+	E("net.ipv4.ipfrag_high_thresh", ipfrag_high_thresh, 1, 0, INT_MAX),
+	E("net.ipv4.ipfrag_low_thresh", ipfrag_low_thresh, 1, 0, INT_MAX),
+	E("net.ipv4.ipfrag_max_dist", ipfrag_max_dist, 1, 0, INT_MAX),
+	E("net.ipv4.icmp_echo_ignore_all", icmp_echo_ignore_all, 1, 0, 1),
+	E("net.ipv4.icmp_echo_ignore_broadcasts", icmp_echo_ignore_broadcasts, 1, 0, 1),
+	E("net.ipv4.icmp_ignore_bogus_error_responses", icmp_ignore_bogus_error_responses, 1, 0, 1),
+	E("net.ipv4.icmp_ratelimit", icmp_ratelimit, 1, 0, INT_MAX),
+	E("net.ipv4.icmp_ratemask", icmp_ratemask, 1, 0, INT_MAX),
+	E("net.ipv4.icmp_msgs_per_sec", icmp_msgs_per_sec, 1, 0, INT_MAX),
+	E("net.ipv4.icmp_msgs_burst", icmp_msgs_burst, 1, 0, INT_MAX),
+	E("net.ipv4.route.mtu_expires", route_mtu_expires, 1, 1, INT_MAX),
+	E("net.ipv4.route.min_pmtu", route_min_pmtu, 1, 68, 65535),
+	E("net.ipv4.conf.all.accept_source_route", accept_source_route, 1, 0, 1),
+	E("net.ipv4.conf.all.rp_filter", rp_filter, 1, 0, 2),
+	E("net.core.rmem_default", core_rmem_default, 1, 4096, INT_MAX),
+	E("net.core.rmem_max", core_rmem_max, 1, 4096, INT_MAX),
+	E("net.core.wmem_default", core_wmem_default, 1, 4096, INT_MAX),
+	E("net.core.wmem_max", core_wmem_max, 1, 4096, INT_MAX),
+	E("net.ipv4.udp_rmem_min", udp_rmem_min, 1, 4096, INT_MAX),
+	E("net.ipv4.neigh.default.base_reachable_time_ms", neigh_base_reachable_time_ms, 1, 1, INT_MAX),
+	E("net.ipv4.neigh.default.retrans_time_ms", neigh_retrans_time_ms, 1, 1, INT_MAX),
+	E("net.ipv4.neigh.default.delay_first_probe_time", neigh_delay_first_probe_time, 1, 1, INT_MAX),
+	E("net.ipv4.neigh.default.mcast_solicit", neigh_mcast_solicit, 1, 0, 255),
+	E("net.ipv4.neigh.default.ucast_solicit", neigh_ucast_solicit, 1, 0, 255),
+	E("net.ipv4.neigh.default.unres_qlen_bytes", neigh_unres_qlen_bytes, 1, 0, INT_MAX),
+	E("net.ipv4.neigh.default.gc_stale_time", neigh_gc_stale_time, 1, 1, INT_MAX),
+	E("net.ipv4.conf.all.arp_ignore", arp_ignore, 1, 0, 8),
+	E("net.ipv4.conf.all.arp_accept", arp_accept, 1, 0, 2),
+	E("net.ipv4.ping_group_range", ping_group_range, 2, 0, INT_MAX),
+};
+const size_t tn_sysctl_table_len = sizeof(tn_sysctl_table) / sizeof(tn_sysctl_table[0]);
+
+void tn_sysctl_defaults(struct tn_sysctl *sc)
+{
+	memset(sc, 0, sizeof(*sc));
+	sc->ip_default_ttl = 64;
+	sc->ip_forward = 0;
+	sc->ip_local_port_range[0] = 32768;
+	sc->ip_local_port_range[1] = 60999;
+	sc->ipfrag_time = 30;
+	sc->ipfrag_high_thresh = 4 * 1024 * 1024;
+	sc->ipfrag_low_thresh = 3 * 1024 * 1024;
+	sc->ipfrag_max_dist = 64;
+	sc->icmp_echo_ignore_broadcasts = 1;
+	sc->icmp_ignore_bogus_error_responses = 1;
+	sc->icmp_ratelimit = 1000;
+	sc->icmp_ratemask = 6168;
+	sc->icmp_msgs_per_sec = 1000;
+	sc->icmp_msgs_burst = 50;
+	sc->route_mtu_expires = 600;
+	sc->route_min_pmtu = 552;
+	sc->rp_filter = 0;
+	sc->core_rmem_default = 212992;
+	sc->core_rmem_max = 212992;
+	sc->core_wmem_default = 212992;
+	sc->core_wmem_max = 212992;
+	sc->udp_rmem_min = 4096;
+	sc->neigh_base_reachable_time_ms = 30000;
+	sc->neigh_retrans_time_ms = 1000;
+	sc->neigh_delay_first_probe_time = 5;
+	sc->neigh_mcast_solicit = 3;
+	sc->neigh_ucast_solicit = 3;
+	sc->neigh_unres_qlen_bytes = 212992;
+	sc->neigh_gc_stale_time = 60;
+	sc->ping_group_range[0] = 0;
+	sc->ping_group_range[1] = 2147483647;
+}
+
+const struct tn_sysctl_entry *tn_sysctl_find(const char *name)
+{
+	/* Accept the /proc/sys path form too: net/ipv4/ip_forward. */
+	char norm[128];
+	size_t n = strlen(name);
+	if (n >= sizeof(norm))
+		return NULL;
+	for (size_t i = 0; i <= n; i++)
+		norm[i] = name[i] == '/' ? '.' : name[i];
+	for (size_t i = 0; i < tn_sysctl_table_len; i++)
+		if (strcmp(tn_sysctl_table[i].name, norm) == 0)
+			return &tn_sysctl_table[i];
+	return NULL;
+}
+
+int tn_sysctl_set(struct tn_sysctl *sc, const char *name, const char *value)
+{
+	const struct tn_sysctl_entry *e = tn_sysctl_find(name);
+	if (!e)
+		return -ENOENT;
+	int vals[4];
+	const char *p = value;
+	for (int i = 0; i < e->count; i++) {
+		char *end;
+		errno = 0;
+		long v = strtol(p, &end, 10);
+		if (end == p || errno || v < e->min || v > e->max)
+			return -EINVAL;
+		vals[i] = (int)v;
+		p = end;
+	}
+	while (*p == ' ' || *p == '\t' || *p == '\n')
+		p++;
+	if (*p)
+		return -EINVAL;
+	if (e->count == 2 && vals[0] > vals[1])
+		return -EINVAL;
+	memcpy((char *)sc + e->offset, vals, sizeof(int) * (size_t)e->count);
+	return 0;
+}
+
+int tn_sysctl_get(const struct tn_sysctl *sc, const char *name, char *buf, size_t cap)
+{
+	const struct tn_sysctl_entry *e = tn_sysctl_find(name);
+	if (!e)
+		return -ENOENT;
+	const int *v = (const int *)((const char *)sc + e->offset);
+	size_t off = 0;
+	buf[0] = 0;
+	for (int i = 0; i < e->count && off < cap; i++)
+		off += (size_t)snprintf(buf + off, cap - off, i ? "\t%d" : "%d", v[i]);
+	return 0;
+}
+
+void tn_sysctl_print(FILE *f, const struct tn_sysctl *sc, const char *filter)
+{
+	char buf[64];
+	for (size_t i = 0; i < tn_sysctl_table_len; i++) {
+		if (filter && !strstr(tn_sysctl_table[i].name, filter))
+			continue;
+		tn_sysctl_get(sc, tn_sysctl_table[i].name, buf, sizeof(buf));
+		fprintf(f, "%s = %s\n", tn_sysctl_table[i].name, buf);
+	}
+}

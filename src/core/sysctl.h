@@ -1,0 +1,66 @@
+/* Sysctl-style settings with Linux's names and defaults.  Each stack has
+ * its own struct tn_sysctl; the registry maps "net.ipv4.ip_default_ttl" to
+ * a field so tools can read and write by name. */
+#ifndef TN_SYSCTL_H
+#define TN_SYSCTL_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+struct tn_sysctl {
+	int ip_default_ttl;
+	int ip_forward;
+	int ip_local_port_range[2];
+	int ip_no_pmtu_disc;
+	int ipfrag_time;
+	int ipfrag_high_thresh;
+	int ipfrag_low_thresh;
+	int ipfrag_max_dist;
+	int icmp_echo_ignore_all;
+	int icmp_echo_ignore_broadcasts;
+	int icmp_ignore_bogus_error_responses;
+	int icmp_ratelimit;          /* ms between errors to one host */
+	int icmp_ratemask;
+	int icmp_msgs_per_sec;
+	int icmp_msgs_burst;
+	int route_mtu_expires;       /* s */
+	int route_min_pmtu;
+	int accept_source_route;
+	int rp_filter;
+	int core_rmem_default;
+	int core_rmem_max;
+	int core_wmem_default;
+	int core_wmem_max;
+	int udp_rmem_min;
+	int neigh_base_reachable_time_ms;
+	int neigh_retrans_time_ms;
+	int neigh_delay_first_probe_time;
+	int neigh_mcast_solicit;
+	int neigh_ucast_solicit;
+	int neigh_unres_qlen_bytes;
+	int neigh_gc_stale_time;
+	int arp_ignore;
+	int arp_accept;
+	int ping_group_range[2];
+};
+
+struct tn_sysctl_entry {
+	const char *name;
+	size_t offset;     /* of the first int in struct tn_sysctl */
+	int count;         /* ints in the value (ip_local_port_range: 2) */
+	int min, max;
+};
+
+extern const struct tn_sysctl_entry tn_sysctl_table[];
+extern const size_t tn_sysctl_table_len;
+
+void tn_sysctl_defaults(struct tn_sysctl *sc);
+const struct tn_sysctl_entry *tn_sysctl_find(const char *name);
+/* Parse and set "v" or "v1 v2"; 0, or -EINVAL / -ENOENT. */
+int tn_sysctl_set(struct tn_sysctl *sc, const char *name, const char *value);
+/* Format a value into buf ("32768\t60999" like /proc); -ENOENT if unknown. */
+int tn_sysctl_get(const struct tn_sysctl *sc, const char *name, char *buf, size_t cap);
+/* Print "name = value" lines for every entry whose name contains filter. */
+void tn_sysctl_print(FILE *f, const struct tn_sysctl *sc, const char *filter);
+
+#endif

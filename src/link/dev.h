@@ -1,0 +1,112 @@
+/* Network devices.  A driver supplies burst receive and transmit; the stack
+ * owns the packets it receives (allocated from the stack's mempool) and
+ * hands over the packets it transmits.  Decorators (pcap writer, fault
+ * injector) are devices that wrap another device. */
+#ifndef TN_DEV_H
+#define TN_DEV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/pkt.h"
+
+#define TN_IFNAMSIZ 16
+#define TN_DEV_BURST 32
+
+struct tn_dev;
+struct tn_stack;
+
+enum tn_dev_framing {
+	TN_DEV_L2 = 0, /* Ethernet frames */
+	TN_DEV_L3 = 1, /* raw IP packets (TUN, packetdrill) */
+};
+
+struct tn_dev_ops {
+	/* Receive up to n packets, allocated from mp.  Returns the count. */
+	unsigned (*rx_burst)(struct tn_dev *d, struct tn_mempool *mp, struct tn_pkt **pkts, unsigned n);
+	/* Transmit up to n packets.  Consumes the first k it returns; the
+	 * caller keeps (and may retry or free) the rest. */
+	unsigned (*tx_burst)(struct tn_dev *d, struct tn_pkt **pkts, unsigned n);
+	/* Optional: do time-driven work (delayed frames of a fault injector). */
+	void (*service)(struct tn_dev *d, uint64_t now);
+	/* Optional: when service() next needs to run; UINT64_MAX if never. */
+	uint64_t (*next_event)(struct tn_dev *d);
+	/* Optional: a file descriptor to poll for readability, or -1. */
+	int (*fd)(struct tn_dev *d);
+	void (*destroy)(struct tn_dev *d);
+};
+
+struct tn_dev_stats {
+	uint64_t rx_packets, rx_bytes, rx_dropped;
+	uint64_t tx_packets, tx_bytes, tx_dropped;
+};
+
+struct tn_dev {
+	const struct tn_dev_ops *ops;
+	char name[TN_IFNAMSIZ];
+	enum tn_dev_framing framing;
+	uint32_t mtu;               /* L3 MTU */
+	uint8_t mac[6];
+	struct tn_dev_stats stats;
+	void *priv;                 /* driver state */
+	uint64_t now;               /* clock, set by the stack before each call */
+};
+
+static inline unsigned tn_dev_rx(struct tn_dev *d, struct tn_mempool *mp, struct tn_pkt **pkts, unsigned n)
+{
+	return d->ops->rx_burst(d, mp, pkts, n);
+}
+static inline unsigned tn_dev_tx(struct tn_dev *d, struct tn_pkt **pkts, unsigned n)
+{
+	return d->ops->tx_burst(d, pkts, n);
+}
+static inline int tn_dev_fd(struct tn_dev *d) { return d->ops->fd ? d->ops->fd(d) : -1; }
+static inline uint64_t tn_dev_next_event(struct tn_dev *d)
+{
+	return d->ops->next_event ? d->ops->next_event(d) : UINT64_MAX;
+}
+static inline void tn_dev_destroy(struct tn_dev *d)
+{
+	if (d && d->ops->destroy)
+		d->ops->destroy(d);
+}
+
+/* ---- Drivers and decorators ---- */
+
+/* An in-process link: two devices joined back to back.  Frames are copied
+ * through a lock-free ring per direction (a wire), so the two ends may run
+ * on different threads.  `ring_slots` is a power of two. */
+int tn_memlink_pair(const char *name_a, const char *name_b, enum tn_dev_framing framing,
+		    uint32_t mtu, uint32_t ring_slots, struct tn_dev **a, struct tn_dev **b);
+
+/* Impairment applied to frames leaving the wrapped device; all random
+ * choices come from the seed.  Probabilities are in [0,1]. */
+struct tn_fault_cfg {
+	uint64_t delay_ns;        /* fixed one-way delay */
+	uint64_t jitter_ns;       /* uniform extra delay in [0, jitter] */
+	double loss;
+	double duplicate;
+	double reorder;           /* probability a frame jumps the queue (no delay) */
+	double corrupt;           /* probability one random bit is flipped */
+	uint64_t rate_bps;        /* 0: unlimited; else serialisation at this rate */
+	uint32_t limit;           /* frames held at most (default 1000) */
+	uint64_t seed;
+};
+struct tn_fault_stats {
+	uint64_t passed, lost, duplicated, reordered, corrupted, overflow;
+};
+/* Wrap `lower`: the new device owns it and destroys it with itself. */
+struct tn_dev *tn_fault_new(struct tn_dev *lower, const struct tn_fault_cfg *cfg);
+const struct tn_fault_stats *tn_fault_stats(const struct tn_dev *fault_dev);
+
+/* Linux TAP (L2) or TUN (L3) device; creates the interface if missing and
+ * brings it up.  NULL with errno set on failure. */
+struct tn_dev *tn_tap_open(const char *ifname, enum tn_dev_framing framing, uint32_t mtu);
+/* True once the TAP/TUN interface was deleted under a running device. */
+int tn_tap_link_gone(const struct tn_dev *d);
+
+/* Wrap `lower` and write every received and sent frame to a pcap file
+ * (nanosecond timestamps: dev->now + wall_offset_ns).  Owns `lower`. */
+struct tn_dev *tn_pcap_new(struct tn_dev *lower, const char *path, uint64_t wall_offset_ns);
+
+#endif

@@ -1,0 +1,444 @@
+/* The socket table and the BSD-shaped calls for datagram sockets (UDP and
+ * ICMP ping sockets).  Calls never block; errors return -1 with errno set
+ * to what Linux would set. */
+#include "socket/sock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/stack.h"
+#include "net/ipv4.h"
+#include "socket/udp.h"
+#include "wire/wire.h"
+
+#define SOCK_MIN_RCVBUF 2304 /* Linux: 2 * (2048 + sizeof(sk_buff)) rounded */
+#define SOCK_MIN_SNDBUF 4608
+
+void tn_sock_table_init(struct tn_sock_table *t) { memset(t, 0, sizeof(*t)); }
+
+void tn_sock_table_destroy(struct tn_sock_table *t)
+{
+	for (uint32_t i = 0; i < t->nfds; i++) {
+		if (!t->fds[i])
+			continue;
+		tn_pktq_purge(&t->fds[i]->rxq);
+		free(t->fds[i]);
+	}
+	free(t->fds);
+	memset(t, 0, sizeof(*t));
+}
+
+struct tn_sock *tn_sock_get(struct tn_stack *s, int fd)
+{
+	if (fd < 0 || (uint32_t)fd >= s->socks.nfds)
+		return NULL;
+	return s->socks.fds[fd];
+}
+
+static int set_errno(int err)
+{
+	errno = err;
+	return -1;
+}
+
+static struct tn_sock *sock_or_ebadf(struct tn_stack *s, int fd)
+{
+	struct tn_sock *sk = tn_sock_get(s, fd);
+	if (!sk)
+		errno = EBADF;
+	return sk;
+}
+
+static int fd_alloc(struct tn_sock_table *t, struct tn_sock *sk)
+{
+	for (uint32_t i = t->free_hint; i < t->nfds; i++) {
+		if (!t->fds[i]) {
+			t->fds[i] = sk;
+			t->free_hint = i + 1;
+			return (int)i;
+		}
+	}
+	uint32_t n = t->nfds ? t->nfds * 2 : 64;
+	struct tn_sock **fds = realloc(t->fds, n * sizeof(*fds));
+	if (!fds)
+		return -1;
+	memset(fds + t->nfds, 0, (n - t->nfds) * sizeof(*fds));
+	t->fds = fds;
+	uint32_t i = t->nfds;
+	t->nfds = n;
+	t->fds[i] = sk;
+	t->free_hint = i + 1;
+	return (int)i;
+}
+
+int tern_socket(struct tn_stack *s, int domain, int type, int protocol)
+{
+	if (domain != AF_INET)
+		return set_errno(EAFNOSUPPORT);
+	int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (base != SOCK_DGRAM)
+		return set_errno(ESOCKTNOSUPPORT);
+	if (protocol == 0)
+		protocol = IPPROTO_UDP;
+	if (protocol != IPPROTO_UDP && protocol != IPPROTO_ICMP)
+		return set_errno(EPROTONOSUPPORT);
+	struct tn_sock *sk = calloc(1, sizeof(*sk));
+	if (!sk)
+		return set_errno(ENOMEM);
+	sk->type = SOCK_DGRAM;
+	sk->protocol = protocol;
+	sk->ttl = -1;
+	sk->rcvbuf = (uint32_t)s->sysctl.core_rmem_default;
+	sk->sndbuf = (uint32_t)s->sysctl.core_wmem_default;
+	tn_pktq_init(&sk->rxq);
+	int fd = fd_alloc(&s->socks, sk);
+	if (fd < 0) {
+		free(sk);
+		return set_errno(ENFILE);
+	}
+	sk->fd = fd;
+	s->socks.open++;
+	return fd;
+}
+
+static int sockaddr_in_get(const struct sockaddr *a, socklen_t len, uint32_t *addr, uint16_t *port)
+{
+	if (!a || len < (socklen_t)sizeof(struct sockaddr_in))
+		return -EINVAL;
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)a;
+	if (sin->sin_family != AF_INET)
+		return -EAFNOSUPPORT;
+	*addr = ntohl(sin->sin_addr.s_addr);
+	*port = ntohs(sin->sin_port);
+	return 0;
+}
+
+static void sockaddr_in_put(struct sockaddr *a, socklen_t *len, uint32_t addr, uint16_t port)
+{
+	if (!a || !len)
+		return;
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	sin.sin_addr.s_addr = htonl(addr);
+	sin.sin_port = htons(port);
+	socklen_t n = *len < (socklen_t)sizeof(sin) ? *len : (socklen_t)sizeof(sin);
+	memcpy(a, &sin, (size_t)n);
+	*len = sizeof(sin);
+}
+
+int tern_bind(struct tn_stack *s, int fd, const struct sockaddr *addr, socklen_t len)
+{
+	struct tn_sock *sk = sock_or_ebadf(s, fd);
+	if (!sk)
+		return -1;
+	uint32_t a;
+	uint16_t port;
+	int rc = sockaddr_in_get(addr, len, &a, &port);
+	if (rc < 0)
+		return set_errno(-rc);
+	if (sk->bound)
+		return set_errno(EINVAL);
+	if (a && !tn_addr_is_local(s, a) && !tn_ip_is_loopback(a) && !tn_addr_is_bcast(s, a, 0))
+		return set_errno(EADDRNOTAVAIL);
+	rc = tn_dgram_bind(s, sk, a, port);
+	return rc < 0 ? set_errno(-rc) : 0;
+}
+
+int tern_connect(struct tn_stack *s, int fd, const struct sockaddr *addr, socklen_t len)
+{
+	struct tn_sock *sk = sock_or_ebadf(s, fd);
+	if (!sk)
+		return -1;
+	if (addr && len >= (socklen_t)sizeof(sa_family_t) && addr->sa_family == AF_UNSPEC) {
+		sk->connected = false; /* dissolve the association */
+		sk->raddr = 0;
+		sk->rport = 0;
+		return 0;
+	}
+	uint32_t a;
+	uint16_t port;
+	int rc = sockaddr_in_get(addr, len, &a, &port);
+	if (rc < 0)
+		return set_errno(-rc);
+	if (sk->protocol == IPPROTO_UDP && port == 0)
+		return set_errno(EINVAL);
+	if (!tn_ip_select_src(s, a, 0) && !tn_addr_is_local(s, a) && !tn_ip_is_lbcast(a))
+		return set_errno(ENETUNREACH);
+	if (!sk->bound && (rc = tn_dgram_bind(s, sk, 0, 0)) < 0)
+		return set_errno(-rc);
+	sk->raddr = a;
+	sk->rport = port;
+	sk->connected = true;
+	if (!sk->laddr) { /* the source address is fixed at connect, as Linux */
+		sk->laddr = tn_addr_is_local(s, a) ? a : tn_ip_select_src(s, a, 0);
+	}
+	return 0;
+}
+
+ssize_t tern_sendto(struct tn_stack *s, int fd, const void *buf, size_t len, int flags,
+		    const struct sockaddr *to, socklen_t tolen)
+{
+	struct tn_sock *sk = sock_or_ebadf(s, fd);
+	if (!sk)
+		return -1;
+	uint32_t dst;
+	uint16_t dport;
+	if (to) {
+		int rc = sockaddr_in_get(to, tolen, &dst, &dport);
+		if (rc < 0)
+			return set_errno(-rc);
+	} else {
+		if (!sk->connected)
+			return set_errno(EDESTADDRREQ);
+		dst = sk->raddr;
+		dport = sk->rport;
+	}
+	if (sk->so_error && sk->connected) {
+		int err = sk->so_error;
+		sk->so_error = 0;
+		return set_errno(err);
+	}
+	if ((tn_ip_is_lbcast(dst) || tn_addr_is_bcast(s, dst, 0)) && !sk->broadcast)
+		return set_errno(EACCES);
+	ssize_t rc = sk->protocol == IPPROTO_ICMP ? tn_ping_sendto(s, sk, buf, len, dst)
+						  : tn_udp_sendto(s, sk, buf, len, dst, dport);
+	(void)flags;
+	return rc < 0 ? set_errno((int)-rc) : rc;
+}
+
+ssize_t tern_send(struct tn_stack *s, int fd, const void *buf, size_t len, int flags)
+{
+	return tern_sendto(s, fd, buf, len, flags, NULL, 0);
+}
+
+ssize_t tern_recvfrom(struct tn_stack *s, int fd, void *buf, size_t len, int flags,
+		      struct sockaddr *from, socklen_t *fromlen)
+{
+	struct tn_sock *sk = sock_or_ebadf(s, fd);
+	if (!sk)
+		return -1;
+	struct tn_pkt *p = sk->rxq.head;
+	if (!p) {
+		if (sk->so_error) {
+			int err = sk->so_error;
+			sk->so_error = 0;
+			return set_errno(err);
+		}
+		return set_errno(EAGAIN);
+	}
+	uint32_t n = p->pkt_len < len ? p->pkt_len : (uint32_t)len;
+	tn_pkt_copy_out(p, 0, buf, n);
+	const struct tn_dgram_cb *cb = (const struct tn_dgram_cb *)p->cb;
+	sockaddr_in_put(from, fromlen, cb->src, cb->sport);
+	ssize_t ret = (flags & MSG_TRUNC) ? (ssize_t)p->pkt_len : (ssize_t)n;
+	if (!(flags & MSG_PEEK)) {
+		tn_pktq_pop(&sk->rxq, tn_pkt_truesize(p));
+		tn_pkt_free(p);
+	}
+	return ret;
+}
+
+ssize_t tern_recv(struct tn_stack *s, int fd, void *buf, size_t len, int flags)
+{
+	return tern_recvfrom(s, fd, buf, len, flags, NULL, NULL);
+}
+
+static void put_ttl_cmsg(struct msghdr *msg, int ttl)
+{
+	if (!msg->msg_control || msg->msg_controllen < CMSG_SPACE(sizeof(int))) {
+		if (msg->msg_control)
+			msg->msg_flags |= MSG_CTRUNC;
+		msg->msg_controllen = 0;
+		return;
+	}
+	struct cmsghdr *c = CMSG_FIRSTHDR(msg);
+	c->cmsg_level = IPPROTO_IP;
+	c->cmsg_type = IP_TTL;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &ttl, sizeof(int));
+	msg->msg_controllen = CMSG_SPACE(sizeof(int));
+}
+
+ssize_t tern_recvmsg(struct tn_stack *s, int fd, struct msghdr *msg, int flags)
+{
+	struct tn_sock *sk = sock_or_ebadf(s, fd);
+	if (!sk)
+		return -1;
+	struct tn_pkt *p = sk->rxq.head;
+	if (!p)
+		return tern_recvfrom(s, fd, NULL, 0, flags, NULL, NULL); /* error or EAGAIN */
+	msg->msg_flags = 0;
+	uint32_t off = 0;
+	for (size_t i = 0; i < (size_t)msg->msg_iovlen && off < p->pkt_len; i++) {
+		uint32_t left = p->pkt_len - off;
+		uint32_t n = msg->msg_iov[i].iov_len < left ? (uint32_t)msg->msg_iov[i].iov_len : left;
+		tn_pkt_copy_out(p, off, msg->msg_iov[i].iov_base, n);
+		off += n;
+	}
+	if (off < p->pkt_len)
+		msg->msg_flags |= MSG_TRUNC;
+	const struct tn_dgram_cb *cb = (const struct tn_dgram_cb *)p->cb;
+	if (msg->msg_name)
+		sockaddr_in_put(msg->msg_name, &msg->msg_namelen, cb->src, cb->sport);
+	if (sk->recvttl)
+		put_ttl_cmsg(msg, cb->ttl);
+	else
+		msg->msg_controllen = 0;
+	ssize_t ret = (flags & MSG_TRUNC) ? (ssize_t)p->pkt_len : (ssize_t)off;
+	if (!(flags & MSG_PEEK)) {
+		tn_pktq_pop(&sk->rxq, tn_pkt_truesize(p));
+		tn_pkt_free(p);
+	}
+	return ret;
+}
+
+int tern_close(struct tn_stack *s, int fd)
+{
+	struct tn_sock *sk = sock_or_ebadf(s, fd);
+	if (!sk)
+		return -1;
+	tn_dgram_unhash(s, sk);
+	tn_pktq_purge(&sk->rxq);
+	s->socks.fds[fd] = NULL;
+	if ((uint32_t)fd < s->socks.free_hint)
+		s->socks.free_hint = (uint32_t)fd;
+	s->socks.open--;
+	free(sk);
+	return 0;
+}
+
+int tern_getsockname(struct tn_stack *s, int fd, struct sockaddr *addr, socklen_t *len)
+{
+	struct tn_sock *sk = sock_or_ebadf(s, fd);
+	if (!sk)
+		return -1;
+	sockaddr_in_put(addr, len, sk->laddr, sk->lport);
+	return 0;
+}
+
+int tern_getpeername(struct tn_stack *s, int fd, struct sockaddr *addr, socklen_t *len)
+{
+	struct tn_sock *sk = sock_or_ebadf(s, fd);
+	if (!sk)
+		return -1;
+	if (!sk->connected)
+		return set_errno(ENOTCONN);
+	sockaddr_in_put(addr, len, sk->raddr, sk->rport);
+	return 0;
+}
+
+static int opt_int(const void *val, socklen_t len, int *out)
+{
+	if (!val || len < (socklen_t)sizeof(int))
+		return -EINVAL;
+	memcpy(out, val, sizeof(int));
+	return 0;
+}
+
+int tern_setsockopt(struct tn_stack *s, int fd, int level, int name, const void *val, socklen_t len)
+{
+	struct tn_sock *sk = sock_or_ebadf(s, fd);
+	if (!sk)
+		return -1;
+	int v;
+	if (opt_int(val, len, &v) < 0)
+		return set_errno(EINVAL);
+	if (level == SOL_SOCKET) {
+		switch (name) {
+		case SO_RCVBUF: { /* Linux doubles the value for bookkeeping overhead */
+			uint32_t max = (uint32_t)s->sysctl.core_rmem_max;
+			uint32_t want = v < 0 ? 0 : (uint32_t)v;
+			want = want > max ? max : want;
+			sk->rcvbuf = want * 2 < SOCK_MIN_RCVBUF ? SOCK_MIN_RCVBUF : want * 2;
+			return 0;
+		}
+		case SO_SNDBUF: {
+			uint32_t max = (uint32_t)s->sysctl.core_wmem_max;
+			uint32_t want = v < 0 ? 0 : (uint32_t)v;
+			want = want > max ? max : want;
+			sk->sndbuf = want * 2 < SOCK_MIN_SNDBUF ? SOCK_MIN_SNDBUF : want * 2;
+			return 0;
+		}
+		case SO_BROADCAST: sk->broadcast = v != 0; return 0;
+		case SO_REUSEADDR: sk->reuseaddr = v != 0; return 0;
+		default: return set_errno(ENOPROTOOPT);
+		}
+	}
+	if (level == IPPROTO_IP) {
+		switch (name) {
+		case IP_TTL:
+			if (v < -1 || v == 0 || v > 255)
+				return set_errno(EINVAL);
+			sk->ttl = v;
+			return 0;
+		case IP_TOS: sk->tos = v & 0xff; return 0;
+		case IP_RECVTTL: sk->recvttl = v != 0; return 0;
+		default: return set_errno(ENOPROTOOPT);
+		}
+	}
+	return set_errno(ENOPROTOOPT);
+}
+
+int tern_getsockopt(struct tn_stack *s, int fd, int level, int name, void *val, socklen_t *len)
+{
+	struct tn_sock *sk = sock_or_ebadf(s, fd);
+	if (!sk)
+		return -1;
+	if (!val || !len || *len < (socklen_t)sizeof(int))
+		return set_errno(EINVAL);
+	int v;
+	if (level == SOL_SOCKET && name == SO_RCVBUF)
+		v = (int)sk->rcvbuf;
+	else if (level == SOL_SOCKET && name == SO_SNDBUF)
+		v = (int)sk->sndbuf;
+	else if (level == SOL_SOCKET && name == SO_ERROR) {
+		v = sk->so_error;
+		sk->so_error = 0;
+	} else if (level == SOL_SOCKET && name == SO_TYPE)
+		v = sk->type;
+	else if (level == SOL_SOCKET && name == SO_BROADCAST)
+		v = sk->broadcast;
+	else if (level == SOL_SOCKET && name == SO_REUSEADDR)
+		v = sk->reuseaddr;
+	else if (level == IPPROTO_IP && name == IP_TTL)
+		v = sk->ttl < 0 ? s->sysctl.ip_default_ttl : sk->ttl;
+	else if (level == IPPROTO_IP && name == IP_TOS)
+		v = sk->tos;
+	else
+		return set_errno(ENOPROTOOPT);
+	memcpy(val, &v, sizeof(v));
+	*len = sizeof(v);
+	return 0;
+}
+
+int tern_sock_events(struct tn_stack *s, int fd)
+{
+	struct tn_sock *sk = tn_sock_get(s, fd);
+	if (!sk)
+		return POLLNVAL;
+	int ev = POLLOUT;
+	if (sk->rxq.count)
+		ev |= POLLIN;
+	if (sk->so_error)
+		ev |= POLLERR;
+	return ev;
+}
+
+int tern_sock_icmp_error(struct tn_stack *s, int fd, uint32_t *from, uint8_t *type, uint8_t *code,
+			 uint16_t *seq)
+{
+	struct tn_sock *sk = sock_or_ebadf(s, fd);
+	if (!sk)
+		return -1;
+	if (!sk->last_err.valid)
+		return set_errno(ENOMSG);
+	*from = sk->last_err.from;
+	*type = sk->last_err.type;
+	*code = sk->last_err.code;
+	*seq = sk->last_err.seq;
+	sk->last_err.valid = false;
+	return 0;
+}

@@ -1,0 +1,104 @@
+/* The control socket: `tern -n NAME CMD ...` sends CMD to the running host
+ * NAME, which runs it against its stack and streams the output back.
+ *
+ * Request: u32 length (host order; same machine), then the arguments, each
+ * NUL-terminated.  Reply: the command's output, then a NUL byte and the
+ * exit status in decimal.  Closing the write side of the connection asks a
+ * long-running command (ping) to stop and print its summary, as ^C does. */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "tools.h"
+
+const char *ctl_path(const char *name, char *buf, size_t cap)
+{
+	const char *dir = "/run/tern";
+	if (geteuid() != 0) {
+		const char *x = getenv("XDG_RUNTIME_DIR");
+		static const char fallback[] = "/tmp";
+		snprintf(buf, cap, "%s/tern-%u", x ? x : fallback, (unsigned)geteuid());
+		mkdir(buf, 0700);
+		snprintf(buf + strlen(buf), cap - strlen(buf), "/%s.sock", name);
+		return buf;
+	}
+	mkdir("/run", 0755);
+	mkdir(dir, 0755);
+	snprintf(buf, cap, "%s/%s.sock", dir, name);
+	return buf;
+}
+
+static volatile sig_atomic_t client_interrupted;
+static void on_sigint(int sig)
+{
+	(void)sig;
+	client_interrupted = 1;
+}
+
+int ctl_client(const char *name, int argc, char **argv)
+{
+	char path[256];
+	ctl_path(name, path, sizeof(path));
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "tern: control path too long: %s\n", path);
+		return 2;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		fprintf(stderr, "tern: cannot reach host \"%s\" at %s: %s (is `tern host --name %s` running?)\n",
+			name, path, strerror(errno), name);
+		return 2;
+	}
+	char req[8192];
+	uint32_t len = 0;
+	for (int i = 0; i < argc; i++) {
+		size_t n = strlen(argv[i]) + 1;
+		if (len + n > sizeof(req)) {
+			fprintf(stderr, "tern: command too long\n");
+			return 2;
+		}
+		memcpy(req + len, argv[i], n);
+		len += (uint32_t)n;
+	}
+	if (write(fd, &len, sizeof(len)) != sizeof(len) || write(fd, req, len) != (ssize_t)len) {
+		fprintf(stderr, "tern: write to host: %s\n", strerror(errno));
+		return 2;
+	}
+	struct sigaction sa = {.sa_handler = on_sigint};
+	sigaction(SIGINT, &sa, NULL);
+	char buf[4096], status[16];
+	size_t slen = 0;
+	bool in_status = false, stopped = false;
+	for (;;) {
+		if (client_interrupted && !stopped) {
+			shutdown(fd, SHUT_WR);
+			stopped = true;
+		}
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		for (ssize_t i = 0; i < n; i++) {
+			if (in_status) {
+				if (slen + 1 < sizeof(status))
+					status[slen++] = buf[i];
+			} else if (buf[i] == 0) {
+				in_status = true;
+			} else {
+				fputc(buf[i], stdout);
+			}
+		}
+		fflush(stdout);
+	}
+	close(fd);
+	status[slen] = 0;
+	return in_status ? atoi(status) : 2;
+}

@@ -1,0 +1,464 @@
+/* `tern host`: one tern stack on TAP/TUN devices, driven by the real clock,
+ * with a control socket for the other commands. */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/stack.h"
+#include "link/dev.h"
+#include "tools.h"
+
+#define MAX_DEVS 8
+#define MAX_SESSIONS 16
+
+struct dev_spec {
+	const char *ifname;
+	enum tn_dev_framing framing;
+	uint32_t mtu;
+	uint32_t addr[TN_MAX_ADDRS];
+	int plen[TN_MAX_ADDRS];
+	int naddrs;
+};
+
+struct session {
+	int fd;                  /* control connection, -1 if unused */
+	char req[8192];
+	uint32_t have, want;     /* bytes received / expected (0: length unknown) */
+	struct ping_session ping;
+	bool pinging;
+	FILE *out;
+};
+
+struct host {
+	struct tn_stack *s;
+	const char *name;
+	int listen_fd;
+	char path[256];
+	struct session sessions[MAX_SESSIONS];
+	int udp_echo_fd;
+};
+
+static volatile sig_atomic_t host_stop;
+static void on_signal(int sig)
+{
+	(void)sig;
+	host_stop = 1;
+}
+
+static void host_log(void *ctx, int level, const char *msg)
+{
+	(void)ctx;
+	if (level <= 1)
+		fprintf(stderr, "tern: %s\n", msg);
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: tern host [--name NAME] --tap IFNAME --addr A.B.C.D/N [--tap IFNAME --addr ...]...\n"
+		"                 [--tun IFNAME] [--mtu N] [--gateway G] [--forward] [--udp-echo PORT]\n"
+		"                 [--pcap FILE]\n");
+}
+
+static int listen_ctl(struct host *h)
+{
+	ctl_path(h->name, h->path, sizeof(h->path));
+	unlink(h->path);
+	h->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	if (strlen(h->path) >= sizeof(sun.sun_path))
+		return -1;
+	memcpy(sun.sun_path, h->path, strlen(h->path) + 1);
+	if (h->listen_fd < 0 || bind(h->listen_fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	    listen(h->listen_fd, 16) < 0) {
+		fprintf(stderr, "tern: control socket %s: %s\n", h->path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void session_end(struct session *ss, int status)
+{
+	if (ss->out) {
+		fputc(0, ss->out);
+		fprintf(ss->out, "%d", status);
+		fclose(ss->out); /* closes the connection too */
+	} else {
+		close(ss->fd);
+	}
+	if (ss->pinging)
+		ping_free(&ss->ping);
+	memset(ss, 0, sizeof(*ss));
+	ss->fd = -1;
+}
+
+static int split_args(struct session *ss, char **argv, int max)
+{
+	int argc = 0;
+	for (uint32_t i = 0; i < ss->want && argc < max; argc++) {
+		argv[argc] = ss->req + i;
+		i += (uint32_t)strnlen(ss->req + i, ss->want - i) + 1;
+	}
+	return argc;
+}
+
+static void start_ping(struct host *h, struct session *ss, int argc, char **argv)
+{
+	int count = 0, size = 56, ttl = 0;
+	double interval = 1.0, wait = 10.0;
+	bool quiet = false;
+	uint32_t dst;
+	if (ping_parse_args(argc, argv, &count, &interval, &size, &wait, &ttl, &quiet, &dst) < 0) {
+		fprintf(ss->out, "usage: ping [-c count] [-i interval] [-s size] [-W timeout] [-t ttl] [-q] ADDR\n");
+		session_end(ss, 2);
+		return;
+	}
+	ss->ping.ttl = ttl;
+	if (ping_start(&ss->ping, h->s, dst, count, (uint64_t)(interval * 1e9), size, ss->out,
+		       mono_ns()) < 0) {
+		fprintf(ss->out, "ping: socket: %s\n", strerror(errno));
+		session_end(ss, 2);
+		return;
+	}
+	ss->ping.ttl = ttl;
+	if (ttl)
+		tern_setsockopt(h->s, ss->ping.fd, IPPROTO_IP, IP_TTL, &ttl, sizeof(ttl));
+	ss->ping.quiet = quiet;
+	ss->ping.timeout_ns = (uint64_t)(wait * 1e9);
+	ss->pinging = true;
+}
+
+static void run_command(struct host *h, struct session *ss)
+{
+	char *argv[64];
+	int argc = split_args(ss, argv, 64);
+	ss->out = fdopen(ss->fd, "w");
+	if (!ss->out) {
+		session_end(ss, 2);
+		return;
+	}
+	const char *cmd = argc ? argv[0] : "";
+	int rc = 0;
+	if (strcmp(cmd, "ping") == 0) {
+		start_ping(h, ss, argc, argv);
+		return;
+	} else if (strcmp(cmd, "stat") == 0) {
+		show_stat(h->s, ss->out, argc > 1 && strcmp(argv[1], "--nstat") == 0);
+	} else if (strcmp(cmd, "sysctl") == 0) {
+		rc = run_sysctl(h->s, argc, argv, ss->out);
+	} else if (strcmp(cmd, "route") == 0) {
+		rc = run_route(h->s, argc, argv, ss->out);
+	} else if (strcmp(cmd, "neigh") == 0) {
+		show_neigh(h->s, ss->out);
+	} else if (strcmp(cmd, "addr") == 0 || strcmp(cmd, "link") == 0) {
+		show_addr(h->s, ss->out);
+	} else {
+		fprintf(ss->out, "tern: unknown command \"%s\" (ping, stat, sysctl, route, neigh, addr)\n", cmd);
+		rc = 2;
+	}
+	session_end(ss, rc);
+}
+
+static void session_read(struct host *h, struct session *ss)
+{
+	if (ss->pinging) { /* the client closed its side: stop, like ^C */
+		ping_finish(&ss->ping, mono_ns());
+		session_end(ss, ss->ping.nreceived ? 0 : 1);
+		return;
+	}
+	if (ss->want == 0) {
+		uint32_t len;
+		ssize_t n = recv(ss->fd, &len, sizeof(len), MSG_DONTWAIT);
+		if (n != sizeof(len) || len == 0 || len > sizeof(ss->req)) {
+			session_end(ss, 2);
+			return;
+		}
+		ss->want = len;
+		return;
+	}
+	ssize_t n = recv(ss->fd, ss->req + ss->have, ss->want - ss->have, MSG_DONTWAIT);
+	if (n <= 0) {
+		if (n < 0 && errno == EAGAIN)
+			return;
+		session_end(ss, 2);
+		return;
+	}
+	ss->have += (uint32_t)n;
+	if (ss->have == ss->want) {
+		ss->req[ss->want - 1] = 0;
+		run_command(h, ss);
+	}
+}
+
+static void accept_sessions(struct host *h)
+{
+	for (;;) {
+		int fd = accept4(h->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		struct session *free_ss = NULL;
+		for (int i = 0; i < MAX_SESSIONS && !free_ss; i++)
+			if (h->sessions[i].fd < 0)
+				free_ss = &h->sessions[i];
+		if (!free_ss) {
+			close(fd);
+			continue;
+		}
+		memset(free_ss, 0, sizeof(*free_ss));
+		free_ss->fd = fd;
+	}
+}
+
+static void udp_echo(struct host *h)
+{
+	if (h->udp_echo_fd < 0)
+		return;
+	char buf[65536];
+	struct sockaddr_in from;
+	for (;;) {
+		socklen_t fl = sizeof(from);
+		ssize_t n = tern_recvfrom(h->s, h->udp_echo_fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
+		if (n < 0)
+			return;
+		tern_sendto(h->s, h->udp_echo_fd, buf, (size_t)n, 0, (struct sockaddr *)&from, fl);
+	}
+}
+
+static uint64_t service_sessions(struct host *h, uint64_t now)
+{
+	uint64_t next = UINT64_MAX;
+	for (int i = 0; i < MAX_SESSIONS; i++) {
+		struct session *ss = &h->sessions[i];
+		if (ss->fd < 0 || !ss->pinging)
+			continue;
+		uint64_t t = ping_step(&ss->ping, now);
+		if (ss->ping.done) {
+			ping_finish(&ss->ping, now);
+			session_end(ss, ss->ping.nreceived ? 0 : 1);
+			continue;
+		}
+		if (t < next)
+			next = t;
+	}
+	return next;
+}
+
+static int host_loop(struct host *h)
+{
+	while (!host_stop) {
+		uint64_t now = mono_ns();
+		tern_poll(h->s, now);
+		udp_echo(h);
+		uint64_t next = service_sessions(h, now);
+		tern_poll(h->s, now); /* send what the services queued */
+		uint64_t at = tern_poll_at(h->s);
+		if (at < next)
+			next = at;
+		struct pollfd pfd[MAX_DEVS + MAX_SESSIONS + 1];
+		struct session *owner[MAX_DEVS + MAX_SESSIONS + 1];
+		int n = 0;
+		for (int i = 1; i <= TN_MAX_IFACES; i++) {
+			struct tn_dev *d = tern_dev_get(h->s, i);
+			if (d && tn_dev_fd(d) >= 0 && n < MAX_DEVS) {
+				owner[n] = NULL;
+				pfd[n++] = (struct pollfd){.fd = tn_dev_fd(d), .events = POLLIN};
+			}
+		}
+		owner[n] = NULL;
+		pfd[n++] = (struct pollfd){.fd = h->listen_fd, .events = POLLIN};
+		for (int i = 0; i < MAX_SESSIONS; i++) {
+			if (h->sessions[i].fd < 0)
+				continue;
+			owner[n] = &h->sessions[i];
+			pfd[n++] = (struct pollfd){.fd = h->sessions[i].fd, .events = POLLIN};
+		}
+		uint64_t after = mono_ns();
+		int timeout_ms = next == UINT64_MAX ? 1000 : next <= after ? 0 : (int)((next - after + 999999) / 1000000);
+		if (timeout_ms > 1000)
+			timeout_ms = 1000;
+		struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
+		if (next != UINT64_MAX && next > after && next - after < 1000000)
+			ts = (struct timespec){0, (long)(next - after)}; /* sub-ms precision */
+		int rc = ppoll(pfd, (nfds_t)n, &ts, NULL);
+		if (rc <= 0)
+			continue;
+		for (int i = 0; i < n; i++) {
+			if (!pfd[i].revents)
+				continue;
+			if (pfd[i].fd == h->listen_fd)
+				accept_sessions(h);
+			else if (owner[i] && owner[i]->fd == pfd[i].fd)
+				session_read(h, owner[i]);
+		}
+	}
+	return 0;
+}
+
+static int parse_host_args(int argc, char **argv, struct host *h, struct dev_spec *devs, int *ndevs,
+			   uint32_t *gateway, bool *forward, int *echo_port, const char **pcap)
+{
+	static const struct option opts[] = {
+		{"name", required_argument, 0, 'n'}, {"tap", required_argument, 0, 'T'},
+		{"tun", required_argument, 0, 'U'},  {"addr", required_argument, 0, 'a'},
+		{"mtu", required_argument, 0, 'm'},  {"gateway", required_argument, 0, 'g'},
+		{"forward", no_argument, 0, 'f'},    {"udp-echo", required_argument, 0, 'e'},
+		{"pcap", required_argument, 0, 'p'}, {"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0},
+	};
+	optind = 1;
+	int c;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		struct dev_spec *last = *ndevs ? &devs[*ndevs - 1] : NULL;
+		switch (c) {
+		case 'n': h->name = optarg; break;
+		case 'T':
+		case 'U':
+			if (*ndevs == MAX_DEVS)
+				return -1;
+			devs[(*ndevs)++] = (struct dev_spec){.ifname = optarg,
+							     .framing = c == 'T' ? TN_DEV_L2 : TN_DEV_L3, .mtu = 1500};
+			break;
+		case 'a':
+			if (!last || last->naddrs == TN_MAX_ADDRS ||
+			    parse_prefix(optarg, &last->addr[last->naddrs], &last->plen[last->naddrs]) < 0) {
+				fprintf(stderr, "tern: --addr %s: needs A.B.C.D/N after a --tap or --tun\n", optarg);
+				return -1;
+			}
+			last->naddrs++;
+			break;
+		case 'm':
+			if (!last || atoi(optarg) < 68 || atoi(optarg) > 2030) {
+				fprintf(stderr, "tern: --mtu: 68..2030 after a --tap or --tun\n");
+				return -1;
+			}
+			last->mtu = (uint32_t)atoi(optarg);
+			break;
+		case 'g':
+			if (parse_ip(optarg, gateway) < 0)
+				return -1;
+			break;
+		case 'f': *forward = true; break;
+		case 'e': *echo_port = atoi(optarg); break;
+		case 'p': *pcap = optarg; break;
+		default: return -1;
+		}
+	}
+	return *ndevs ? 0 : -1;
+}
+
+static char *pcap_name(const char *base, const char *ifname, bool several)
+{
+	char *out = malloc(strlen(base) + strlen(ifname) + 2);
+	if (!several) {
+		strcpy(out, base);
+		return out;
+	}
+	const char *dot = strrchr(base, '.');
+	size_t stem = dot ? (size_t)(dot - base) : strlen(base);
+	sprintf(out, "%.*s-%s%s", (int)stem, base, ifname, dot ? dot : "");
+	return out;
+}
+
+static int open_devices(struct host *h, struct dev_spec *devs, int ndevs, const char *pcap)
+{
+	struct timespec rt, mt;
+	clock_gettime(CLOCK_REALTIME, &rt);
+	clock_gettime(CLOCK_MONOTONIC, &mt);
+	uint64_t wall_offset = ((uint64_t)rt.tv_sec * 1000000000ull + (uint64_t)rt.tv_nsec) -
+			       ((uint64_t)mt.tv_sec * 1000000000ull + (uint64_t)mt.tv_nsec);
+	for (int i = 0; i < ndevs; i++) {
+		struct tn_dev *d = tn_tap_open(devs[i].ifname, devs[i].framing, devs[i].mtu);
+		if (!d) {
+			fprintf(stderr, "tern: %s %s: %s\n", devs[i].framing == TN_DEV_L2 ? "tap" : "tun",
+				devs[i].ifname, strerror(errno));
+			return -1;
+		}
+		if (pcap) {
+			char *file = pcap_name(pcap, devs[i].ifname, ndevs > 1);
+			struct tn_dev *w = tn_pcap_new(d, file, wall_offset);
+			if (!w) {
+				fprintf(stderr, "tern: pcap %s: %s\n", file, strerror(errno));
+				free(file);
+				tn_dev_destroy(d);
+				return -1;
+			}
+			free(file);
+			d = w;
+		}
+		int ifindex = tern_dev_attach(h->s, d);
+		if (ifindex < 0) {
+			tn_dev_destroy(d);
+			return -1;
+		}
+		for (int j = 0; j < devs[i].naddrs; j++)
+			if (tern_addr_add(h->s, ifindex, devs[i].addr[j], devs[i].plen[j]) < 0) {
+				fprintf(stderr, "tern: address on %s: %s\n", devs[i].ifname, strerror(errno));
+				return -1;
+			}
+	}
+	return 0;
+}
+
+int cmd_host(int argc, char **argv)
+{
+	struct host h = {.name = "tern", .listen_fd = -1, .udp_echo_fd = -1};
+	for (int i = 0; i < MAX_SESSIONS; i++)
+		h.sessions[i].fd = -1;
+	struct dev_spec devs[MAX_DEVS];
+	int ndevs = 0, echo_port = 0;
+	uint32_t gateway = 0;
+	bool forward = false;
+	const char *pcap = NULL;
+	if (parse_host_args(argc, argv, &h, devs, &ndevs, &gateway, &forward, &echo_port, &pcap) < 0) {
+		usage();
+		return 2;
+	}
+	struct tern_config cfg = {.name = h.name, .now = mono_ns(), .log = host_log};
+	h.s = tern_stack_new(&cfg);
+	if (!h.s || open_devices(&h, devs, ndevs, pcap) < 0) {
+		tern_stack_free(h.s);
+		return 1;
+	}
+	if (forward)
+		tern_sysctl_set(h.s, "net.ipv4.ip_forward", "1");
+	if (gateway && tern_route_add(h.s, 0, 0, gateway, 0, 0) < 0) {
+		fprintf(stderr, "tern: default route via gateway: %s\n", strerror(errno));
+		tern_stack_free(h.s);
+		return 1;
+	}
+	if (echo_port > 0) {
+		h.udp_echo_fd = tern_socket(h.s, AF_INET, SOCK_DGRAM, 0);
+		struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)echo_port)};
+		if (tern_bind(h.s, h.udp_echo_fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+			fprintf(stderr, "tern: udp echo port %d: %s\n", echo_port, strerror(errno));
+			tern_stack_free(h.s);
+			return 1;
+		}
+	}
+	if (listen_ctl(&h) < 0) {
+		tern_stack_free(h.s);
+		return 1;
+	}
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	fprintf(stderr, "tern: host %s running (control: %s)\n", h.name, h.path);
+	host_loop(&h);
+	for (int i = 0; i < MAX_SESSIONS; i++)
+		if (h.sessions[i].fd >= 0)
+			session_end(&h.sessions[i], 1);
+	close(h.listen_fd);
+	unlink(h.path);
+	printf("tern host %s: counters at exit\n", h.name);
+	show_stat(h.s, stdout, false);
+	tern_stack_free(h.s);
+	return 0;
+}

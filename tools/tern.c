@@ -1,0 +1,49 @@
+/* The `tern` command. */
+#include <stdio.h>
+#include <string.h>
+
+#include "tools.h"
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: tern demo                       run three stacks on in-memory links (no root)\n"
+		"       tern host [options]             run a host on TAP/TUN devices (tern host --help)\n"
+		"       tern [-n NAME] ping [-c N] [-i S] [-s N] ADDR\n"
+		"       tern [-n NAME] stat [--nstat]   counters, like netstat -s / nstat\n"
+		"       tern [-n NAME] sysctl [-w key=value | key]...\n"
+		"       tern [-n NAME] route [add|del PREFIX [via GW] [dev IF] [metric N]]\n"
+		"       tern [-n NAME] neigh            like ip neigh\n"
+		"       tern [-n NAME] addr             like ip addr\n"
+		"  -n NAME selects the running host (default \"tern\"), as ip -n selects a namespace.\n");
+}
+
+int main(int argc, char **argv)
+{
+	const char *name = "tern";
+	int i = 1;
+	if (i + 1 < argc && strcmp(argv[i], "-n") == 0) {
+		name = argv[i + 1];
+		i += 2;
+	}
+	if (i >= argc) {
+		usage();
+		return 2;
+	}
+	const char *cmd = argv[i];
+	if (strcmp(cmd, "host") == 0)
+		return cmd_host(argc - i, argv + i);
+	if (strcmp(cmd, "demo") == 0)
+		return cmd_demo(argc - i, argv + i);
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+		usage();
+		return 0;
+	}
+	static const char *const remote[] = {"ping", "stat", "sysctl", "route", "neigh", "addr", "link"};
+	for (size_t k = 0; k < sizeof(remote) / sizeof(remote[0]); k++)
+		if (strcmp(cmd, remote[k]) == 0)
+			return ctl_client(name, argc - i, argv + i);
+	fprintf(stderr, "tern: unknown command \"%s\"\n", cmd);
+	usage();
+	return 2;
+}

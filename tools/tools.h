@@ -1,0 +1,60 @@
+/* Shared pieces of the `tern` command. */
+#ifndef TERN_TOOLS_H
+#define TERN_TOOLS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "tern/tern.h"
+
+/* ---- ping, driven by any clock (real in `tern host`, virtual in the demo) ---- */
+struct ping_session {
+	struct tn_stack *stack;
+	int fd;                 /* tern ping socket */
+	uint32_t dst;
+	int count;              /* 0: until stopped */
+	uint64_t interval_ns;
+	uint64_t timeout_ns;    /* -W: wait for the last reply */
+	int size;               /* ICMP data bytes (56 default) */
+	int ttl;
+	int ntransmitted, nreceived, nerrors;
+	uint64_t start, next_send, finish_at;
+	double tmin, tmax, tsum, tsum2;
+	uint64_t *sent_at;      /* by seq (65536 entries) */
+	bool done;
+	bool quiet;
+	FILE *out;
+};
+int ping_start(struct ping_session *p, struct tn_stack *s, uint32_t dst, int count,
+	       uint64_t interval_ns, int size, FILE *out, uint64_t now);
+/* Send what is due and read replies; returns when it next needs to run. */
+uint64_t ping_step(struct ping_session *p, uint64_t now);
+void ping_finish(struct ping_session *p, uint64_t now); /* prints the summary */
+void ping_free(struct ping_session *p);
+/* Parse ping options (-c N -i SEC -s N -W SEC -t TTL -q ADDR) into the session fields. */
+int ping_parse_args(int argc, char **argv, int *count, double *interval, int *size, double *wait,
+		    int *ttl, bool *quiet, uint32_t *dst);
+
+/* ---- views of a stack, in the forms of the Linux tools ---- */
+void show_route(struct tn_stack *s, FILE *f);
+void show_neigh(struct tn_stack *s, FILE *f);
+void show_addr(struct tn_stack *s, FILE *f);
+void show_stat(struct tn_stack *s, FILE *f, bool nstat);
+/* `sysctl [-a] [-w k=v] [k]`: returns the exit status. */
+int run_sysctl(struct tn_stack *s, int argc, char **argv, FILE *f);
+/* `route add|del PREFIX [via GW] [dev IF] [metric N]`, or show. */
+int run_route(struct tn_stack *s, int argc, char **argv, FILE *f);
+
+int parse_prefix(const char *str, uint32_t *addr, int *plen);
+int parse_ip(const char *str, uint32_t *addr);
+const char *ip_str(uint32_t addr, char *buf);
+uint64_t mono_ns(void);
+
+int cmd_host(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+/* Run a command on the host NAME through its control socket. */
+int ctl_client(const char *name, int argc, char **argv);
+const char *ctl_path(const char *name, char *buf, size_t cap);
+
+#endif
