@@ -4,7 +4,7 @@
 require_root
 require_cmd ip ping
 
-ns=$(ns_new cli)
+ns_new ns cli
 tern_start "$ns" itcli --tap tap0 --addr 198.18.0.2/24
 linux_addr "$ns" tap0 198.18.0.1/24
 

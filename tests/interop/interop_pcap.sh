@@ -4,7 +4,7 @@
 require_root
 require_cmd ip ping tshark
 
-ns=$(ns_new pcap)
+ns_new ns pcap
 cap="$IT_TMP/cap.pcap"
 tern_start "$ns" itpcap --tap tap0 --addr 198.18.0.2/24 --udp-echo 7 --pcap "$cap"
 linux_addr "$ns" tap0 198.18.0.1/24
@@ -13,7 +13,7 @@ ip netns exec "$ns" ping -c 2 -i 0.2 -W 2 -s 4000 198.18.0.2 >/dev/null || fail 
 tern_stop itpcap || fail "tern host exit status"
 
 tshark -r "$cap" -q -z expert >"$IT_TMP/expert" 2>"$IT_TMP/tshark.err" || fail "tshark could not read $cap"
-[ -s "$IT_TMP/tshark.err" ] && fail "tshark warnings: $(cat "$IT_TMP/tshark.err")"
+grep -v 'Running as user "root"' "$IT_TMP/tshark.err" | grep -q . && fail "tshark warnings: $(cat "$IT_TMP/tshark.err")"
 grep -qi "malformed" "$IT_TMP/expert" && fail "malformed packets: $(cat "$IT_TMP/expert")"
 replies=$(tshark -r "$cap" -Y "icmp.type == 0" 2>/dev/null | wc -l)
 [ "$replies" -ge 5 ] || fail "expected >= 5 echo replies in the capture, saw $replies"

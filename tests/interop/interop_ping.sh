@@ -3,7 +3,7 @@
 require_root
 require_cmd ping ip
 
-ns=$(ns_new ping)
+ns_new ns ping
 tern_start "$ns" itping --tap tap0 --addr 198.18.0.2/24
 linux_addr "$ns" tap0 198.18.0.1/24
 

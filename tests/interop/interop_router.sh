@@ -5,7 +5,7 @@ require_root
 require_cmd ip ping
 
 # (a) tern as the router: C 198.18.1.2 -- tern 198.18.1.1 | 198.18.2.1 -- S 198.18.2.2
-r=$(ns_new r); c=$(ns_new c); s=$(ns_new s)
+ns_new r r; ns_new c c; ns_new s s
 tern_start "$r" itrtr --tap tapc --addr 198.18.1.1/24 --tap taps --addr 198.18.2.1/24 --forward
 ip -n "$r" link set tapc netns "$c" || fail "move tapc"
 ip -n "$r" link set taps netns "$s" || fail "move taps"
@@ -24,7 +24,7 @@ echo "$out" | grep -q "From 198.18.1.1.*Destination Net Unreachable" || fail "no
 ok "tern forwards (ttl 63), fragments, sends time exceeded and net unreachable"
 
 # (b) Linux as the router between two tern hosts (both taps live in namespace L).
-l=$(ns_new l)
+ns_new l l
 tern_start "$l" ita --tap tapa --addr 198.18.3.2/24 --gateway 198.18.3.1
 tern_start "$l" itb --tap tapb --addr 198.18.4.2/24 --gateway 198.18.4.1
 linux_addr "$l" tapa 198.18.3.1/24

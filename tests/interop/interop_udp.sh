@@ -5,7 +5,7 @@
 require_root
 require_cmd ip python3
 
-ns=$(ns_new udp)
+ns_new ns udp
 tern_start "$ns" itudp --tap tap0 --addr 198.18.0.2/24 --udp-echo 7
 linux_addr "$ns" tap0 198.18.0.1/24
 

@@ -26,13 +26,14 @@ it_cleanup() {
 }
 trap it_cleanup EXIT
 
-# ns_new SUFFIX -> prints the namespace name
+# ns_new VAR SUFFIX : create a namespace and store its name in VAR (not in a
+# subshell, so the EXIT trap knows to remove it).
 ns_new() {
-	local ns="$IT_PREFIX-$1"
-	ip netns add "$ns" || fail "ip netns add $ns"
-	ip netns exec "$ns" ip link set lo up
-	IT_NS+=("$ns")
-	echo "$ns"
+	local _n="$IT_PREFIX-$2"
+	ip netns add "$_n" || fail "ip netns add $_n"
+	IT_NS+=("$_n")
+	ip netns exec "$_n" ip link set lo up
+	printf -v "$1" '%s' "$_n"
 }
 
 # tern_start NS NAME ARGS... : start `tern host --name NAME ARGS` in NS, wait
