@@ -9,7 +9,7 @@ BUILD ?= build
 SAN ?=
 OPT ?= -O2
 CFLAGS_BASE = -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
-	-Wno-unused-parameter -fno-strict-aliasing -D_GNU_SOURCE -Iinclude -Isrc
+	-Wno-unused-parameter -fno-strict-aliasing -D_GNU_SOURCE -Iinclude -Isrc -Itests/lib
 ifeq ($(SAN),1)
 CFLAGS_BASE += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=address,undefined
