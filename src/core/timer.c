@@ -41,9 +41,8 @@ static void slot_remove(struct tn_timer *t)
 /* Place t by its distance from the wheel's current tick.  Timers beyond the
  * wheel's span park at the far end of the top level; when they come back
  * round they are placed again, so any expiry works. */
-static void wheel_place(struct tn_wheel *w, struct tn_timer *t)
+static void wheel_place(struct tn_wheel *w, struct tn_timer *t, uint64_t first)
 {
-	uint64_t first = w->running ? w->cur + 1 : w->cur;
 	uint64_t exp = t->expires < first ? first : t->expires;
 	uint64_t delta = exp - w->cur;
 	if (delta < L0_SIZE) {
@@ -67,7 +66,9 @@ void tn_timer_arm(struct tn_wheel *w, struct tn_timer *t, uint64_t when_ns)
 	tn_timer_cancel(w, t);
 	t->expires = (when_ns + TN_TICK_NS - 1) / TN_TICK_NS;
 	w->count++;
-	wheel_place(w, t);
+	/* Armed from a callback: the current tick's slot is being emptied,
+	 * so the earliest it can fire is the next tick. */
+	wheel_place(w, t, w->running ? w->cur + 1 : w->cur);
 }
 
 void tn_timer_cancel(struct tn_wheel *w, struct tn_timer *t)
@@ -90,7 +91,7 @@ static void cascade(struct tn_wheel *w, unsigned lvl)
 		t->next = NULL;
 		t->pprev = NULL;
 		w->level_count[lvl]--;
-		wheel_place(w, t);
+		wheel_place(w, t, w->cur); /* due now: run_tick empties this slot next */
 		t = next;
 	}
 }
@@ -111,7 +112,7 @@ static void run_tick(struct tn_wheel *w)
 		slot_remove(t);
 		w->level_count[0]--;
 		if (t->expires > w->cur) { /* parked beyond the span: place again */
-			wheel_place(w, t);
+			wheel_place(w, t, w->cur + 1);
 			continue;
 		}
 		w->count--;
@@ -146,8 +147,10 @@ uint64_t tn_wheel_next(const struct tn_wheel *w)
 	uint64_t best = UINT64_MAX;
 	if (w->level_count[0]) {
 		for (uint64_t i = 0; i < L0_SIZE; i++) {
-			if (w->l0[(w->cur + i) & L0_MASK])
-				return (w->cur + i) * TN_TICK_NS;
+			if (w->l0[(w->cur + i) & L0_MASK]) {
+				best = w->cur + i;
+				break;
+			}
 		}
 	}
 	/* Higher levels: the earliest non-empty slot's cascade tick bounds the
