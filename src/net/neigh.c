@@ -353,9 +353,11 @@ static void neigh_confirm(struct tn_stack *s, struct tn_neigh *n, const uint8_t 
 	bool changed = memcmp(n->mac, mac, 6) != 0;
 	memcpy(n->mac, mac, 6);
 	n->updated = s->now;
-	if (is_reply || n->state == TN_NUD_INCOMPLETE || n->state == TN_NUD_NONE || n->state == TN_NUD_FAILED)
+	/* Only a reply proves two-way reachability; hearing a request gives a
+	 * STALE entry (Linux's neigh_event_ns), verified on first use. */
+	if (is_reply)
 		set_state(s, n, TN_NUD_REACHABLE, reachable_time(s));
-	else if (changed)
+	else if (changed || n->state == TN_NUD_INCOMPLETE || n->state == TN_NUD_NONE || n->state == TN_NUD_FAILED)
 		set_state(s, n, TN_NUD_STALE, (uint64_t)s->sysctl.neigh_gc_stale_time * NS_PER_SEC);
 	flush_pending(s, n);
 }
