@@ -136,7 +136,8 @@ uint32_t t_build_udp(uint8_t *buf, uint32_t src, uint32_t dst, uint16_t sport, u
 {
 	struct tn_udp_hdr uh = {.sport = sport, .dport = dport, .len = (uint16_t)(8 + len)};
 	tn_udp_emit(&uh, buf, 8);
-	memcpy(buf + 8, data, len);
+	if (len)
+		memcpy(buf + 8, data, len);
 	uint16_t c = tn_csum_fold(tn_csum_partial(buf, 8 + len, tn_csum_pseudo4(src, dst, 17, 8 + len)));
 	tn_put16(buf + 6, c ? c : 0xffff);
 	return 8 + len;

@@ -54,7 +54,8 @@ static size_t ip_packet(uint8_t *b, const uint8_t *opts, uint8_t optlen, uint16_
 {
 	struct tn_ipv4_hdr h = {.tos = 0x10, .id = 0x1234, .frag_off = TN_IP_DF, .ttl = 64, .proto = 17,
 				.src = 0xc6120001, .dst = 0xc6120002, .optlen = optlen};
-	memcpy(h.opts, opts, optlen);
+	if (optlen)
+		memcpy(h.opts, opts, optlen);
 	h.tot_len = (uint16_t)(20 + ((optlen + 3) & ~3) + payload);
 	size_t n = tn_ipv4_emit(&h, b, 60);
 	memset(b + n, 0xee, payload);
