@@ -1,0 +1,133 @@
+#include "sim.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void sim_init(struct sim *sim, uint64_t seed)
+{
+	memset(sim, 0, sizeof(*sim));
+	const char *env = getenv("TERN_SIM_SEED");
+	sim->seed = env ? strtoull(env, NULL, 0) : seed;
+	sim->now = 1000000000ull;
+}
+
+int sim_add(struct sim *sim, const char *name)
+{
+	struct tern_config cfg = {.name = name, .seed = sim->seed * 1000 + (uint64_t)sim->n + 1,
+				  .now = sim->now, .pool_size = 16384};
+	sim->st[sim->n] = tern_stack_new(&cfg);
+	return sim->n++;
+}
+
+int sim_link(struct sim *sim, int a, int b, uint32_t mtu, const struct tn_fault_cfg *fab,
+	     const struct tn_fault_cfg *fba, int *ifa, int *ifb, struct tn_dev **dev_ab)
+{
+	char na[16], nb[16];
+	snprintf(na, sizeof(na), "s%d-%d", a, b);
+	snprintf(nb, sizeof(nb), "s%d-%d", b, a);
+	struct tn_dev *da, *db;
+	if (tn_memlink_pair(na, nb, TN_DEV_L2, mtu, 4096, &da, &db) < 0)
+		return -1;
+	if (fab) {
+		struct tn_fault_cfg c = *fab;
+		c.seed ^= sim->seed;
+		da = tn_fault_new(da, &c);
+	}
+	if (fba) {
+		struct tn_fault_cfg c = *fba;
+		c.seed ^= sim->seed * 31;
+		db = tn_fault_new(db, &c);
+	}
+	if (dev_ab)
+		*dev_ab = da;
+	*ifa = tern_dev_attach(sim->st[a], da);
+	*ifb = tern_dev_attach(sim->st[b], db);
+	return 0;
+}
+
+static uint32_t ip_of(const char *s)
+{
+	struct in_addr a;
+	inet_pton(AF_INET, s, &a);
+	return ntohl(a.s_addr);
+}
+
+void sim_addr(struct sim *sim, int i, int ifindex, const char *cidr)
+{
+	char buf[32];
+	snprintf(buf, sizeof(buf), "%s", cidr);
+	char *slash = strchr(buf, '/');
+	*slash = 0;
+	tern_addr_add(sim->st[i], ifindex, ip_of(buf), atoi(slash + 1));
+}
+
+void sim_gw(struct sim *sim, int i, const char *gw) { tern_route_add(sim->st[i], 0, 0, ip_of(gw), 0, 0); }
+
+static void quiesce(struct sim *sim)
+{
+	unsigned work;
+	do {
+		work = 0;
+		for (int i = 0; i < sim->n; i++)
+			work += tern_poll(sim->st[i], sim->now);
+	} while (work);
+}
+
+static uint64_t next_event(struct sim *sim)
+{
+	uint64_t next = UINT64_MAX;
+	for (int i = 0; i < sim->n; i++) {
+		uint64_t t = tern_poll_at(sim->st[i]);
+		if (t < next)
+			next = t;
+	}
+	return next;
+}
+
+bool sim_run_while_not(struct sim *sim, bool (*pred)(void *), void *ctx, uint64_t t)
+{
+	for (;;) {
+		quiesce(sim);
+		if (pred && pred(ctx))
+			return true;
+		uint64_t next = next_event(sim);
+		if (next <= sim->now)
+			next = sim->now + 1;
+		if (next > t) {
+			sim->now = t;
+			quiesce(sim);
+			return pred ? pred(ctx) : false;
+		}
+		sim->now = next;
+	}
+}
+
+void sim_run_until(struct sim *sim, uint64_t t) { sim_run_while_not(sim, NULL, NULL, t); }
+
+void sim_mark_baseline(struct sim *sim)
+{
+	for (int i = 0; i < sim->n; i++)
+		sim->base[i] = tern_pool_in_use(sim->st[i]);
+}
+
+bool sim_no_leak(struct sim *sim)
+{
+	bool ok = true;
+	for (int i = 0; i < sim->n; i++) {
+		if (tern_pool_in_use(sim->st[i]) != sim->base[i]) {
+			fprintf(stderr, "stack %d: %u buffers in use, baseline %u\n", i, tern_pool_in_use(sim->st[i]),
+				sim->base[i]);
+			ok = false;
+		}
+	}
+	return ok;
+}
+
+void sim_free(struct sim *sim)
+{
+	for (int i = 0; i < sim->n; i++)
+		tern_stack_free(sim->st[i]);
+	sim->n = 0;
+}
