@@ -250,9 +250,22 @@ static uint64_t service_sessions(struct host *h, uint64_t now)
 	return next;
 }
 
+/* An interface deleted under us: report it and stop cleanly. */
+static bool link_gone(struct host *h)
+{
+	for (int i = 1; i <= TN_MAX_IFACES; i++) {
+		struct tn_dev *d = tern_dev_get(h->s, i);
+		if (d && tn_tap_link_gone(d)) {
+			fprintf(stderr, "tern: interface %s went away; stopping\n", d->name);
+			return true;
+		}
+	}
+	return false;
+}
+
 static int host_loop(struct host *h)
 {
-	while (!host_stop) {
+	while (!host_stop && !link_gone(h)) {
 		uint64_t now = mono_ns();
 		tern_poll(h->s, now);
 		udp_echo(h);

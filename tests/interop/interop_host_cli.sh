@@ -33,3 +33,12 @@ ok "neigh shows the kernel side's MAC"
 tern_stop itcli || fail "tern host did not exit 0 on SIGTERM"
 grep -q "^Ip:" "$IT_TMP/itcli.out" && grep -q "total packets received" "$IT_TMP/itcli.out" || fail "no counters at exit"
 ok "SIGTERM: exit 0 with counters"
+
+# deleting the interface under a running host: reported, clean exit
+tern_start "$ns" itdel --tap tapdel --addr 198.18.7.2/24
+ip -n "$ns" link del tapdel || fail "ip link del"
+for _ in $(seq 50); do kill -0 "$PID_itdel" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$PID_itdel" 2>/dev/null && fail "host kept running after its interface was deleted"
+wait "$PID_itdel" || fail "host exited non-zero after interface deletion"
+grep -q "went away" "$IT_TMP/itdel.err" || fail "deletion not reported"
+ok "interface deleted: reported, clean exit"
