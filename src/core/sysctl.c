@@ -15,7 +15,6 @@ const struct tn_sysctl_entry tn_sysctl_table[] = {
 	E("net.ipv4.ipfrag_time", ipfrag_time, 1, 1, INT_MAX),
 	E("net.ipv4.ipfrag_high_thresh", ipfrag_high_thresh, 1, 0, INT_MAX),
 	E("net.ipv4.ipfrag_low_thresh", ipfrag_low_thresh, 1, 0, INT_MAX),
-	E("net.ipv4.ipfrag_max_dist", ipfrag_max_dist, 1, 0, INT_MAX),
 	E("net.ipv4.icmp_echo_ignore_all", icmp_echo_ignore_all, 1, 0, 1),
 	E("net.ipv4.icmp_echo_ignore_broadcasts", icmp_echo_ignore_broadcasts, 1, 0, 1),
 	E("net.ipv4.icmp_ignore_bogus_error_responses", icmp_ignore_bogus_error_responses, 1, 0, 1),
@@ -26,12 +25,10 @@ const struct tn_sysctl_entry tn_sysctl_table[] = {
 	E("net.ipv4.route.mtu_expires", route_mtu_expires, 1, 1, INT_MAX),
 	E("net.ipv4.route.min_pmtu", route_min_pmtu, 1, 68, 65535),
 	E("net.ipv4.conf.all.accept_source_route", accept_source_route, 1, 0, 1),
-	E("net.ipv4.conf.all.rp_filter", rp_filter, 1, 0, 2),
 	E("net.core.rmem_default", core_rmem_default, 1, 4096, INT_MAX),
 	E("net.core.rmem_max", core_rmem_max, 1, 4096, INT_MAX),
 	E("net.core.wmem_default", core_wmem_default, 1, 4096, INT_MAX),
 	E("net.core.wmem_max", core_wmem_max, 1, 4096, INT_MAX),
-	E("net.ipv4.udp_rmem_min", udp_rmem_min, 1, 4096, INT_MAX),
 	E("net.ipv4.neigh.default.base_reachable_time_ms", neigh_base_reachable_time_ms, 1, 1, INT_MAX),
 	E("net.ipv4.neigh.default.retrans_time_ms", neigh_retrans_time_ms, 1, 1, INT_MAX),
 	E("net.ipv4.neigh.default.delay_first_probe_time", neigh_delay_first_probe_time, 1, 1, INT_MAX),
@@ -39,9 +36,6 @@ const struct tn_sysctl_entry tn_sysctl_table[] = {
 	E("net.ipv4.neigh.default.ucast_solicit", neigh_ucast_solicit, 1, 0, 255),
 	E("net.ipv4.neigh.default.unres_qlen_bytes", neigh_unres_qlen_bytes, 1, 0, INT_MAX),
 	E("net.ipv4.neigh.default.gc_stale_time", neigh_gc_stale_time, 1, 1, INT_MAX),
-	E("net.ipv4.conf.all.arp_ignore", arp_ignore, 1, 0, 8),
-	E("net.ipv4.conf.all.arp_accept", arp_accept, 1, 0, 2),
-	E("net.ipv4.ping_group_range", ping_group_range, 2, 0, INT_MAX),
 };
 const size_t tn_sysctl_table_len = sizeof(tn_sysctl_table) / sizeof(tn_sysctl_table[0]);
 
@@ -55,7 +49,6 @@ void tn_sysctl_defaults(struct tn_sysctl *sc)
 	sc->ipfrag_time = 30;
 	sc->ipfrag_high_thresh = 4 * 1024 * 1024;
 	sc->ipfrag_low_thresh = 3 * 1024 * 1024;
-	sc->ipfrag_max_dist = 64;
 	sc->icmp_echo_ignore_broadcasts = 1;
 	sc->icmp_ignore_bogus_error_responses = 1;
 	sc->icmp_ratelimit = 1000;
@@ -64,12 +57,10 @@ void tn_sysctl_defaults(struct tn_sysctl *sc)
 	sc->icmp_msgs_burst = 50;
 	sc->route_mtu_expires = 600;
 	sc->route_min_pmtu = 552;
-	sc->rp_filter = 0;
 	sc->core_rmem_default = 212992;
 	sc->core_rmem_max = 212992;
 	sc->core_wmem_default = 212992;
 	sc->core_wmem_max = 212992;
-	sc->udp_rmem_min = 4096;
 	sc->neigh_base_reachable_time_ms = 30000;
 	sc->neigh_retrans_time_ms = 1000;
 	sc->neigh_delay_first_probe_time = 5;
@@ -77,8 +68,6 @@ void tn_sysctl_defaults(struct tn_sysctl *sc)
 	sc->neigh_ucast_solicit = 3;
 	sc->neigh_unres_qlen_bytes = 212992;
 	sc->neigh_gc_stale_time = 60;
-	sc->ping_group_range[0] = 0;
-	sc->ping_group_range[1] = 2147483647;
 }
 
 const struct tn_sysctl_entry *tn_sysctl_find(const char *name)
@@ -145,3 +134,4 @@ void tn_sysctl_print(FILE *f, const struct tn_sysctl *sc, const char *filter)
 		fprintf(f, "%s = %s\n", tn_sysctl_table[i].name, buf);
 	}
 }
+

@@ -15,7 +15,6 @@ struct tn_sysctl {
 	int ipfrag_time;
 	int ipfrag_high_thresh;
 	int ipfrag_low_thresh;
-	int ipfrag_max_dist;
 	int icmp_echo_ignore_all;
 	int icmp_echo_ignore_broadcasts;
 	int icmp_ignore_bogus_error_responses;
@@ -26,12 +25,10 @@ struct tn_sysctl {
 	int route_mtu_expires;       /* s */
 	int route_min_pmtu;
 	int accept_source_route;
-	int rp_filter;
 	int core_rmem_default;
 	int core_rmem_max;
 	int core_wmem_default;
 	int core_wmem_max;
-	int udp_rmem_min;
 	int neigh_base_reachable_time_ms;
 	int neigh_retrans_time_ms;
 	int neigh_delay_first_probe_time;
@@ -39,9 +36,6 @@ struct tn_sysctl {
 	int neigh_ucast_solicit;
 	int neigh_unres_qlen_bytes;
 	int neigh_gc_stale_time;
-	int arp_ignore;
-	int arp_accept;
-	int ping_group_range[2];
 };
 
 struct tn_sysctl_entry {
