@@ -98,6 +98,8 @@ int tern_dev_attach(struct tn_stack *s, struct tn_dev *dev)
 	return -1;
 }
 
+static void addr_index_rebuild(struct tn_stack *s);
+
 struct tn_dev *tern_dev_get(struct tn_stack *s, int ifindex)
 {
 	struct tn_iface *ifc = tn_iface_get(s, ifindex);
@@ -127,6 +129,7 @@ int tern_dev_remove(struct tn_stack *s, int ifindex)
 	tn_dev_destroy(ifc->dev);
 	memset(ifc, 0, sizeof(*ifc));
 	s->nifaces--;
+	addr_index_rebuild(s);
 	return 0;
 }
 
@@ -153,6 +156,7 @@ int tern_addr_add(struct tn_stack *s, int ifindex, uint32_t addr, int plen)
 	a->addr = addr;
 	a->plen = (uint8_t)plen;
 	a->bcast = plen < 31 ? (addr | ~mask) : 0;
+	addr_index_rebuild(s);
 	struct tn_route r = {
 		.dst = addr & mask, .plen = (uint8_t)plen, .type = TN_RT_UNICAST,
 		.proto = TN_RTPROT_KERNEL, .scope_link = 1, .prefsrc = addr, .ifindex = ifindex,
@@ -160,6 +164,7 @@ int tern_addr_add(struct tn_stack *s, int ifindex, uint32_t addr, int plen)
 	int rc = tn_route_add(&s->routes, &r);
 	if (rc < 0 && rc != -EEXIST) {
 		ifc->naddrs--;
+		addr_index_rebuild(s);
 		errno = -rc;
 		return -1;
 	}
@@ -210,16 +215,27 @@ int tern_route_del(struct tn_stack *s, uint32_t dst, int plen)
 	return 0;
 }
 
-bool tn_addr_is_local(const struct tn_stack *s, uint32_t addr)
+/* Rebuild the flat address lists after an address or device change. */
+static void addr_index_rebuild(struct tn_stack *s)
 {
+	s->nlocals = s->nbcasts = 0;
 	for (int i = 1; i <= TN_MAX_IFACES; i++) {
 		const struct tn_iface *ifc = &s->ifaces[i];
 		if (!ifc->dev)
 			continue;
-		for (int j = 0; j < ifc->naddrs; j++)
-			if (ifc->addrs[j].addr == addr)
-				return true;
+		for (int j = 0; j < ifc->naddrs; j++) {
+			s->locals[s->nlocals++] = (struct tn_addr_ref){ifc->addrs[j].addr, i};
+			if (ifc->addrs[j].bcast)
+				s->bcasts[s->nbcasts++] = (struct tn_addr_ref){ifc->addrs[j].bcast, i};
+		}
 	}
+}
+
+bool tn_addr_is_local(const struct tn_stack *s, uint32_t addr)
+{
+	for (int i = 0; i < s->nlocals; i++)
+		if (s->locals[i].addr == addr)
+			return true;
 	return false;
 }
 
@@ -227,14 +243,9 @@ bool tn_addr_is_bcast(const struct tn_stack *s, uint32_t addr, int ifindex)
 {
 	if (tn_ip_is_lbcast(addr))
 		return true;
-	for (int i = 1; i <= TN_MAX_IFACES; i++) {
-		const struct tn_iface *ifc = &s->ifaces[i];
-		if (!ifc->dev || (ifindex > 0 && i != ifindex))
-			continue;
-		for (int j = 0; j < ifc->naddrs; j++)
-			if (ifc->addrs[j].bcast && ifc->addrs[j].bcast == addr)
-				return true;
-	}
+	for (int i = 0; i < s->nbcasts; i++)
+		if (s->bcasts[i].addr == addr && (ifindex <= 0 || s->bcasts[i].ifindex == ifindex))
+			return true;
 	return false;
 }
 

@@ -37,6 +37,14 @@ struct tn_iface {
 	uint64_t tx_queue_drops;
 };
 
+/* An address and the interface it belongs to, in a flat list searched on
+ * every packet (a host has a handful; scanning 16 interface slots did not
+ * scale to the hot path). */
+struct tn_addr_ref {
+	uint32_t addr;
+	int ifindex;
+};
+
 struct tn_stack {
 	char name[32];
 	uint64_t now;
@@ -47,6 +55,10 @@ struct tn_stack {
 	uint64_t stats[TN_STAT_COUNT];
 	struct tn_iface ifaces[TN_MAX_IFACES + 1]; /* by ifindex; 0 unused */
 	int nifaces;
+	struct tn_addr_ref locals[TN_MAX_IFACES * TN_MAX_ADDRS];
+	int nlocals;
+	struct tn_addr_ref bcasts[TN_MAX_IFACES * TN_MAX_ADDRS];
+	int nbcasts;
 	uint16_t ip_id;           /* next IP identification */
 	struct tn_route_table routes;
 	struct tn_neigh_table neigh;
