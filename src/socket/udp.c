@@ -213,6 +213,19 @@ static uint32_t source_for(struct tn_stack *s, const struct tn_sock *sk, uint32_
 	return tn_ip_select_src(s, dst, 0);
 }
 
+/* A first send binds an ephemeral port, as Linux's autobind; then pick the
+ * source address toward dst. */
+static int autobind_and_source(struct tn_stack *s, struct tn_sock *sk, uint32_t dst, uint32_t *src)
+{
+	if (!sk->bound) {
+		int rc = tn_dgram_bind(s, sk, 0, 0);
+		if (rc < 0)
+			return rc;
+	}
+	*src = source_for(s, sk, dst);
+	return *src ? 0 : -ENETUNREACH;
+}
+
 ssize_t tn_udp_sendto(struct tn_stack *s, struct tn_sock *sk, const void *buf, size_t len,
 		      uint32_t dst, uint16_t dport)
 {
@@ -220,14 +233,10 @@ ssize_t tn_udp_sendto(struct tn_stack *s, struct tn_sock *sk, const void *buf, s
 		return -EMSGSIZE;
 	if (dport == 0)
 		return -EINVAL;
-	if (!sk->bound) {
-		int rc = tn_dgram_bind(s, sk, 0, 0);
-		if (rc < 0)
-			return rc;
-	}
-	uint32_t src = source_for(s, sk, dst);
-	if (!src)
-		return -ENETUNREACH;
+	uint32_t src;
+	int rc = autobind_and_source(s, sk, dst, &src);
+	if (rc < 0)
+		return rc;
 	struct tn_pkt *p = build_chain(s, TN_UDP_HLEN, buf, len);
 	if (!p) {
 		tn_stat_inc(s, TN_UdpSndbufErrors);
@@ -244,7 +253,7 @@ ssize_t tn_udp_sendto(struct tn_stack *s, struct tn_sock *sk, const void *buf, s
 		.src = src, .dst = dst, .proto = TN_IPPROTO_UDP, .df = 1,
 		.ttl = sk->ttl > 0 ? (uint8_t)sk->ttl : 0, .tos = (uint8_t)sk->tos,
 	};
-	int rc = tn_ip_output(s, p, &o);
+	rc = tn_ip_output(s, p, &o);
 	if (rc < 0)
 		return rc;
 	tn_stat_inc(s, TN_UdpOutDatagrams);
@@ -259,14 +268,10 @@ ssize_t tn_ping_sendto(struct tn_stack *s, struct tn_sock *sk, const void *buf, 
 		return -EMSGSIZE;
 	if (tn_icmp_parse(buf, len, &ih) < 0 || ih.type != TN_ICMP_ECHO || ih.code != 0)
 		return -EINVAL;
-	if (!sk->bound) {
-		int rc = tn_dgram_bind(s, sk, 0, 0);
-		if (rc < 0)
-			return rc;
-	}
-	uint32_t src = source_for(s, sk, dst);
-	if (!src)
-		return -ENETUNREACH;
+	uint32_t src;
+	int rc = autobind_and_source(s, sk, dst, &src);
+	if (rc < 0)
+		return rc;
 	struct tn_pkt *p = build_chain(s, 0, buf, len);
 	if (!p) {
 		tn_stat_inc(s, TN_TernExtNoBufs);
@@ -283,7 +288,7 @@ ssize_t tn_ping_sendto(struct tn_stack *s, struct tn_sock *sk, const void *buf, 
 	};
 	tn_stat_inc(s, TN_IcmpOutMsgs);
 	tn_stat_inc(s, TN_IcmpOutEchos);
-	int rc = tn_ip_output(s, p, &o);
+	rc = tn_ip_output(s, p, &o);
 	return rc < 0 ? rc : (ssize_t)len;
 }
 

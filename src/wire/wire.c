@@ -82,6 +82,23 @@ static int ipv4_check_options(const uint8_t *o, size_t n, bool *srcroute)
 	return 0;
 }
 
+/* The fixed fields and options; the caller has checked ihl <= length. */
+static void ipv4_read_fields(const uint8_t *p, uint8_t ihl, struct tn_ipv4_hdr *out)
+{
+	out->ihl = ihl;
+	out->tos = p[1];
+	out->tot_len = tn_get16(p + 2);
+	out->id = tn_get16(p + 4);
+	out->frag_off = tn_get16(p + 6);
+	out->ttl = p[8];
+	out->proto = p[9];
+	out->check = tn_get16(p + 10);
+	out->src = tn_get32(p + 12);
+	out->dst = tn_get32(p + 16);
+	out->optlen = (uint8_t)(ihl - TN_IPV4_HLEN);
+	memcpy(out->opts, p + TN_IPV4_HLEN, out->optlen);
+}
+
 int tn_ipv4_parse(const uint8_t *p, size_t len, struct tn_ipv4_hdr *out)
 {
 	if (len < TN_IPV4_HLEN)
@@ -93,24 +110,13 @@ int tn_ipv4_parse(const uint8_t *p, size_t len, struct tn_ipv4_hdr *out)
 		return TN_WIRE_EHDRLEN;
 	if (ihl > len)
 		return TN_WIRE_ETRUNC;
-	out->ihl = ihl;
-	out->tos = p[1];
-	out->tot_len = tn_get16(p + 2);
+	ipv4_read_fields(p, ihl, out);
 	if (out->tot_len < ihl)
 		return TN_WIRE_ELEN;
 	if (out->tot_len > len)
 		return TN_WIRE_ETRUNC;
 	if (tn_csum(p, ihl) != 0)
 		return TN_WIRE_ECSUM;
-	out->id = tn_get16(p + 4);
-	out->frag_off = tn_get16(p + 6);
-	out->ttl = p[8];
-	out->proto = p[9];
-	out->check = tn_get16(p + 10);
-	out->src = tn_get32(p + 12);
-	out->dst = tn_get32(p + 16);
-	out->optlen = (uint8_t)(ihl - TN_IPV4_HLEN);
-	memcpy(out->opts, p + TN_IPV4_HLEN, out->optlen);
 	if (ipv4_check_options(out->opts, out->optlen, &out->has_srcroute) < 0)
 		return TN_WIRE_EOPTIONS;
 	return ihl;
@@ -214,18 +220,7 @@ int tn_ipv4_parse_quoted(const uint8_t *p, size_t len, struct tn_ipv4_hdr *out)
 		return TN_WIRE_EHDRLEN;
 	if (ihl > len)
 		return TN_WIRE_ETRUNC;
-	out->ihl = ihl;
-	out->tos = p[1];
-	out->tot_len = tn_get16(p + 2);
-	out->id = tn_get16(p + 4);
-	out->frag_off = tn_get16(p + 6);
-	out->ttl = p[8];
-	out->proto = p[9];
-	out->check = tn_get16(p + 10);
-	out->src = tn_get32(p + 12);
-	out->dst = tn_get32(p + 16);
-	out->optlen = (uint8_t)(ihl - TN_IPV4_HLEN);
-	memcpy(out->opts, p + TN_IPV4_HLEN, out->optlen);
+	ipv4_read_fields(p, ihl, out);
 	out->has_srcroute = false;
 	return ihl;
 }
