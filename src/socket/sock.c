@@ -246,20 +246,20 @@ ssize_t tern_recv(struct tn_stack *s, int fd, void *buf, size_t len, int flags)
 	return tern_recvfrom(s, fd, buf, len, flags, NULL, NULL);
 }
 
-static void put_ttl_cmsg(struct msghdr *msg, int ttl)
+/* Append one control message; false (and MSG_CTRUNC) if it does not fit. */
+static bool put_cmsg(struct msghdr *msg, size_t *used, int level, int type, const void *data, size_t len)
 {
-	if (!msg->msg_control || msg->msg_controllen < CMSG_SPACE(sizeof(int))) {
-		if (msg->msg_control)
-			msg->msg_flags |= MSG_CTRUNC;
-		msg->msg_controllen = 0;
-		return;
+	if (!msg->msg_control || *used + CMSG_SPACE(len) > msg->msg_controllen) {
+		msg->msg_flags |= MSG_CTRUNC;
+		return false;
 	}
-	struct cmsghdr *c = CMSG_FIRSTHDR(msg);
-	c->cmsg_level = IPPROTO_IP;
-	c->cmsg_type = IP_TTL;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &ttl, sizeof(int));
-	msg->msg_controllen = CMSG_SPACE(sizeof(int));
+	struct cmsghdr *c = (struct cmsghdr *)((char *)msg->msg_control + *used);
+	c->cmsg_level = level;
+	c->cmsg_type = type;
+	c->cmsg_len = CMSG_LEN(len);
+	memcpy(CMSG_DATA(c), data, len);
+	*used += CMSG_SPACE(len);
+	return true;
 }
 
 ssize_t tern_recvmsg(struct tn_stack *s, int fd, struct msghdr *msg, int flags)
@@ -283,10 +283,16 @@ ssize_t tern_recvmsg(struct tn_stack *s, int fd, struct msghdr *msg, int flags)
 	const struct tn_dgram_cb *cb = (const struct tn_dgram_cb *)p->cb;
 	if (msg->msg_name)
 		sockaddr_in_put(msg->msg_name, &msg->msg_namelen, cb->src, cb->sport);
-	if (sk->recvttl)
-		put_ttl_cmsg(msg, cb->ttl);
-	else
-		msg->msg_controllen = 0;
+	size_t used = 0;
+	if (sk->recvttl) {
+		int ttl = cb->ttl;
+		put_cmsg(msg, &used, IPPROTO_IP, IP_TTL, &ttl, sizeof(ttl));
+	}
+	if (sk->rxq_ovfl) { /* Linux: datagrams dropped on this socket so far */
+		uint32_t drops = (uint32_t)sk->drops;
+		put_cmsg(msg, &used, SOL_SOCKET, SO_RXQ_OVFL, &drops, sizeof(drops));
+	}
+	msg->msg_controllen = used;
 	ssize_t ret = (flags & MSG_TRUNC) ? (ssize_t)p->pkt_len : (ssize_t)off;
 	if (!(flags & MSG_PEEK)) {
 		tn_pktq_pop(&sk->rxq, tn_pkt_truesize(p));
@@ -364,6 +370,7 @@ int tern_setsockopt(struct tn_stack *s, int fd, int level, int name, const void 
 		}
 		case SO_BROADCAST: sk->broadcast = v != 0; return 0;
 		case SO_REUSEADDR: sk->reuseaddr = v != 0; return 0;
+		case SO_RXQ_OVFL: sk->rxq_ovfl = v != 0; return 0;
 		default: return set_errno(ENOPROTOOPT);
 		}
 	}
@@ -403,6 +410,8 @@ int tern_getsockopt(struct tn_stack *s, int fd, int level, int name, void *val, 
 		v = sk->broadcast;
 	else if (level == SOL_SOCKET && name == SO_REUSEADDR)
 		v = sk->reuseaddr;
+	else if (level == SOL_SOCKET && name == SO_RXQ_OVFL)
+		v = sk->rxq_ovfl;
 	else if (level == IPPROTO_IP && name == IP_TTL)
 		v = sk->ttl < 0 ? s->sysctl.ip_default_ttl : sk->ttl;
 	else if (level == IPPROTO_IP && name == IP_TOS)

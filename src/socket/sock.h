@@ -29,6 +29,7 @@ struct tn_sock {
 	bool broadcast;      /* SO_BROADCAST */
 	bool reuseaddr;      /* SO_REUSEADDR */
 	bool recvttl;        /* IP_RECVTTL */
+	bool rxq_ovfl;       /* SO_RXQ_OVFL: report drops with each datagram */
 	int ttl;             /* IP_TTL, -1: default */
 	int tos;
 	int so_error;        /* pending error (ICMP), reported once */

@@ -314,6 +314,19 @@ static void test_udp_sockets(void **state)
 		tern_sendto(s, b, "fill", 4, 0, (struct sockaddr *)&to, sizeof(to));
 	t_run(s, f.now);
 	assert_true(tern_stat(s, "UdpRcvbufErrors") > 0);
+	/* the socket's own drop count, as Linux's SO_RXQ_OVFL control message */
+	int on = 1;
+	assert_int_equal(tern_setsockopt(s, a, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof(on)), 0);
+	char cbuf[64];
+	struct iovec iov = {buf, sizeof(buf)};
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+	assert_int_equal(tern_recvmsg(s, a, &m, 0), 4);
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+	assert_non_null(cm);
+	assert_int_equal(cm->cmsg_type, SO_RXQ_OVFL);
+	uint32_t dropped;
+	memcpy(&dropped, CMSG_DATA(cm), sizeof(dropped));
+	assert_int_equal(dropped, tern_stat(s, "UdpRcvbufErrors"));
 	/* connected socket gets ECONNREFUSED from port unreachable */
 	struct sockaddr_in closed = {.sin_family = AF_INET, .sin_port = htons(9), .sin_addr.s_addr = htonl(f.me)};
 	int c = tern_socket(s, AF_INET, SOCK_DGRAM, 0);
