@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "wire/csum.h"
+#include "wire/tcp.h"
 #include "wire/wire.h"
 
 #define CHECK(c)                 \
@@ -87,6 +88,24 @@ static inline void check_udp(const uint8_t *data, size_t size)
 		CHECK(tn_udp_parse(out, TN_UDP_HLEN, &u2) == TN_WIRE_ELEN || u.len == 8);
 		CHECK(tn_get16(out) == u.sport && tn_get16(out + 2) == u.dport && tn_get16(out + 4) == u.len);
 	}
+}
+
+static inline void check_tcp(const uint8_t *data, size_t size)
+{
+	struct tn_tcp_hdr h, h2;
+	int doff = tn_tcp_parse(data, size, &h);
+	if (doff <= 0)
+		return;
+	CHECK(doff >= 20 && doff <= 60 && (size_t)doff <= size);
+	uint8_t out[TN_TCP_MAX_HLEN];
+	size_t n = tn_tcp_emit(&h, out, sizeof(out));
+	if (n == 0) /* the options parsed may not fit one header when re-laid */
+		return;
+	CHECK(tn_tcp_parse(out, n, &h2) == (int)n);
+	CHECK(h2.seq == h.seq && h2.ack == h.ack && h2.flags == h.flags && h2.win == h.win);
+	CHECK(h2.opt.has_mss == h.opt.has_mss && h2.opt.mss == h.opt.mss);
+	CHECK(h2.opt.has_ts == h.opt.has_ts && h2.opt.tsval == h.opt.tsval);
+	CHECK(h2.opt.nsack == h.opt.nsack && h2.opt.sack_ok == h.opt.sack_ok);
 }
 
 #endif
