@@ -77,9 +77,11 @@ int tern_sysctl_get(const struct tn_stack *s, const char *name, char *buf, size_
 /* Packet buffers currently allocated (for leak checks). */
 uint32_t tern_pool_in_use(const struct tn_stack *s);
 
-/* ---- Sockets: SOCK_DGRAM with IPPROTO_UDP (or 0), or IPPROTO_ICMP for
- * Linux-style ping sockets (send an echo request header + data, the stack
- * sets the id; receive the echo reply). ---- */
+/* ---- Sockets: SOCK_STREAM (TCP); SOCK_DGRAM with IPPROTO_UDP (or 0), or
+ * IPPROTO_ICMP for Linux-style ping sockets (send an echo request header +
+ * data, the stack sets the id; receive the echo reply).  connect() on a
+ * stream socket returns EINPROGRESS; completion shows as POLLOUT, failure
+ * as POLLERR with SO_ERROR. ---- */
 int tern_socket(struct tn_stack *s, int domain, int type, int protocol);
 int tern_bind(struct tn_stack *s, int fd, const struct sockaddr *addr, socklen_t len);
 int tern_connect(struct tn_stack *s, int fd, const struct sockaddr *addr, socklen_t len);
@@ -92,6 +94,10 @@ ssize_t tern_recv(struct tn_stack *s, int fd, void *buf, size_t len, int flags);
 /* recvmsg with msg_name, a scatter list, MSG_TRUNC in msg_flags, and the
  * IP_TTL control message when IP_RECVTTL is on. */
 ssize_t tern_recvmsg(struct tn_stack *s, int fd, struct msghdr *msg, int flags);
+int tern_listen(struct tn_stack *s, int fd, int backlog);
+/* Returns the new connection's descriptor; EAGAIN if none is ready. */
+int tern_accept(struct tn_stack *s, int fd, struct sockaddr *addr, socklen_t *len);
+int tern_shutdown(struct tn_stack *s, int fd, int how);
 int tern_close(struct tn_stack *s, int fd);
 int tern_getsockname(struct tn_stack *s, int fd, struct sockaddr *addr, socklen_t *len);
 int tern_getpeername(struct tn_stack *s, int fd, struct sockaddr *addr, socklen_t *len);

@@ -54,6 +54,7 @@ struct tn_stack *tern_stack_new(const struct tern_config *cfg)
 	tn_frag_init(&s->frag, tn_rand_u64(&s->rng));
 	tn_icmp_init(&s->icmp);
 	tn_sock_table_init(&s->socks);
+	tn_tcp_init(s);
 	s->ip_id = (uint16_t)tn_rand_u64(&s->rng);
 	tn_pktq_init(&s->loopback);
 	return s;
@@ -63,7 +64,8 @@ void tern_stack_free(struct tn_stack *s)
 {
 	if (!s)
 		return;
-	tn_sock_table_destroy(&s->socks);
+	tn_sock_table_destroy(s);
+	tn_tcp_destroy(s);
 	tn_frag_destroy(s);
 	tn_neigh_destroy(s);
 	tn_route_destroy(&s->routes);

@@ -16,6 +16,7 @@
 #include "net/neigh.h"
 #include "net/route.h"
 #include "socket/sock.h"
+#include "tcp/tcp.h"
 #include "tern/tern.h"
 
 #define TN_MAX_IFACES 16
@@ -65,6 +66,7 @@ struct tn_stack {
 	struct tn_frag_table frag;
 	struct tn_icmp_state icmp;
 	struct tn_sock_table socks;
+	struct tn_tcp_table tcp;
 	struct tn_pkt_queue loopback; /* sent to ourselves, input next pass */
 	void (*log)(void *ctx, int level, const char *msg);
 	void *log_ctx;

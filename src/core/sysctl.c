@@ -24,6 +24,17 @@ const struct tn_sysctl_entry tn_sysctl_table[] = {
 	E("net.ipv4.icmp_msgs_burst", icmp_msgs_burst, 1, 0, INT_MAX),
 	E("net.ipv4.route.mtu_expires", route_mtu_expires, 1, 1, INT_MAX),
 	E("net.ipv4.route.min_pmtu", route_min_pmtu, 1, 68, 65535),
+	E("net.ipv4.tcp_syn_retries", tcp_syn_retries, 1, 1, 127),
+	E("net.ipv4.tcp_synack_retries", tcp_synack_retries, 1, 0, 255),
+	E("net.ipv4.tcp_retries2", tcp_retries2, 1, 0, 255),
+	E("net.ipv4.tcp_fin_timeout", tcp_fin_timeout, 1, 1, INT_MAX),
+	E("net.ipv4.tcp_max_syn_backlog", tcp_max_syn_backlog, 1, 1, INT_MAX),
+	E("net.ipv4.tcp_timestamps", tcp_timestamps, 1, 0, 1),
+	E("net.ipv4.tcp_window_scaling", tcp_window_scaling, 1, 0, 1),
+	E("net.ipv4.tcp_sack", tcp_sack, 1, 0, 1),
+	E("net.ipv4.tcp_rmem", tcp_rmem, 3, 1, INT_MAX),
+	E("net.ipv4.tcp_wmem", tcp_wmem, 3, 1, INT_MAX),
+	E("net.core.somaxconn", core_somaxconn, 1, 0, INT_MAX),
 	E("net.ipv4.conf.all.accept_source_route", accept_source_route, 1, 0, 1),
 	E("net.core.rmem_default", core_rmem_default, 1, 4096, INT_MAX),
 	E("net.core.rmem_max", core_rmem_max, 1, 4096, INT_MAX),
@@ -68,6 +79,17 @@ void tn_sysctl_defaults(struct tn_sysctl *sc)
 	sc->neigh_ucast_solicit = 3;
 	sc->neigh_unres_qlen_bytes = 212992;
 	sc->neigh_gc_stale_time = 60;
+	sc->tcp_syn_retries = 6;
+	sc->tcp_synack_retries = 5;
+	sc->tcp_retries2 = 15;
+	sc->tcp_fin_timeout = 60;
+	sc->tcp_max_syn_backlog = 4096;
+	sc->tcp_timestamps = 1;
+	sc->tcp_window_scaling = 1;
+	sc->tcp_sack = 1;
+	sc->tcp_rmem[0] = 4096, sc->tcp_rmem[1] = 131072, sc->tcp_rmem[2] = 6291456;
+	sc->tcp_wmem[0] = 4096, sc->tcp_wmem[1] = 16384, sc->tcp_wmem[2] = 4194304;
+	sc->core_somaxconn = 4096;
 }
 
 const struct tn_sysctl_entry *tn_sysctl_find(const char *name)
@@ -105,7 +127,7 @@ int tn_sysctl_set(struct tn_sysctl *sc, const char *name, const char *value)
 		p++;
 	if (*p)
 		return -EINVAL;
-	if (e->count == 2 && vals[0] > vals[1])
+	if (e->count >= 2 && (vals[0] > vals[1] || (e->count == 3 && vals[1] > vals[2])))
 		return -EINVAL;
 	memcpy((char *)sc + e->offset, vals, sizeof(int) * (size_t)e->count);
 	return 0;

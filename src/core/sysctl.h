@@ -36,6 +36,17 @@ struct tn_sysctl {
 	int neigh_ucast_solicit;
 	int neigh_unres_qlen_bytes;
 	int neigh_gc_stale_time;
+	int tcp_syn_retries;
+	int tcp_synack_retries;
+	int tcp_retries2;
+	int tcp_fin_timeout;
+	int tcp_max_syn_backlog;
+	int tcp_timestamps;
+	int tcp_window_scaling;
+	int tcp_sack;
+	int tcp_rmem[3];
+	int tcp_wmem[3];
+	int core_somaxconn;
 };
 
 struct tn_sysctl_entry {

@@ -11,6 +11,7 @@
 #include "net/neigh.h"
 #include "net/route.h"
 #include "socket/sock.h"
+#include "tcp/tcp.h"
 #include "wire/csum.h"
 #include "wire/wire.h"
 
@@ -50,6 +51,10 @@ static void ip_local_deliver(struct tn_stack *s, struct tn_pkt *pkt)
 	case TN_IPPROTO_UDP:
 		tn_stat_inc(s, TN_IpInDelivers);
 		tn_udp_input(s, pkt);
+		return;
+	case TN_IPPROTO_TCP:
+		tn_stat_inc(s, TN_IpInDelivers);
+		tn_tcp_input(s, pkt);
 		return;
 	default:
 		/* No handler and no raw socket: protocol unreachable, as Linux. */

@@ -12,7 +12,10 @@
 
 #include "core/stack.h"
 #include "net/ipv4.h"
+#include "socket/stream.h"
 #include "socket/udp.h"
+#include "tcp/tcp.h"
+#include <netinet/tcp.h>
 #include "wire/wire.h"
 
 #define SOCK_MIN_RCVBUF 2304 /* Linux: 2 * (2048 + sizeof(sk_buff)) rounded */
@@ -20,13 +23,21 @@
 
 void tn_sock_table_init(struct tn_sock_table *t) { memset(t, 0, sizeof(*t)); }
 
-void tn_sock_table_destroy(struct tn_sock_table *t)
+void tn_sock_table_destroy(struct tn_stack *s)
 {
+	struct tn_sock_table *t = &s->socks;
 	for (uint32_t i = 0; i < t->nfds; i++) {
-		if (!t->fds[i])
+		struct tn_sock *sk = t->fds[i];
+		if (!sk)
 			continue;
-		tn_pktq_purge(&t->fds[i]->rxq);
-		free(t->fds[i]);
+		if (sk->tcb) { /* hashed connections go with the TCP table */
+			struct tn_tcb *tcb = sk->tcb;
+			tcb->sk = NULL;
+			if (tcb->state == TN_TCP_CLOSED)
+				tn_tcp_destroy_tcb(s, tcb);
+		}
+		tn_pktq_purge(&sk->rxq);
+		free(sk);
 	}
 	free(t->fds);
 	memset(t, 0, sizeof(*t));
@@ -80,20 +91,22 @@ int tern_socket(struct tn_stack *s, int domain, int type, int protocol)
 	if (domain != AF_INET)
 		return set_errno(EAFNOSUPPORT);
 	int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (base != SOCK_DGRAM)
+	if (base != SOCK_DGRAM && base != SOCK_STREAM)
 		return set_errno(ESOCKTNOSUPPORT);
 	if (protocol == 0)
-		protocol = IPPROTO_UDP;
-	if (protocol != IPPROTO_UDP && protocol != IPPROTO_ICMP)
+		protocol = base == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP;
+	bool ok = base == SOCK_STREAM ? protocol == IPPROTO_TCP
+				      : (protocol == IPPROTO_UDP || protocol == IPPROTO_ICMP);
+	if (!ok)
 		return set_errno(EPROTONOSUPPORT);
 	struct tn_sock *sk = calloc(1, sizeof(*sk));
 	if (!sk)
 		return set_errno(ENOMEM);
-	sk->type = SOCK_DGRAM;
+	sk->type = base;
 	sk->protocol = protocol;
 	sk->ttl = -1;
-	sk->rcvbuf = (uint32_t)s->sysctl.core_rmem_default;
-	sk->sndbuf = (uint32_t)s->sysctl.core_wmem_default;
+	sk->rcvbuf = (uint32_t)(base == SOCK_STREAM ? s->sysctl.tcp_rmem[1] : s->sysctl.core_rmem_default);
+	sk->sndbuf = (uint32_t)(base == SOCK_STREAM ? s->sysctl.tcp_wmem[1] : s->sysctl.core_wmem_default);
 	tn_pktq_init(&sk->rxq);
 	int fd = fd_alloc(&s->socks, sk);
 	if (fd < 0) {
@@ -143,7 +156,7 @@ int tern_bind(struct tn_stack *s, int fd, const struct sockaddr *addr, socklen_t
 		return set_errno(EINVAL);
 	if (a && !tn_addr_is_local(s, a) && !tn_ip_is_loopback(a) && !tn_addr_is_bcast(s, a, 0))
 		return set_errno(EADDRNOTAVAIL);
-	rc = tn_dgram_bind(s, sk, a, port);
+	rc = sk->type == SOCK_STREAM ? tn_stream_bind(s, sk, a, port) : tn_dgram_bind(s, sk, a, port);
 	return rc < 0 ? set_errno(-rc) : 0;
 }
 
@@ -163,6 +176,10 @@ int tern_connect(struct tn_stack *s, int fd, const struct sockaddr *addr, sockle
 	int rc = sockaddr_in_get(addr, len, &a, &port);
 	if (rc < 0)
 		return set_errno(-rc);
+	if (sk->type == SOCK_STREAM) {
+		rc = tn_stream_connect(s, sk, a, port);
+		return rc < 0 ? set_errno(-rc) : 0;
+	}
 	if (sk->protocol == IPPROTO_UDP && port == 0)
 		return set_errno(EINVAL);
 	if (!tn_ip_select_src(s, a, 0) && !tn_addr_is_local(s, a) && !tn_ip_is_lbcast(a))
@@ -184,6 +201,10 @@ ssize_t tern_sendto(struct tn_stack *s, int fd, const void *buf, size_t len, int
 	struct tn_sock *sk = sock_or_ebadf(s, fd);
 	if (!sk)
 		return -1;
+	if (sk->type == SOCK_STREAM) {
+		ssize_t n = tn_stream_send(s, sk, buf, len);
+		return n < 0 ? set_errno((int)-n) : n;
+	}
 	uint32_t dst;
 	uint16_t dport;
 	if (to) {
@@ -220,6 +241,16 @@ ssize_t tern_recvfrom(struct tn_stack *s, int fd, void *buf, size_t len, int fla
 	struct tn_sock *sk = sock_or_ebadf(s, fd);
 	if (!sk)
 		return -1;
+	if (sk->type == SOCK_STREAM) {
+		ssize_t n = tn_stream_recv(s, sk, buf, len, flags);
+		if (n >= 0 && from && fromlen) {
+			uint32_t a;
+			uint16_t p;
+			if (tn_stream_peer(sk, &a, &p) == 0)
+				sockaddr_in_put(from, fromlen, a, p);
+		}
+		return n < 0 ? set_errno((int)-n) : n;
+	}
 	struct tn_pkt *p = sk->rxq.head;
 	if (!p) {
 		if (sk->so_error) {
@@ -306,7 +337,10 @@ int tern_close(struct tn_stack *s, int fd)
 	struct tn_sock *sk = sock_or_ebadf(s, fd);
 	if (!sk)
 		return -1;
-	tn_dgram_unhash(s, sk);
+	if (sk->type == SOCK_STREAM)
+		tn_stream_close(s, sk);
+	else
+		tn_dgram_unhash(s, sk);
 	tn_pktq_purge(&sk->rxq);
 	s->socks.fds[fd] = NULL;
 	if ((uint32_t)fd < s->socks.free_hint)
@@ -321,7 +355,11 @@ int tern_getsockname(struct tn_stack *s, int fd, struct sockaddr *addr, socklen_
 	struct tn_sock *sk = sock_or_ebadf(s, fd);
 	if (!sk)
 		return -1;
-	sockaddr_in_put(addr, len, sk->laddr, sk->lport);
+	uint32_t a = sk->laddr;
+	uint16_t p = sk->lport;
+	if (sk->type == SOCK_STREAM)
+		tn_stream_local(sk, &a, &p);
+	sockaddr_in_put(addr, len, a, p);
 	return 0;
 }
 
@@ -330,6 +368,15 @@ int tern_getpeername(struct tn_stack *s, int fd, struct sockaddr *addr, socklen_
 	struct tn_sock *sk = sock_or_ebadf(s, fd);
 	if (!sk)
 		return -1;
+	if (sk->type == SOCK_STREAM) {
+		uint32_t a;
+		uint16_t p;
+		int rc = tn_stream_peer(sk, &a, &p);
+		if (rc < 0)
+			return set_errno(-rc);
+		sockaddr_in_put(addr, len, a, p);
+		return 0;
+	}
 	if (!sk->connected)
 		return set_errno(ENOTCONN);
 	sockaddr_in_put(addr, len, sk->raddr, sk->rport);
@@ -349,9 +396,25 @@ int tern_setsockopt(struct tn_stack *s, int fd, int level, int name, const void 
 	struct tn_sock *sk = sock_or_ebadf(s, fd);
 	if (!sk)
 		return -1;
+	if (level == SOL_SOCKET && name == SO_LINGER) {
+		struct linger lg;
+		if (!val || len < (socklen_t)sizeof(lg))
+			return set_errno(EINVAL);
+		memcpy(&lg, val, sizeof(lg));
+		sk->linger_zero = lg.l_onoff && lg.l_linger == 0;
+		return 0;
+	}
 	int v;
 	if (opt_int(val, len, &v) < 0)
 		return set_errno(EINVAL);
+	if (level == IPPROTO_TCP && name == TCP_NODELAY) {
+		sk->nodelay = v != 0;
+		if (sk->tcb) {
+			sk->tcb->nodelay = sk->nodelay;
+			tn_tcp_output(s, sk->tcb);
+		}
+		return 0;
+	}
 	if (level == SOL_SOCKET) {
 		switch (name) {
 		case SO_RCVBUF: { /* Linux doubles the value for bookkeeping overhead */
@@ -359,6 +422,8 @@ int tern_setsockopt(struct tn_stack *s, int fd, int level, int name, const void 
 			uint32_t want = v < 0 ? 0 : (uint32_t)v;
 			want = want > max ? max : want;
 			sk->rcvbuf = want * 2 < SOCK_MIN_RCVBUF ? SOCK_MIN_RCVBUF : want * 2;
+			if (sk->tcb)
+				sk->tcb->rcvbuf_max = sk->rcvbuf;
 			return 0;
 		}
 		case SO_SNDBUF: {
@@ -366,6 +431,8 @@ int tern_setsockopt(struct tn_stack *s, int fd, int level, int name, const void 
 			uint32_t want = v < 0 ? 0 : (uint32_t)v;
 			want = want > max ? max : want;
 			sk->sndbuf = want * 2 < SOCK_MIN_SNDBUF ? SOCK_MIN_SNDBUF : want * 2;
+			if (sk->tcb)
+				sk->tcb->sndbuf_max = sk->sndbuf;
 			return 0;
 		}
 		case SO_BROADCAST: sk->broadcast = v != 0; return 0;
@@ -404,6 +471,12 @@ int tern_getsockopt(struct tn_stack *s, int fd, int level, int name, void *val, 
 	else if (level == SOL_SOCKET && name == SO_ERROR) {
 		v = sk->so_error;
 		sk->so_error = 0;
+		if (sk->tcb && sk->tcb->error) {
+			v = sk->tcb->error;
+			sk->tcb->error = 0;
+		}
+	} else if (level == IPPROTO_TCP && name == TCP_NODELAY) {
+		v = sk->nodelay;
 	} else if (level == SOL_SOCKET && name == SO_TYPE)
 		v = sk->type;
 	else if (level == SOL_SOCKET && name == SO_BROADCAST)
@@ -428,6 +501,8 @@ int tern_sock_events(struct tn_stack *s, int fd)
 	struct tn_sock *sk = tn_sock_get(s, fd);
 	if (!sk)
 		return POLLNVAL;
+	if (sk->type == SOCK_STREAM)
+		return tn_stream_events(s, sk);
 	int ev = POLLOUT;
 	if (sk->rxq.count)
 		ev |= POLLIN;
@@ -450,4 +525,39 @@ int tern_sock_icmp_error(struct tn_stack *s, int fd, uint32_t *from, uint8_t *ty
 	*seq = sk->last_err.seq;
 	sk->last_err.valid = false;
 	return 0;
+}
+
+int tern_listen(struct tn_stack *s, int fd, int backlog)
+{
+	struct tn_sock *sk = sock_or_ebadf(s, fd);
+	if (!sk)
+		return -1;
+	if (sk->type != SOCK_STREAM)
+		return set_errno(EOPNOTSUPP);
+	int rc = tn_stream_listen(s, sk, backlog);
+	return rc < 0 ? set_errno(-rc) : 0;
+}
+
+int tern_accept(struct tn_stack *s, int fd, struct sockaddr *addr, socklen_t *len)
+{
+	struct tn_sock *sk = sock_or_ebadf(s, fd);
+	if (!sk)
+		return -1;
+	if (sk->type != SOCK_STREAM)
+		return set_errno(EOPNOTSUPP);
+	int rc = tn_stream_accept(s, sk, addr, len);
+	return rc < 0 ? set_errno(-rc) : rc;
+}
+
+int tern_shutdown(struct tn_stack *s, int fd, int how)
+{
+	struct tn_sock *sk = sock_or_ebadf(s, fd);
+	if (!sk)
+		return -1;
+	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
+		return set_errno(EINVAL);
+	if (sk->type != SOCK_STREAM)
+		return set_errno(ENOTCONN);
+	int rc = tn_stream_shutdown(s, sk, how);
+	return rc < 0 ? set_errno(-rc) : 0;
 }

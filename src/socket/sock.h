@@ -30,6 +30,10 @@ struct tn_sock {
 	bool reuseaddr;      /* SO_REUSEADDR */
 	bool recvttl;        /* IP_RECVTTL */
 	bool rxq_ovfl;       /* SO_RXQ_OVFL: report drops with each datagram */
+	bool nodelay;        /* TCP_NODELAY */
+	bool linger_zero;    /* SO_LINGER on with 0 seconds: close sends RST */
+	bool rd_shut;        /* shutdown(SHUT_RD) */
+	struct tn_tcb *tcb;  /* stream sockets */
 	int ttl;             /* IP_TTL, -1: default */
 	int tos;
 	int so_error;        /* pending error (ICMP), reported once */
@@ -57,7 +61,7 @@ struct tn_sock_table {
 };
 
 void tn_sock_table_init(struct tn_sock_table *t);
-void tn_sock_table_destroy(struct tn_sock_table *t);
+void tn_sock_table_destroy(struct tn_stack *s);
 struct tn_sock *tn_sock_get(struct tn_stack *s, int fd);
 
 /* UDP input: pkt->data at the UDP header, pkt->l3_off at the IP header.

@@ -1,0 +1,216 @@
+/* Stream sockets over tern's TCP. */
+#include "socket/stream.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/stack.h"
+#include "net/ipv4.h"
+#include "socket/sock.h"
+#include "tcp/tcp.h"
+
+static int pick_port(struct tn_stack *s, uint32_t laddr, uint16_t *port)
+{
+	int lo = s->sysctl.ip_local_port_range[0], hi = s->sysctl.ip_local_port_range[1];
+	uint32_t range = (uint32_t)(hi - lo + 1), start = tn_rand_below(&s->rng, range);
+	for (uint32_t i = 0; i < range; i++) {
+		uint16_t p = (uint16_t)(lo + (int)((start + i) % range));
+		if (!tn_tcp_port_in_use(s, laddr, p)) {
+			*port = p;
+			return 0;
+		}
+	}
+	return -EADDRINUSE;
+}
+
+int tn_stream_bind(struct tn_stack *s, struct tn_sock *sk, uint32_t addr, uint16_t port)
+{
+	if (port == 0) {
+		int rc = pick_port(s, addr, &port);
+		if (rc < 0)
+			return rc;
+	} else if (tn_tcp_port_in_use(s, addr, port) && !sk->reuseaddr) {
+		return -EADDRINUSE;
+	}
+	sk->laddr = addr;
+	sk->lport = port;
+	sk->bound = true;
+	return 0;
+}
+
+int tn_stream_listen(struct tn_stack *s, struct tn_sock *sk, int backlog)
+{
+	if (sk->tcb && sk->tcb->state != TN_TCP_LISTEN)
+		return -EINVAL;
+	if (sk->tcb) { /* listen again: only the backlog changes */
+		sk->tcb->backlog = backlog < 0 ? 0 : (uint32_t)backlog;
+		return 0;
+	}
+	if (!sk->bound) {
+		int rc = tn_stream_bind(s, sk, 0, 0);
+		if (rc < 0)
+			return rc;
+	}
+	if (tn_tcp_lookup_listener(s, sk->laddr, sk->lport) &&
+	    tn_tcp_lookup_listener(s, sk->laddr, sk->lport)->laddr == sk->laddr)
+		return -EADDRINUSE;
+	struct tn_tcb *t;
+	int rc = tn_tcp_listen(s, &t, sk->laddr, sk->lport, backlog < 0 ? 0 : (uint32_t)backlog);
+	if (rc < 0)
+		return rc;
+	t->sk = sk;
+	t->rcvbuf_max = sk->rcvbuf;
+	t->sndbuf_max = sk->sndbuf;
+	t->nodelay = sk->nodelay;
+	sk->tcb = t;
+	return 0;
+}
+
+int tn_stream_accept(struct tn_stack *s, struct tn_sock *sk, struct sockaddr *addr, socklen_t *len)
+{
+	if (!sk->tcb || sk->tcb->state != TN_TCP_LISTEN)
+		return -EINVAL;
+	struct tn_tcb *c = tn_tcp_accept(s, sk->tcb);
+	if (!c)
+		return -EAGAIN;
+	int fd = tern_socket(s, AF_INET, SOCK_STREAM, 0);
+	if (fd < 0) {
+		tn_tcp_close(s, c, true);
+		return -errno;
+	}
+	struct tn_sock *n = tn_sock_get(s, fd);
+	n->tcb = c;
+	c->sk = n;
+	n->laddr = c->laddr;
+	n->lport = c->lport;
+	n->bound = n->connected = true;
+	n->nodelay = sk->nodelay;
+	if (addr && len) {
+		struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(c->rport)};
+		sin.sin_addr.s_addr = htonl(c->raddr);
+		socklen_t n2 = *len < (socklen_t)sizeof(sin) ? *len : (socklen_t)sizeof(sin);
+		memcpy(addr, &sin, (size_t)n2);
+		*len = sizeof(sin);
+	}
+	return fd;
+}
+
+int tn_stream_connect(struct tn_stack *s, struct tn_sock *sk, uint32_t addr, uint16_t port)
+{
+	struct tn_tcb *t = sk->tcb;
+	if (t) {
+		if (t->error) {
+			int err = t->error;
+			t->error = 0;
+			return -err;
+		}
+		if (t->state == TN_TCP_LISTEN)
+			return -EINVAL;
+		return t->state == TN_TCP_SYN_SENT ? -EALREADY : -EISCONN;
+	}
+	if (port == 0)
+		return -ECONNREFUSED;
+	uint32_t src = sk->laddr ? sk->laddr : (tn_addr_is_local(s, addr) ? addr : tn_ip_select_src(s, addr, 0));
+	if (!src)
+		return -ENETUNREACH;
+	if (!sk->bound) {
+		int rc = tn_stream_bind(s, sk, 0, 0);
+		if (rc < 0)
+			return rc;
+	}
+	sk->laddr = src;
+	int rc = tn_tcp_connect(s, &t, src, sk->lport, addr, port);
+	if (rc < 0)
+		return rc;
+	t->sk = sk;
+	t->rcvbuf_max = sk->rcvbuf;
+	t->sndbuf_max = sk->sndbuf;
+	t->nodelay = sk->nodelay;
+	sk->tcb = t;
+	sk->connected = true;
+	return -EINPROGRESS;
+}
+
+ssize_t tn_stream_send(struct tn_stack *s, struct tn_sock *sk, const void *buf, size_t len)
+{
+	if (!sk->tcb)
+		return -ENOTCONN;
+	if (sk->tcb->state == TN_TCP_LISTEN)
+		return -ENOTCONN;
+	return tn_tcp_send(s, sk->tcb, buf, len);
+}
+
+ssize_t tn_stream_recv(struct tn_stack *s, struct tn_sock *sk, void *buf, size_t len, int flags)
+{
+	if (!sk->tcb || sk->tcb->state == TN_TCP_LISTEN)
+		return -ENOTCONN;
+	if (sk->rd_shut && !sk->tcb->rcvq.bytes)
+		return 0;
+	if (len == 0)
+		return 0;
+	long n = tn_tcp_recv(s, sk->tcb, buf, len, flags & MSG_PEEK);
+	if (n == -EAGAIN && sk->tcb->state == TN_TCP_SYN_SENT)
+		return -EAGAIN;
+	return n;
+}
+
+int tn_stream_shutdown(struct tn_stack *s, struct tn_sock *sk, int how)
+{
+	if (!sk->tcb || sk->tcb->state == TN_TCP_LISTEN || sk->tcb->state == TN_TCP_SYN_SENT)
+		return -ENOTCONN;
+	if (how == SHUT_RD || how == SHUT_RDWR)
+		sk->rd_shut = true;
+	if (how == SHUT_WR || how == SHUT_RDWR)
+		tn_tcp_shutdown_wr(s, sk->tcb);
+	return 0;
+}
+
+void tn_stream_close(struct tn_stack *s, struct tn_sock *sk)
+{
+	if (!sk->tcb)
+		return;
+	struct tn_tcb *t = sk->tcb;
+	sk->tcb = NULL;
+	tn_tcp_close(s, t, sk->linger_zero);
+}
+
+int tn_stream_events(struct tn_stack *s, struct tn_sock *sk)
+{
+	(void)s;
+	struct tn_tcb *t = sk->tcb;
+	if (!t)
+		return POLLOUT | POLLHUP;
+	if (t->state == TN_TCP_LISTEN)
+		return t->accept_head ? POLLIN : 0;
+	int ev = 0;
+	if (t->rcvq.bytes || t->fin_rcvd || sk->rd_shut)
+		ev |= POLLIN;
+	if (t->fin_rcvd)
+		ev |= POLLRDHUP;
+	bool can_send = t->state == TN_TCP_ESTABLISHED || t->state == TN_TCP_CLOSE_WAIT;
+	if (can_send && !t->fin_queued && tn_tcp_snd_space(t) > 0)
+		ev |= POLLOUT;
+	if (t->error)
+		ev |= POLLERR | POLLIN;
+	if (t->state == TN_TCP_CLOSED || (t->fin_rcvd && t->fin_queued))
+		ev |= POLLHUP;
+	return ev;
+}
+
+int tn_stream_peer(struct tn_sock *sk, uint32_t *addr, uint16_t *port)
+{
+	if (!sk->tcb || sk->tcb->state == TN_TCP_LISTEN || sk->tcb->state == TN_TCP_CLOSED)
+		return -ENOTCONN;
+	*addr = sk->tcb->raddr;
+	*port = sk->tcb->rport;
+	return 0;
+}
+
+int tn_stream_local(struct tn_sock *sk, uint32_t *addr, uint16_t *port)
+{
+	*addr = sk->tcb ? sk->tcb->laddr : sk->laddr;
+	*port = sk->tcb ? sk->tcb->lport : sk->lport;
+	return 0;
+}

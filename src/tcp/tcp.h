@@ -1,0 +1,144 @@
+/* TCP (RFC 9293): connection blocks, tables, input, output and timers.
+ *
+ * A TCB exists without a socket while it waits in a listener's queues or
+ * finishes closing after close() (an orphan); the socket layer points at
+ * it while the application holds it.  Receive data stays in the packet
+ * buffers it arrived in (an in-order queue and an out-of-order queue); send
+ * data is copied once into a byte ring allocated on first use, so an idle
+ * connection holds no buffers. */
+#ifndef TN_TCP_H
+#define TN_TCP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/pkt.h"
+#include "core/timer.h"
+
+struct tn_stack;
+struct tn_sock;
+
+enum tn_tcp_state {
+	TN_TCP_CLOSED = 0,
+	TN_TCP_LISTEN,
+	TN_TCP_SYN_SENT,
+	TN_TCP_SYN_RECEIVED,
+	TN_TCP_ESTABLISHED,
+	TN_TCP_FIN_WAIT_1,
+	TN_TCP_FIN_WAIT_2,
+	TN_TCP_CLOSE_WAIT,
+	TN_TCP_CLOSING,
+	TN_TCP_LAST_ACK,
+	TN_TCP_TIME_WAIT,
+};
+
+/* Sequence-space comparisons, modulo 2^32. */
+static inline bool tn_seq_lt(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
+static inline bool tn_seq_le(uint32_t a, uint32_t b) { return (int32_t)(a - b) <= 0; }
+static inline bool tn_seq_gt(uint32_t a, uint32_t b) { return (int32_t)(a - b) > 0; }
+static inline bool tn_seq_ge(uint32_t a, uint32_t b) { return (int32_t)(a - b) >= 0; }
+
+/* The send buffer: bytes from snd_una onward, in a ring. */
+struct tn_tcp_sndbuf {
+	uint8_t *buf;
+	uint32_t cap;       /* allocated bytes */
+	uint32_t start;     /* ring index of the byte at snd_una */
+	uint32_t len;       /* bytes held (sent-unacked plus unsent) */
+};
+
+struct tn_tcb {
+	uint8_t state;
+	uint8_t snd_wscale, rcv_wscale;
+	bool ts_ok, sack_ok, nodelay, quickack_mode;
+	bool fin_queued;      /* the application closed its sending side */
+	bool fin_rcvd;        /* the peer's FIN has been taken into rcv_nxt */
+	bool fin_sent;        /* our FIN is in sequence space, at fin_seq */
+	bool orphan;          /* closed by the application, finishing alone */
+	uint32_t laddr, raddr;
+	uint16_t lport, rport;
+
+	/* send sequence space */
+	uint32_t iss, snd_una, snd_nxt, snd_max, fin_seq;
+	uint32_t snd_wnd, snd_wl1, snd_wl2;
+	uint16_t mss;         /* largest payload we send */
+	uint16_t rcv_mss;     /* the peer's advertised MSS */
+	/* receive sequence space */
+	uint32_t irs, rcv_nxt, rcv_wup; /* rcv_wup: rcv_nxt at the last window we advertised */
+	uint32_t rcv_adv;     /* right edge advertised */
+	uint32_t ts_recent;
+	uint64_t ts_recent_at;
+
+	/* RTT and retransmission (RFC 6298), congestion window (RFC 5681) */
+	uint64_t srtt, rttvar, rto; /* ns */
+	uint32_t rtt_seq;
+	uint64_t rtt_start;   /* 0: no sample in flight */
+	uint8_t backoff, dupacks, syn_retries;
+	uint32_t cwnd, ssthresh, recover;
+	uint64_t first_rtx_at; /* when the current retransmission run began */
+
+	struct tn_tcp_sndbuf snd;
+	uint32_t sndbuf_max;
+	struct tn_pkt_queue rcvq;  /* in order; bytes = payload bytes */
+	struct tn_pkt *ooo;        /* out of order, sorted by seq, qnext-linked */
+	uint32_t ooo_bytes;
+	uint32_t rcvbuf_max;
+	uint32_t unacked_segs;     /* full segments received since our last ACK */
+
+	struct tn_timer rtx_timer;   /* retransmit, SYN retry, TIME-WAIT */
+	struct tn_timer delack_timer;
+	int error;                   /* pending socket error (errno) */
+
+	/* listener side */
+	struct tn_tcb *parent;       /* the listener a child came from */
+	struct tn_tcb *accept_head, *accept_tail;
+	struct tn_tcb *accept_next;
+	uint32_t accept_len, syn_len, backlog;
+
+	struct tn_sock *sk;
+	struct tn_tcb *hnext;        /* connection or listener hash chain */
+};
+
+#define TN_TCP_HASH 4096
+
+struct tn_tcp_table {
+	struct tn_tcb **conns;       /* by 4-tuple */
+	uint32_t nconns;             /* buckets */
+	uint32_t count;
+	struct tn_tcb *listeners[256]; /* by local port */
+	uint64_t hash_key;
+	uint64_t isn_key[2];         /* RFC 6528 secret */
+};
+
+void tn_tcp_init(struct tn_stack *s);
+void tn_tcp_destroy(struct tn_stack *s);
+
+/* Segment input: pkt->data at the TCP header, l3 metadata in pkt->cb
+ * (struct tn_ip_cb).  Consumes pkt. */
+void tn_tcp_input(struct tn_stack *s, struct tn_pkt *pkt);
+
+/* Socket-side operations; 0 or -errno. */
+int tn_tcp_listen(struct tn_stack *s, struct tn_tcb **out, uint32_t laddr, uint16_t lport,
+		  uint32_t backlog);
+int tn_tcp_connect(struct tn_stack *s, struct tn_tcb **out, uint32_t laddr, uint16_t lport,
+		   uint32_t raddr, uint16_t rport);
+struct tn_tcb *tn_tcp_accept(struct tn_stack *s, struct tn_tcb *listener);
+/* Queue bytes to send; returns bytes taken or -errno (-EAGAIN when full). */
+long tn_tcp_send(struct tn_stack *s, struct tn_tcb *t, const void *buf, size_t len);
+/* Copy received bytes; 0 at end of stream, -EAGAIN when nothing yet. */
+long tn_tcp_recv(struct tn_stack *s, struct tn_tcb *t, void *buf, size_t len, bool peek);
+void tn_tcp_shutdown_wr(struct tn_stack *s, struct tn_tcb *t);
+/* The application lets go: orderly close (FIN), or abort (RST) when unread
+ * data remains or `abort` is set (SO_LINGER 0). */
+void tn_tcp_close(struct tn_stack *s, struct tn_tcb *t, bool abort);
+uint32_t tn_tcp_rcv_avail(const struct tn_tcb *t);
+uint32_t tn_tcp_snd_space(const struct tn_tcb *t);
+bool tn_tcp_port_in_use(struct tn_stack *s, uint32_t laddr, uint16_t lport);
+struct tn_tcb *tn_tcp_lookup_listener(struct tn_stack *s, uint32_t laddr, uint16_t lport);
+const char *tn_tcp_state_name(int state);
+/* Free a TCB now: off the tables, timers cancelled, buffers released (the
+ * struct itself stays while a socket still points at it). */
+void tn_tcp_destroy_tcb(struct tn_stack *s, struct tn_tcb *t);
+/* Send whatever the windows now allow. */
+void tn_tcp_output(struct tn_stack *s, struct tn_tcb *t);
+
+#endif

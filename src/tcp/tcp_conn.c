@@ -1,0 +1,483 @@
+/* TCP connections: the tables, ISNs, lifecycle, buffers, and the
+ * operations the socket layer calls. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/hash.h"
+#include "core/stack.h"
+#include "net/ipv4.h"
+#include "tcp/tcp_int.h"
+
+static const char *const state_names[] = {
+	"CLOSED", "LISTEN", "SYN-SENT", "SYN-RECV", "ESTAB", "FIN-WAIT-1", "FIN-WAIT-2",
+	"CLOSE-WAIT", "CLOSING", "LAST-ACK", "TIME-WAIT",
+};
+
+const char *tn_tcp_state_name(int state)
+{
+	return state >= 0 && state <= TN_TCP_TIME_WAIT ? state_names[state] : "?";
+}
+
+void tn_tcp_init(struct tn_stack *s)
+{
+	struct tn_tcp_table *tt = &s->tcp;
+	memset(tt, 0, sizeof(*tt));
+	tt->hash_key = tn_rand_u64(&s->rng);
+	tt->isn_key[0] = tn_rand_u64(&s->rng);
+	tt->isn_key[1] = tn_rand_u64(&s->rng);
+	tt->nconns = TN_TCP_HASH;
+	tt->conns = calloc(tt->nconns, sizeof(*tt->conns));
+}
+
+void tn_tcp_destroy(struct tn_stack *s)
+{
+	struct tn_tcp_table *tt = &s->tcp;
+	for (uint32_t i = 0; tt->conns && i < tt->nconns; i++)
+		while (tt->conns[i])
+			tn_tcp_destroy_tcb(s, tt->conns[i]);
+	for (int i = 0; i < 256; i++)
+		while (tt->listeners[i])
+			tn_tcp_destroy_tcb(s, tt->listeners[i]);
+	free(tt->conns);
+	tt->conns = NULL;
+}
+
+static uint32_t conn_bucket(const struct tn_tcp_table *tt, uint32_t laddr, uint16_t lport, uint32_t raddr,
+			    uint16_t rport)
+{
+	return tn_hash2(tt->hash_key, (uint64_t)laddr << 32 | raddr, (uint64_t)lport << 16 | rport) &
+	       (tt->nconns - 1);
+}
+
+void tn_tcp_hash(struct tn_stack *s, struct tn_tcb *t)
+{
+	struct tn_tcp_table *tt = &s->tcp;
+	struct tn_tcb **b = t->state == TN_TCP_LISTEN ? &tt->listeners[t->lport & 255]
+						      : &tt->conns[conn_bucket(tt, t->laddr, t->lport, t->raddr, t->rport)];
+	t->hnext = *b;
+	*b = t;
+	if (t->state != TN_TCP_LISTEN)
+		tt->count++;
+}
+
+void tn_tcp_unhash(struct tn_stack *s, struct tn_tcb *t)
+{
+	struct tn_tcp_table *tt = &s->tcp;
+	bool listener = t->state == TN_TCP_LISTEN;
+	struct tn_tcb **pp = listener ? &tt->listeners[t->lport & 255]
+				      : &tt->conns[conn_bucket(tt, t->laddr, t->lport, t->raddr, t->rport)];
+	for (; *pp; pp = &(*pp)->hnext) {
+		if (*pp == t) {
+			*pp = t->hnext;
+			t->hnext = NULL;
+			if (!listener)
+				tt->count--;
+			return;
+		}
+	}
+}
+
+struct tn_tcb *tn_tcp_lookup(struct tn_stack *s, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport)
+{
+	struct tn_tcp_table *tt = &s->tcp;
+	for (struct tn_tcb *t = tt->conns[conn_bucket(tt, laddr, lport, raddr, rport)]; t; t = t->hnext)
+		if (t->lport == lport && t->rport == rport && t->laddr == laddr && t->raddr == raddr)
+			return t;
+	return NULL;
+}
+
+struct tn_tcb *tn_tcp_lookup_listener(struct tn_stack *s, uint32_t laddr, uint16_t lport)
+{
+	struct tn_tcb *wild = NULL;
+	for (struct tn_tcb *t = s->tcp.listeners[lport & 255]; t; t = t->hnext) {
+		if (t->lport != lport)
+			continue;
+		if (t->laddr == laddr)
+			return t;
+		if (!t->laddr)
+			wild = t;
+	}
+	return wild;
+}
+
+bool tn_tcp_port_in_use(struct tn_stack *s, uint32_t laddr, uint16_t lport)
+{
+	if (tn_tcp_lookup_listener(s, laddr, lport))
+		return true;
+	struct tn_tcp_table *tt = &s->tcp;
+	for (uint32_t i = 0; i < tt->nconns; i++)
+		for (struct tn_tcb *t = tt->conns[i]; t; t = t->hnext)
+			if (t->lport == lport && (!laddr || !t->laddr || t->laddr == laddr) &&
+			    t->state != TN_TCP_TIME_WAIT)
+				return true;
+	return false;
+}
+
+/* RFC 6528: ISN = M + F(4-tuple, secret), M a 4-microsecond clock. */
+uint32_t tn_tcp_isn(struct tn_stack *s, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport)
+{
+	uint64_t f = tn_hash2(s->tcp.isn_key[0], (uint64_t)laddr << 32 | raddr,
+			      ((uint64_t)lport << 16 | rport) ^ s->tcp.isn_key[1]);
+	return (uint32_t)(s->now / 4000) + (uint32_t)f;
+}
+
+struct tn_tcb *tn_tcb_new(struct tn_stack *s)
+{
+	struct tn_tcb *t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	tn_timer_init(&t->rtx_timer, tn_tcp_rtx_fire);
+	tn_timer_init(&t->delack_timer, tn_tcp_delack_fire);
+	tn_pktq_init(&t->rcvq);
+	t->rto = TN_TCP_RTO_INIT;
+	t->mss = 536;
+	t->rcv_mss = 536;
+	t->ssthresh = UINT32_MAX;
+	t->snd_wscale = 0xff; /* not offered yet */
+	t->rcvbuf_max = (uint32_t)s->sysctl.tcp_rmem[1];
+	t->sndbuf_max = (uint32_t)s->sysctl.tcp_wmem[1];
+	t->quickack_mode = true;
+	return t;
+}
+
+void tn_tcp_set_state(struct tn_stack *s, struct tn_tcb *t, int state)
+{
+	bool was_est = t->state == TN_TCP_ESTABLISHED || t->state == TN_TCP_CLOSE_WAIT;
+	bool is_est = state == TN_TCP_ESTABLISHED || state == TN_TCP_CLOSE_WAIT;
+	if (was_est && !is_est)
+		s->stats[TN_TcpCurrEstab]--;
+	else if (!was_est && is_est)
+		s->stats[TN_TcpCurrEstab]++;
+	t->state = (uint8_t)state;
+}
+
+static void free_buffers(struct tn_tcb *t)
+{
+	tn_pktq_purge(&t->rcvq);
+	tn_pkt_free_queue(t->ooo);
+	t->ooo = NULL;
+	t->ooo_bytes = 0;
+	free(t->snd.buf);
+	memset(&t->snd, 0, sizeof(t->snd));
+}
+
+/* A listener going away takes its children: established ones waiting in
+ * the accept queue and half-open ones still in SYN-RECEIVED. */
+static void destroy_children(struct tn_stack *s, struct tn_tcb *l)
+{
+	for (struct tn_tcb *c = l->accept_head, *n; c; c = n) {
+		n = c->accept_next;
+		c->parent = NULL;
+		tn_tcp_destroy_tcb(s, c);
+	}
+	l->accept_head = l->accept_tail = NULL;
+	l->accept_len = 0;
+	struct tn_tcp_table *tt = &s->tcp;
+	for (uint32_t i = 0; l->syn_len && i < tt->nconns; i++) {
+		for (struct tn_tcb *c = tt->conns[i], *n; c; c = n) {
+			n = c->hnext;
+			if (c->parent == l) {
+				c->parent = NULL;
+				l->syn_len--;
+				tn_tcp_destroy_tcb(s, c);
+			}
+		}
+	}
+}
+
+/* Take a child off its listener's books. */
+static void detach_from_parent(struct tn_tcb *t, int old_state)
+{
+	struct tn_tcb *l = t->parent;
+	if (old_state == TN_TCP_SYN_RECEIVED) {
+		l->syn_len--;
+	} else {
+		struct tn_tcb *prev = NULL;
+		for (struct tn_tcb **pp = &l->accept_head; *pp; prev = *pp, pp = &(*pp)->accept_next) {
+			if (*pp == t) {
+				*pp = t->accept_next;
+				if (l->accept_tail == t)
+					l->accept_tail = prev;
+				l->accept_len--;
+				break;
+			}
+		}
+	}
+	t->parent = NULL;
+}
+
+void tn_tcp_destroy_tcb(struct tn_stack *s, struct tn_tcb *t)
+{
+	int old = t->state;
+	tn_tcp_unhash(s, t);
+	tn_timer_cancel(&s->wheel, &t->rtx_timer);
+	tn_timer_cancel(&s->wheel, &t->delack_timer);
+	if (old == TN_TCP_LISTEN)
+		destroy_children(s, t);
+	if (t->parent)
+		detach_from_parent(t, old);
+	tn_tcp_set_state(s, t, TN_TCP_CLOSED);
+	free_buffers(t);
+	if (t->sk)
+		return; /* the socket frees it on close */
+	free(t);
+}
+
+void tn_tcp_abort(struct tn_stack *s, struct tn_tcb *t, int err)
+{
+	if (err == ETIMEDOUT)
+		tn_stat_inc(s, TN_TcpExtTCPAbortOnTimeout);
+	t->error = err;
+	if (t->state == TN_TCP_SYN_SENT || t->state == TN_TCP_SYN_RECEIVED)
+		tn_stat_inc(s, TN_TcpAttemptFails);
+	tn_tcp_destroy_tcb(s, t);
+}
+
+void tn_tcp_enter_timewait(struct tn_stack *s, struct tn_tcb *t)
+{
+	tn_tcp_set_state(s, t, TN_TCP_TIME_WAIT);
+	tn_timer_cancel(&s->wheel, &t->delack_timer);
+	free_buffers(t);
+	tn_timer_arm(&s->wheel, &t->rtx_timer, s->now + TN_TCP_TIMEWAIT);
+}
+
+/* Linux turns tcp_retries2 into a time: the sum of the backed-off RTOs
+ * from TCP_RTO_MIN, each capped at TCP_RTO_MAX. */
+uint64_t tn_tcp_retries_budget(const struct tn_stack *s)
+{
+	uint64_t total = 0, rto = TN_TCP_RTO_MIN;
+	for (int i = 0; i <= s->sysctl.tcp_retries2; i++) {
+		total += rto;
+		rto = rto * 2 > TN_TCP_RTO_MAX ? TN_TCP_RTO_MAX : rto * 2;
+	}
+	return total;
+}
+
+/* ---- the send buffer ring ---- */
+
+void tn_tcp_sndbuf_copy(const struct tn_tcb *t, uint32_t off, uint8_t *dst, uint32_t len)
+{
+	uint32_t i = (t->snd.start + off) % t->snd.cap;
+	uint32_t first = t->snd.cap - i < len ? t->snd.cap - i : len;
+	memcpy(dst, t->snd.buf + i, first);
+	memcpy(dst + first, t->snd.buf, len - first);
+}
+
+void tn_tcp_sndbuf_ack(struct tn_tcb *t, uint32_t bytes)
+{
+	if (bytes > t->snd.len)
+		bytes = t->snd.len;
+	t->snd.start = t->snd.cap ? (t->snd.start + bytes) % t->snd.cap : 0;
+	t->snd.len -= bytes;
+	if (t->snd.len == 0 && t->snd.buf) { /* idle connections hold no buffer */
+		free(t->snd.buf);
+		t->snd.buf = NULL;
+		t->snd.cap = 0;
+		t->snd.start = 0;
+	}
+}
+
+uint32_t tn_tcp_snd_space(const struct tn_tcb *t)
+{
+	return t->snd.len < t->sndbuf_max ? t->sndbuf_max - t->snd.len : 0;
+}
+
+uint32_t tn_tcp_rcv_avail(const struct tn_tcb *t) { return t->rcvq.bytes; }
+
+/* ---- socket-side operations ---- */
+
+int tn_tcp_listen(struct tn_stack *s, struct tn_tcb **out, uint32_t laddr, uint16_t lport, uint32_t backlog)
+{
+	struct tn_tcb *t = tn_tcb_new(s);
+	if (!t)
+		return -ENOMEM;
+	t->laddr = laddr;
+	t->lport = lport;
+	t->state = TN_TCP_LISTEN;
+	uint32_t cap = (uint32_t)s->sysctl.core_somaxconn;
+	t->backlog = backlog < cap ? backlog : cap;
+	tn_tcp_hash(s, t);
+	*out = t;
+	return 0;
+}
+
+static void choose_mss(struct tn_stack *s, struct tn_tcb *t)
+{
+	uint32_t mtu = 1500;
+	const struct tn_route *rt = tn_route_lookup(&s->routes, t->raddr);
+	struct tn_iface *ifc = rt ? tn_iface_get(s, rt->ifindex) : NULL;
+	if (ifc)
+		mtu = ifc->dev->mtu;
+	t->mss = (uint16_t)(mtu - 40);
+}
+
+int tn_tcp_connect(struct tn_stack *s, struct tn_tcb **out, uint32_t laddr, uint16_t lport, uint32_t raddr,
+		   uint16_t rport)
+{
+	if (tn_tcp_lookup(s, laddr, lport, raddr, rport))
+		return -EADDRNOTAVAIL;
+	struct tn_tcb *t = tn_tcb_new(s);
+	if (!t)
+		return -ENOMEM;
+	t->laddr = laddr;
+	t->lport = lport;
+	t->raddr = raddr;
+	t->rport = rport;
+	choose_mss(s, t);
+	t->rcv_wscale = s->sysctl.tcp_window_scaling ? 7 : 0;
+	t->iss = tn_tcp_isn(s, laddr, lport, raddr, rport);
+	t->snd_una = t->iss;
+	t->snd_nxt = t->snd_max = t->iss + 1;
+	t->state = TN_TCP_SYN_SENT;
+	tn_tcp_hash(s, t);
+	tn_stat_inc(s, TN_TcpActiveOpens);
+	t->rtt_start = s->now;
+	tn_tcp_xmit(s, t, t->iss, 0, TN_TCP_SYN);
+	tn_tcp_arm_rtx(s, t);
+	*out = t;
+	return 0;
+}
+
+struct tn_tcb *tn_tcp_accept(struct tn_stack *s, struct tn_tcb *l)
+{
+	struct tn_tcb *c = l->accept_head;
+	(void)s;
+	if (!c)
+		return NULL;
+	l->accept_head = c->accept_next;
+	if (!l->accept_head)
+		l->accept_tail = NULL;
+	l->accept_len--;
+	c->accept_next = NULL;
+	c->parent = NULL;
+	return c;
+}
+
+static int ensure_sndbuf(struct tn_tcb *t)
+{
+	if (t->snd.buf && t->snd.cap >= t->sndbuf_max)
+		return 0;
+	uint8_t *b = malloc(t->sndbuf_max);
+	if (!b)
+		return -ENOMEM;
+	if (t->snd.buf) { /* grow: linearise what is held */
+		tn_tcp_sndbuf_copy(t, 0, b, t->snd.len);
+		free(t->snd.buf);
+	}
+	t->snd.buf = b;
+	t->snd.cap = t->sndbuf_max;
+	t->snd.start = 0;
+	return 0;
+}
+
+long tn_tcp_send(struct tn_stack *s, struct tn_tcb *t, const void *buf, size_t len)
+{
+	if (t->error)
+		return -t->error;
+	if (t->state == TN_TCP_SYN_SENT || t->state == TN_TCP_SYN_RECEIVED)
+		return -EAGAIN;
+	if (t->state != TN_TCP_ESTABLISHED && t->state != TN_TCP_CLOSE_WAIT)
+		return t->state == TN_TCP_CLOSED ? -ENOTCONN : -EPIPE;
+	if (t->fin_queued)
+		return -EPIPE;
+	uint32_t space = tn_tcp_snd_space(t);
+	if (space == 0)
+		return -EAGAIN;
+	if (ensure_sndbuf(t) < 0)
+		return -ENOMEM;
+	uint32_t n = len < space ? (uint32_t)len : space;
+	uint32_t tail = (t->snd.start + t->snd.len) % t->snd.cap;
+	uint32_t first = t->snd.cap - tail < n ? t->snd.cap - tail : n;
+	memcpy(t->snd.buf + tail, buf, first);
+	memcpy(t->snd.buf, (const uint8_t *)buf + first, n - first);
+	t->snd.len += n;
+	tn_tcp_output(s, t);
+	return n;
+}
+
+long tn_tcp_recv(struct tn_stack *s, struct tn_tcb *t, void *buf, size_t len, bool peek)
+{
+	uint8_t *d = buf;
+	size_t done = 0;
+	for (struct tn_pkt *p = t->rcvq.head; p && done < len;) {
+		uint32_t take = p->len < len - done ? p->len : (uint32_t)(len - done);
+		memcpy(d + done, p->data, take);
+		done += take;
+		if (peek) {
+			p = p->qnext;
+			continue;
+		}
+		if (take == p->len) {
+			struct tn_pkt *n = tn_pktq_pop(&t->rcvq, take);
+			tn_pkt_free(n);
+			p = t->rcvq.head;
+		} else {
+			p->data += take;
+			p->len -= take;
+			p->pkt_len -= take;
+			t->rcvq.bytes -= take;
+		}
+	}
+	if (done == 0) {
+		if (t->error)
+			return -t->error;
+		if (t->fin_rcvd)
+			return 0;
+		if (t->state == TN_TCP_CLOSED)
+			return 0;
+		return -EAGAIN;
+	}
+	/* Reading opened the window by at least a segment: tell the peer. */
+	if (!peek && t->state != TN_TCP_CLOSED) {
+		uint32_t free_space = t->rcvbuf_max - t->rcvq.bytes - t->ooo_bytes;
+		uint32_t advertised = t->rcv_adv - t->rcv_nxt;
+		if (free_space >= advertised + 2u * t->mss || (advertised < t->mss && free_space >= t->mss))
+			tn_tcp_send_ack(s, t);
+	}
+	return (long)done;
+}
+
+void tn_tcp_shutdown_wr(struct tn_stack *s, struct tn_tcb *t)
+{
+	if (t->fin_queued)
+		return;
+	switch (t->state) {
+	case TN_TCP_ESTABLISHED:
+		t->fin_queued = true;
+		tn_tcp_set_state(s, t, TN_TCP_FIN_WAIT_1);
+		break;
+	case TN_TCP_CLOSE_WAIT:
+		t->fin_queued = true;
+		tn_tcp_set_state(s, t, TN_TCP_LAST_ACK);
+		break;
+	default:
+		return;
+	}
+	tn_tcp_output(s, t);
+}
+
+void tn_tcp_close(struct tn_stack *s, struct tn_tcb *t, bool abort)
+{
+	t->sk = NULL;
+	t->orphan = true;
+	switch (t->state) {
+	case TN_TCP_LISTEN:
+	case TN_TCP_SYN_SENT:
+	case TN_TCP_CLOSED:
+		tn_tcp_destroy_tcb(s, t);
+		return;
+	case TN_TCP_TIME_WAIT:
+		return;
+	default:
+		break;
+	}
+	/* Unread data or SO_LINGER 0: abort with RST (RFC 9293 3.10.4, Linux). */
+	if (abort || t->rcvq.bytes || t->ooo_bytes) {
+		tn_stat_inc(s, abort ? TN_TcpExtTCPAbortOnClose : TN_TcpExtTCPAbortOnData);
+		tn_tcp_xmit(s, t, t->snd_nxt, 0, TN_TCP_RST | TN_TCP_ACK);
+		tn_tcp_destroy_tcb(s, t);
+		return;
+	}
+	tn_tcp_shutdown_wr(s, t);
+}

@@ -1,0 +1,277 @@
+/* TCP output: building segments, sending data within the windows, the
+ * retransmission and delayed-ACK timers. */
+#include <errno.h>
+
+#include "core/stack.h"
+#include "net/ipv4.h"
+#include "tcp/tcp_int.h"
+#include "wire/csum.h"
+#include "wire/tcp.h"
+#include "wire/wire.h"
+
+/* Window we can offer: free receive space, never shrinking the right edge
+ * we already advertised (RFC 9293 3.8.6.2.1). */
+static uint32_t rcv_window(const struct tn_tcb *t)
+{
+	uint32_t used = t->rcvq.bytes + t->ooo_bytes;
+	uint32_t free_space = used < t->rcvbuf_max ? t->rcvbuf_max - used : 0;
+	uint32_t promised = tn_seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
+	return free_space > promised ? free_space : promised;
+}
+
+static uint16_t window_field(struct tn_tcb *t, bool syn)
+{
+	uint32_t win = rcv_window(t);
+	if (syn) { /* unscaled (RFC 7323 2.2) */
+		win = win > 65535 ? 65535 : win;
+		t->rcv_adv = t->rcv_nxt + win;
+		t->rcv_wup = t->rcv_nxt;
+		return (uint16_t)win;
+	}
+	uint32_t scaled = win >> t->rcv_wscale;
+	if (scaled > 65535)
+		scaled = 65535;
+	t->rcv_adv = t->rcv_nxt + (scaled << t->rcv_wscale);
+	t->rcv_wup = t->rcv_nxt;
+	return (uint16_t)scaled;
+}
+
+uint32_t tn_tcp_ts_now(const struct tn_stack *s) { return (uint32_t)(s->now / 1000000ull); } /* 1 ms clock */
+
+static void syn_options(struct tn_stack *s, struct tn_tcb *t, struct tn_tcp_opts *o, bool synack)
+{
+	o->has_mss = true;
+	o->mss = t->mss;
+	if (!synack || t->ts_ok) {
+		o->has_ts = true;
+		o->tsval = tn_tcp_ts_now(s);
+		o->tsecr = synack ? t->ts_recent : 0;
+	}
+	if (!synack || t->sack_ok)
+		o->sack_ok = true;
+	if (!synack || t->snd_wscale != 0xff) {
+		o->has_wscale = true;
+		o->wscale = t->rcv_wscale;
+	}
+}
+
+/* Build and send one segment: header, options, and `len` payload bytes
+ * from the send buffer at sequence `seq`.  Returns 0 or -errno. */
+int tn_tcp_xmit(struct tn_stack *s, struct tn_tcb *t, uint32_t seq, uint32_t len, uint16_t flags)
+{
+	struct tn_pkt *p = tn_pkt_alloc(s->pool);
+	if (!p) {
+		tn_stat_inc(s, TN_TernExtNoBufs);
+		return -ENOBUFS;
+	}
+	struct tn_tcp_hdr h = {.sport = t->lport, .dport = t->rport, .seq = seq, .flags = flags};
+	bool syn = flags & TN_TCP_SYN;
+	if (flags & TN_TCP_ACK)
+		h.ack = t->rcv_nxt;
+	if (syn)
+		syn_options(s, t, &h.opt, flags & TN_TCP_ACK);
+	else if (t->ts_ok) {
+		h.opt.has_ts = true;
+		h.opt.tsval = tn_tcp_ts_now(s);
+		h.opt.tsecr = t->ts_recent;
+	}
+	h.win = (flags & TN_TCP_RST) ? 0 : window_field(t, syn);
+	size_t hl = TN_TCP_HLEN + tn_tcp_opts_len(&h.opt);
+	uint8_t *d = tn_pkt_put(p, (uint32_t)hl + len);
+	if (!d) {
+		tn_pkt_free(p);
+		return -EMSGSIZE;
+	}
+	tn_tcp_emit(&h, d, hl);
+	if (len)
+		tn_tcp_sndbuf_copy(t, seq - t->snd_una, d + hl, len);
+	uint32_t sum = tn_csum_pseudo4(t->laddr, t->raddr, TN_IPPROTO_TCP, (uint32_t)hl + len);
+	tn_put16(d + 16, tn_csum_fold(tn_csum_partial(d, hl + len, sum)));
+	tn_stat_inc(s, TN_TcpOutSegs);
+	if (flags & TN_TCP_RST)
+		tn_stat_inc(s, TN_TcpOutRsts);
+	if (flags & TN_TCP_ACK) {
+		t->unacked_segs = 0;
+		tn_timer_cancel(&s->wheel, &t->delack_timer);
+	}
+	struct tn_ip_out o = {.src = t->laddr, .dst = t->raddr, .proto = TN_IPPROTO_TCP, .df = 1};
+	return tn_ip_output(s, p, &o);
+}
+
+/* A reset for a segment that has no connection (RFC 9293 3.10.7.1). */
+void tn_tcp_send_rst_for(struct tn_stack *s, uint32_t laddr, uint32_t raddr,
+			 const struct tn_tcp_hdr *in, uint32_t seglen)
+{
+	if (in->flags & TN_TCP_RST)
+		return;
+	struct tn_pkt *p = tn_pkt_alloc(s->pool);
+	if (!p)
+		return;
+	struct tn_tcp_hdr h = {.sport = in->dport, .dport = in->sport};
+	if (in->flags & TN_TCP_ACK) {
+		h.seq = in->ack;
+		h.flags = TN_TCP_RST;
+	} else {
+		h.ack = in->seq + seglen;
+		h.flags = TN_TCP_RST | TN_TCP_ACK;
+	}
+	uint8_t *d = tn_pkt_put(p, TN_TCP_HLEN);
+	tn_tcp_emit(&h, d, TN_TCP_HLEN);
+	uint32_t sum = tn_csum_pseudo4(laddr, raddr, TN_IPPROTO_TCP, TN_TCP_HLEN);
+	tn_put16(d + 16, tn_csum_fold(tn_csum_partial(d, TN_TCP_HLEN, sum)));
+	tn_stat_inc(s, TN_TcpOutSegs);
+	tn_stat_inc(s, TN_TcpOutRsts);
+	struct tn_ip_out o = {.src = laddr, .dst = raddr, .proto = TN_IPPROTO_TCP};
+	tn_ip_output(s, p, &o);
+}
+
+void tn_tcp_arm_rtx(struct tn_stack *s, struct tn_tcb *t)
+{
+	uint64_t rto = t->rto << t->backoff;
+	if (rto > TN_TCP_RTO_MAX)
+		rto = TN_TCP_RTO_MAX;
+	tn_timer_arm(&s->wheel, &t->rtx_timer, s->now + rto);
+}
+
+static uint32_t in_flight(const struct tn_tcb *t) { return t->snd_nxt - t->snd_una; }
+
+/* Send what the windows allow: new data in MSS-sized segments (Nagle
+ * holds a small segment while data is unacknowledged, unless TCP_NODELAY),
+ * then our FIN once all data is out. */
+void tn_tcp_output(struct tn_stack *s, struct tn_tcb *t)
+{
+	if (t->state != TN_TCP_ESTABLISHED && t->state != TN_TCP_CLOSE_WAIT &&
+	    t->state != TN_TCP_FIN_WAIT_1 && t->state != TN_TCP_LAST_ACK && t->state != TN_TCP_CLOSING)
+		return;
+	for (;;) {
+		uint32_t sent = in_flight(t);
+		uint32_t unsent = t->snd.len > sent ? t->snd.len - sent : 0;
+		uint32_t wnd = t->snd_wnd < t->cwnd ? t->snd_wnd : t->cwnd;
+		uint32_t room = wnd > sent ? wnd - sent : 0;
+		uint32_t seg = unsent < t->mss ? unsent : t->mss;
+		if (seg > room)
+			seg = room;
+		if (seg == 0)
+			break;
+		if (seg < t->mss && seg < unsent) /* window-limited: wait for a full segment */
+			break;
+		if (seg < t->mss && sent > 0 && !t->nodelay && !t->fin_queued)
+			break; /* Nagle */
+		uint16_t flags = TN_TCP_ACK | (seg == unsent ? TN_TCP_PSH : 0);
+		if (tn_tcp_xmit(s, t, t->snd_nxt, seg, flags) < 0)
+			break;
+		if (!t->rtt_start) {
+			t->rtt_start = s->now;
+			t->rtt_seq = t->snd_nxt;
+		}
+		t->snd_nxt += seg;
+		if (tn_seq_gt(t->snd_nxt, t->snd_max))
+			t->snd_max = t->snd_nxt;
+		if (!tn_timer_pending(&t->rtx_timer))
+			tn_tcp_arm_rtx(s, t);
+	}
+	bool all_sent = in_flight(t) >= t->snd.len;
+	bool fin_state = t->state == TN_TCP_FIN_WAIT_1 || t->state == TN_TCP_LAST_ACK ||
+			 t->state == TN_TCP_CLOSING;
+	if (t->fin_queued && all_sent && !tn_tcp_fin_sent(t) && fin_state) {
+		tn_tcp_xmit(s, t, t->snd_nxt, 0, TN_TCP_FIN | TN_TCP_ACK);
+		t->fin_sent = true;
+		t->fin_seq = t->snd_nxt;
+		t->snd_nxt++;
+		t->snd_max = t->snd_nxt;
+		if (!tn_timer_pending(&t->rtx_timer))
+			tn_tcp_arm_rtx(s, t);
+	}
+}
+
+void tn_tcp_send_ack(struct tn_stack *s, struct tn_tcb *t)
+{
+	tn_tcp_xmit(s, t, t->snd_nxt, 0, TN_TCP_ACK);
+}
+
+/* Delayed ACK (RFC 1122 4.2.3.2, Linux's timings): ACK every second full
+ * segment at once, otherwise within the delayed-ACK timeout. */
+void tn_tcp_ack_soon(struct tn_stack *s, struct tn_tcb *t, bool now)
+{
+	if (now || t->quickack_mode || ++t->unacked_segs >= 2) {
+		tn_tcp_send_ack(s, t);
+		return;
+	}
+	if (!tn_timer_pending(&t->delack_timer))
+		tn_timer_arm(&s->wheel, &t->delack_timer, s->now + TN_TCP_DELACK_MIN);
+}
+
+void tn_tcp_delack_fire(void *ctx, struct tn_timer *tm)
+{
+	struct tn_stack *s = ctx;
+	struct tn_tcb *t = container_of(tm, struct tn_tcb, delack_timer);
+	tn_tcp_send_ack(s, t);
+}
+
+/* Go back to snd_una and resend (RFC 6298 5.4-5.6, RFC 5681 3.1 eq. 4). */
+static void retransmit_timeout(struct tn_stack *s, struct tn_tcb *t)
+{
+	tn_stat_inc(s, TN_TcpRetransSegs);
+	if (!t->first_rtx_at)
+		t->first_rtx_at = s->now;
+	if (s->now - t->first_rtx_at > tn_tcp_retries_budget(s)) {
+		tn_tcp_abort(s, t, ETIMEDOUT);
+		return;
+	}
+	uint32_t flight = in_flight(t);
+	t->ssthresh = flight / 2 > 2u * t->mss ? flight / 2 : 2u * t->mss;
+	t->cwnd = t->mss;
+	t->dupacks = 0;
+	t->rtt_start = 0; /* Karn: no sample from a retransmitted segment */
+	if (t->backoff < 16)
+		t->backoff++;
+	bool fin_out = tn_tcp_fin_sent(t) && t->snd_una == t->fin_seq; /* only the FIN is unacknowledged */
+	t->snd_nxt = t->snd_una;
+	uint32_t seg = t->snd.len < t->mss ? t->snd.len : t->mss;
+	if (seg && !fin_out) {
+		tn_tcp_xmit(s, t, t->snd_una, seg, TN_TCP_ACK | TN_TCP_PSH);
+		t->snd_nxt += seg;
+	} else if (fin_out) {
+		tn_tcp_xmit(s, t, t->snd_una, 0, TN_TCP_FIN | TN_TCP_ACK);
+		t->snd_nxt++;
+	}
+	tn_tcp_arm_rtx(s, t);
+}
+
+void tn_tcp_rtx_fire(void *ctx, struct tn_timer *tm)
+{
+	struct tn_stack *s = ctx;
+	struct tn_tcb *t = container_of(tm, struct tn_tcb, rtx_timer);
+	switch (t->state) {
+	case TN_TCP_TIME_WAIT:
+		tn_tcp_destroy_tcb(s, t);
+		return;
+	case TN_TCP_SYN_SENT:
+		if (++t->syn_retries > s->sysctl.tcp_syn_retries) {
+			tn_tcp_abort(s, t, ETIMEDOUT);
+			return;
+		}
+		t->backoff++;
+		tn_stat_inc(s, TN_TcpRetransSegs);
+		tn_tcp_xmit(s, t, t->iss, 0, TN_TCP_SYN);
+		tn_tcp_arm_rtx(s, t);
+		return;
+	case TN_TCP_SYN_RECEIVED:
+		if (++t->syn_retries > s->sysctl.tcp_synack_retries) {
+			tn_tcp_abort(s, t, ETIMEDOUT);
+			return;
+		}
+		t->backoff++;
+		tn_stat_inc(s, TN_TcpRetransSegs);
+		tn_tcp_xmit(s, t, t->iss, 0, TN_TCP_SYN | TN_TCP_ACK);
+		tn_tcp_arm_rtx(s, t);
+		return;
+	case TN_TCP_FIN_WAIT_2: /* an orphan waited tcp_fin_timeout for the peer's FIN */
+		tn_tcp_destroy_tcb(s, t);
+		return;
+	default:
+		if (t->snd_una == t->snd_max)
+			return;
+		retransmit_timeout(s, t);
+	}
+}

@@ -1,0 +1,189 @@
+/* TCP between two tern stacks on a memlink, on a virtual clock. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim.h"
+#include "tcp/tcp.h"
+#include "testutil.h"
+
+enum { C, S };
+#define MS 1000000ull
+#define SEC 1000000000ull
+
+static void pair(struct sim *sim, uint64_t seed, const struct tn_fault_cfg *imp)
+{
+	sim_init(sim, seed);
+	sim_add(sim, "client");
+	sim_add(sim, "server");
+	int ic, is;
+	sim_link(sim, C, S, 1500, imp, imp, &ic, &is, NULL);
+	sim_addr(sim, C, ic, "198.18.1.1/24");
+	sim_addr(sim, S, is, "198.18.1.2/24");
+	sim_run_until(sim, sim->now + 1 * SEC);
+	sim_mark_baseline(sim);
+}
+
+struct ev {
+	struct tn_stack *s;
+	int fd, mask;
+};
+static bool has_ev(void *ctx)
+{
+	struct ev *e = ctx;
+	return tern_sock_events(e->s, e->fd) & e->mask;
+}
+
+static int listen_on(struct sim *sim, uint16_t port)
+{
+	int l = tern_socket(sim->st[S], AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+	assert_int_equal(tern_bind(sim->st[S], l, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(tern_listen(sim->st[S], l, 16), 0);
+	return l;
+}
+
+static int connect_to(struct sim *sim, uint16_t port)
+{
+	int c = tern_socket(sim->st[C], AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
+				.sin_addr.s_addr = htonl(t_ip("198.18.1.2"))};
+	assert_int_equal(tern_connect(sim->st[C], c, (struct sockaddr *)&a, sizeof(a)), -1);
+	assert_int_equal(errno, EINPROGRESS);
+	return c;
+}
+
+static void test_handshake_and_refused(void **state)
+{
+	(void)state;
+	struct sim sim;
+	pair(&sim, 1, NULL);
+	int l = listen_on(&sim, 80);
+	int c = connect_to(&sim, 80);
+	struct ev e = {sim.st[C], c, POLLOUT};
+	assert_true(sim_run_while_not(&sim, has_ev, &e, sim.now + 1 * SEC));
+	struct sockaddr_in peer;
+	socklen_t pl = sizeof(peer);
+	int a = tern_accept(sim.st[S], l, (struct sockaddr *)&peer, &pl);
+	assert_true(a >= 0);
+	assert_int_equal(ntohl(peer.sin_addr.s_addr), t_ip("198.18.1.1"));
+	assert_int_equal(tern_stat(sim.st[C], "TcpActiveOpens"), 1);
+	assert_int_equal(tern_stat(sim.st[S], "TcpPassiveOpens"), 1);
+	assert_int_equal(tern_stat(sim.st[S], "TcpCurrEstab"), 1);
+	assert_int_equal(tern_accept(sim.st[S], l, NULL, NULL), -1);
+	assert_int_equal(errno, EAGAIN);
+	/* a closed port answers with RST: ECONNREFUSED */
+	int r = connect_to(&sim, 81);
+	struct ev er = {sim.st[C], r, POLLERR};
+	assert_true(sim_run_while_not(&sim, has_ev, &er, sim.now + 1 * SEC));
+	int err = 0;
+	socklen_t el = sizeof(err);
+	tern_getsockopt(sim.st[C], r, SOL_SOCKET, SO_ERROR, &err, &el);
+	assert_int_equal(err, ECONNREFUSED);
+	tern_close(sim.st[C], r);
+	tern_close(sim.st[C], c);
+	tern_close(sim.st[S], a);
+	tern_close(sim.st[S], l);
+	sim_run_until(&sim, sim.now + 120 * SEC); /* FIN exchange and TIME-WAIT */
+	assert_int_equal(sim.st[C]->tcp.count + sim.st[S]->tcp.count, 0);
+	assert_true(sim_no_leak(&sim));
+	sim_free(&sim);
+}
+
+static uint8_t pattern(uint64_t i) { return (uint8_t)(i * 2654435761u >> 13); }
+
+/* Send `bytes` from client to server (and the same back when both_ways),
+ * checking every byte; returns virtual seconds taken. */
+static double transfer(struct sim *sim, uint64_t bytes, bool both_ways)
+{
+	int l = listen_on(sim, 5001);
+	int c = connect_to(sim, 5001);
+	struct ev e = {sim->st[S], l, POLLIN};
+	assert_true(sim_run_while_not(sim, has_ev, &e, sim->now + 30 * SEC));
+	int a = tern_accept(sim->st[S], l, NULL, NULL);
+	assert_true(a >= 0);
+	uint64_t start = sim->now;
+	uint64_t sent[2] = {0, 0}, got[2] = {0, 0};
+	int snd[2] = {c, a}, rcv[2] = {a, c};
+	struct tn_stack *ss[2] = {sim->st[C], sim->st[S]}, *rs[2] = {sim->st[S], sim->st[C]};
+	int dirs = both_ways ? 2 : 1;
+	static uint8_t buf[65536];
+	uint64_t deadline = sim->now + 3600 * SEC;
+	while (sim->now < deadline) {
+		bool done = true;
+		for (int d = 0; d < dirs; d++) {
+			while (sent[d] < bytes) {
+				uint32_t n = bytes - sent[d] < sizeof(buf) ? (uint32_t)(bytes - sent[d]) : (uint32_t)sizeof(buf);
+				for (uint32_t i = 0; i < n; i++)
+					buf[i] = pattern(sent[d] + i + (uint64_t)d);
+				ssize_t k = tern_send(ss[d], snd[d], buf, n, 0);
+				if (k <= 0)
+					break;
+				sent[d] += (uint64_t)k;
+			}
+			ssize_t k;
+			while ((k = tern_recv(rs[d], rcv[d], buf, sizeof(buf), 0)) > 0) {
+				for (ssize_t i = 0; i < k; i++)
+					if (buf[i] != pattern(got[d] + (uint64_t)i + (uint64_t)d))
+						fail_msg("byte %llu differs", (unsigned long long)(got[d] + (uint64_t)i));
+				got[d] += (uint64_t)k;
+			}
+			done = done && got[d] == bytes;
+		}
+		if (done)
+			break;
+		sim_run_until(sim, sim->now + 1 * MS);
+	}
+	double secs = (double)(sim->now - start) / 1e9;
+	for (int d = 0; d < dirs; d++)
+		assert_int_equal(got[d], bytes);
+	/* orderly close both ways: recv sees end of stream */
+	tern_shutdown(sim->st[C], c, SHUT_WR);
+	struct ev eof = {sim->st[S], a, POLLIN};
+	assert_true(sim_run_while_not(sim, has_ev, &eof, sim->now + 60 * SEC));
+	assert_int_equal(tern_recv(sim->st[S], a, buf, sizeof(buf), 0), 0);
+	tern_close(sim->st[S], a);
+	tern_close(sim->st[C], c);
+	tern_close(sim->st[S], l);
+	sim_run_until(sim, sim->now + 200 * SEC);
+	assert_int_equal(sim->st[C]->tcp.count + sim->st[S]->tcp.count, 0);
+	assert_true(sim_no_leak(sim));
+	return secs;
+}
+
+static void test_bulk_clean(void **state)
+{
+	(void)state;
+	struct sim sim;
+	pair(&sim, 2, NULL);
+	transfer(&sim, 8 << 20, true);
+	assert_int_equal(tern_stat(sim.st[C], "TcpRetransSegs"), 0);
+	sim_free(&sim);
+}
+
+static void test_bulk_lossy(void **state)
+{
+	(void)state;
+	struct tn_fault_cfg imp = {.delay_ns = 10 * MS, .jitter_ns = 2 * MS, .loss = 0.02, .reorder = 0.02,
+				   .duplicate = 0.01, .rate_bps = 100000000, .seed = 3};
+	struct sim sim;
+	pair(&sim, 3, &imp);
+	transfer(&sim, 4 << 20, true);
+	assert_true(tern_stat(sim.st[C], "TcpRetransSegs") > 0);
+	sim_free(&sim);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_handshake_and_refused),
+		cmocka_unit_test(test_bulk_clean),
+		cmocka_unit_test(test_bulk_lossy),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
