@@ -19,6 +19,7 @@
 #define MAX_SESSIONS 16
 
 struct dev_spec {
+	const char *impair;     /* netem-style words for frames this host sends */
 	const char *ifname;
 	enum tn_dev_framing framing;
 	uint32_t mtu;
@@ -36,8 +37,25 @@ struct session {
 	FILE *out;
 };
 
+enum tcp_kind { SVC_DISCARD, SVC_CHARGEN, SVC_ECHO };
+
+#define MAX_TCP_SERVICES 4
+#define MAX_TCP_CONNS 1024
+
+struct tcp_conn {
+	int fd;                 /* -1: unused */
+	enum tcp_kind kind;
+	uint64_t pos;           /* chargen: bytes generated */
+	uint32_t pending, off;  /* echo: bytes read but not yet written back */
+	uint8_t buf[4096];
+};
+
 struct host {
 	struct tn_stack *s;
+	int tcp_listen[MAX_TCP_SERVICES];
+	enum tcp_kind tcp_kind[MAX_TCP_SERVICES];
+	int ntcp;
+	struct tcp_conn *conns;
 	const char *name;
 	int listen_fd;
 	char path[256];
@@ -64,7 +82,8 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: tern host [--name NAME] --tap IFNAME --addr A.B.C.D/N [--tap IFNAME --addr ...]...\n"
 		"                 [--tun IFNAME] [--mtu N] [--gateway G] [--forward] [--udp-echo PORT]\n"
-		"                 [--pcap FILE]\n");
+		"                 [--pcap FILE] [--discard PORT] [--chargen PORT] [--tcp-echo PORT]\n"
+		"                 [--impair \"loss 2%% delay 20ms reorder 10%%\"] (after a --tap: its egress)\n");
 }
 
 static int listen_ctl(struct host *h)
@@ -231,6 +250,111 @@ static void udp_echo(struct host *h)
 	}
 }
 
+/* RFC 864: lines of 72 printable characters, each starting one further
+ * along the 95-character cycle, ended by CRLF. */
+static uint8_t chargen_byte(uint64_t pos)
+{
+	uint64_t line = pos / 74, col = pos % 74;
+	if (col == 72)
+		return '\r';
+	if (col == 73)
+		return '\n';
+	return (uint8_t)(' ' + (line + col) % 95);
+}
+
+static void conn_close(struct host *h, struct tcp_conn *c)
+{
+	tern_close(h->s, c->fd);
+	c->fd = -1;
+}
+
+/* One connection of the discard, chargen or echo service: move what can
+ * move without blocking. */
+static void conn_step(struct host *h, struct tcp_conn *c)
+{
+	uint8_t buf[16384];
+	ssize_t n;
+	if (c->kind == SVC_ECHO && c->pending) {
+		n = tern_send(h->s, c->fd, c->buf + c->off, c->pending, 0);
+		if (n > 0) {
+			c->off += (uint32_t)n;
+			c->pending -= (uint32_t)n;
+		} else if (errno != EAGAIN) {
+			conn_close(h, c);
+			return;
+		}
+		if (c->pending)
+			return;
+	}
+	if (c->kind == SVC_CHARGEN) {
+		for (;;) {
+			for (size_t i = 0; i < sizeof(buf); i++)
+				buf[i] = chargen_byte(c->pos + i);
+			n = tern_send(h->s, c->fd, buf, sizeof(buf), 0);
+			if (n <= 0)
+				break;
+			c->pos += (uint64_t)n;
+		}
+		if (n < 0 && errno != EAGAIN) {
+			conn_close(h, c);
+			return;
+		}
+	}
+	for (;;) {
+		uint8_t *dst = c->kind == SVC_ECHO ? c->buf : buf;
+		size_t cap = c->kind == SVC_ECHO ? sizeof(c->buf) : sizeof(buf);
+		n = tern_recv(h->s, c->fd, dst, cap, 0);
+		if (n == 0 || (n < 0 && errno != EAGAIN)) {
+			conn_close(h, c);
+			return;
+		}
+		if (n < 0)
+			return;
+		if (c->kind == SVC_ECHO) {
+			c->pending = (uint32_t)n;
+			c->off = 0;
+			conn_step(h, c);
+			return;
+		}
+	}
+}
+
+static void tcp_services(struct host *h)
+{
+	for (int i = 0; i < h->ntcp; i++) {
+		int fd;
+		while ((fd = tern_accept(h->s, h->tcp_listen[i], NULL, NULL)) >= 0) {
+			struct tcp_conn *c = NULL;
+			for (int k = 0; k < MAX_TCP_CONNS && !c; k++)
+				if (h->conns[k].fd < 0)
+					c = &h->conns[k];
+			if (!c) {
+				tern_close(h->s, fd);
+				continue;
+			}
+			memset(c, 0, sizeof(*c));
+			c->fd = fd;
+			c->kind = h->tcp_kind[i];
+		}
+	}
+	for (int k = 0; k < MAX_TCP_CONNS; k++)
+		if (h->conns[k].fd >= 0)
+			conn_step(h, &h->conns[k]);
+}
+
+static int tcp_service_open(struct host *h, int port, enum tcp_kind kind)
+{
+	int fd = tern_socket(h->s, AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	if (fd < 0 || tern_bind(h->s, fd, (struct sockaddr *)&a, sizeof(a)) < 0 || tern_listen(h->s, fd, 128) < 0) {
+		fprintf(stderr, "tern: tcp port %d: %s\n", port, strerror(errno));
+		return -1;
+	}
+	h->tcp_listen[h->ntcp] = fd;
+	h->tcp_kind[h->ntcp++] = kind;
+	return 0;
+}
+
 static uint64_t service_sessions(struct host *h, uint64_t now)
 {
 	uint64_t next = UINT64_MAX;
@@ -269,6 +393,7 @@ static int host_loop(struct host *h)
 		uint64_t now = mono_ns();
 		tern_poll(h->s, now);
 		udp_echo(h);
+		tcp_services(h);
 		uint64_t next = service_sessions(h, now);
 		tern_poll(h->s, now); /* send what the services queued */
 		uint64_t at = tern_poll_at(h->s);
@@ -323,6 +448,8 @@ static int parse_host_args(int argc, char **argv, struct host *h, struct dev_spe
 		{"mtu", required_argument, 0, 'm'},  {"gateway", required_argument, 0, 'g'},
 		{"forward", no_argument, 0, 'f'},    {"udp-echo", required_argument, 0, 'e'},
 		{"pcap", required_argument, 0, 'p'}, {"help", no_argument, 0, 'h'},
+		{"discard", required_argument, 0, 'D'}, {"chargen", required_argument, 0, 'C'},
+		{"tcp-echo", required_argument, 0, 'E'}, {"impair", required_argument, 0, 'I'},
 		{0, 0, 0, 0},
 	};
 	optind = 1;
@@ -360,6 +487,21 @@ static int parse_host_args(int argc, char **argv, struct host *h, struct dev_spe
 		case 'f': *forward = true; break;
 		case 'e': *echo_port = atoi(optarg); break;
 		case 'p': *pcap = optarg; break;
+		case 'I':
+			if (!last) {
+				fprintf(stderr, "tern: --impair goes after a --tap or --tun\n");
+				return -1;
+			}
+			last->impair = optarg;
+			break;
+		case 'D':
+		case 'C':
+		case 'E':
+			if (h->ntcp == MAX_TCP_SERVICES)
+				return -1;
+			h->tcp_kind[h->ntcp] = c == 'D' ? SVC_DISCARD : c == 'C' ? SVC_CHARGEN : SVC_ECHO;
+			h->tcp_listen[h->ntcp++] = atoi(optarg); /* the port, until opened */
+			break;
 		default: return -1;
 		}
 	}
@@ -379,6 +521,38 @@ static char *pcap_name(const char *base, const char *ifname, bool several)
 	return out;
 }
 
+/* "loss 2% delay 20ms jitter 5ms reorder 10% duplicate 1% corrupt 0.1% rate 100mbit" */
+static int parse_impair(const char *spec, struct tn_fault_cfg *cfg)
+{
+	char buf[256];
+	snprintf(buf, sizeof(buf), "%s", spec);
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->seed = mono_ns();
+	char *save = NULL;
+	for (char *w = strtok_r(buf, " ,", &save); w; w = strtok_r(NULL, " ,", &save)) {
+		char *v = strtok_r(NULL, " ,", &save);
+		if (!v)
+			return -1;
+		char *end;
+		double x = strtod(v, &end);
+		if (end == v || x < 0)
+			return -1;
+		double scale = strcmp(end, "%") == 0 ? 0.01 : strcmp(end, "ms") == 0 ? 1e6 : strcmp(end, "us") == 0 ? 1e3
+			     : strcmp(end, "mbit") == 0 ? 1e6 : strcmp(end, "kbit") == 0 ? 1e3 : strcmp(end, "gbit") == 0 ? 1e9 : 1;
+		x *= scale;
+		if (strcmp(w, "loss") == 0) cfg->loss = x;
+		else if (strcmp(w, "delay") == 0) cfg->delay_ns = (uint64_t)x;
+		else if (strcmp(w, "jitter") == 0) cfg->jitter_ns = (uint64_t)x;
+		else if (strcmp(w, "reorder") == 0) cfg->reorder = x;
+		else if (strcmp(w, "duplicate") == 0) cfg->duplicate = x;
+		else if (strcmp(w, "corrupt") == 0) cfg->corrupt = x;
+		else if (strcmp(w, "rate") == 0) cfg->rate_bps = (uint64_t)x;
+		else if (strcmp(w, "seed") == 0) cfg->seed = (uint64_t)x;
+		else return -1;
+	}
+	return 0;
+}
+
 static int open_devices(struct host *h, struct dev_spec *devs, int ndevs, const char *pcap)
 {
 	struct timespec rt, mt;
@@ -392,6 +566,16 @@ static int open_devices(struct host *h, struct dev_spec *devs, int ndevs, const 
 			fprintf(stderr, "tern: %s %s: %s\n", devs[i].framing == TN_DEV_L2 ? "tap" : "tun",
 				devs[i].ifname, strerror(errno));
 			return -1;
+		}
+		if (devs[i].impair) {
+			struct tn_fault_cfg fc;
+			if (parse_impair(devs[i].impair, &fc) < 0) {
+				fprintf(stderr, "tern: --impair \"%s\": expected words like loss 2%% delay 20ms jitter 5ms "
+						"reorder 10%% duplicate 1%% corrupt 0.1%% rate 100mbit\n", devs[i].impair);
+				tn_dev_destroy(d);
+				return -1;
+			}
+			d = tn_fault_new(d, &fc);
 		}
 		if (pcap) {
 			char *file = pcap_name(pcap, devs[i].ifname, ndevs > 1);
@@ -455,6 +639,20 @@ int cmd_host(int argc, char **argv)
 			return 1;
 		}
 	}
+	int nsvc = h.ntcp;
+	int ports[MAX_TCP_SERVICES];
+	enum tcp_kind kinds[MAX_TCP_SERVICES];
+	memcpy(ports, h.tcp_listen, sizeof(ports));
+	memcpy(kinds, h.tcp_kind, sizeof(kinds));
+	h.ntcp = 0;
+	h.conns = calloc(MAX_TCP_CONNS, sizeof(*h.conns));
+	for (int i = 0; i < MAX_TCP_CONNS; i++)
+		h.conns[i].fd = -1;
+	for (int i = 0; i < nsvc; i++)
+		if (tcp_service_open(&h, ports[i], kinds[i]) < 0) {
+			tern_stack_free(h.s);
+			return 1;
+		}
 	if (listen_ctl(&h) < 0) {
 		tern_stack_free(h.s);
 		return 1;
@@ -473,5 +671,6 @@ int cmd_host(int argc, char **argv)
 	printf("tern host %s: counters at exit\n", h.name);
 	show_stat(h.s, stdout, false);
 	tern_stack_free(h.s);
+	free(h.conns);
 	return 0;
 }
