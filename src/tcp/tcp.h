@@ -59,7 +59,7 @@ struct tn_tcb {
 
 	/* send sequence space */
 	uint32_t iss, snd_una, snd_nxt, snd_max, fin_seq;
-	uint32_t snd_wnd, snd_wl1, snd_wl2;
+	uint32_t snd_wnd, snd_wl1, snd_wl2, max_snd_wnd;
 	uint16_t mss;         /* largest payload we send */
 	uint16_t rcv_mss;     /* the peer's advertised MSS */
 	/* receive sequence space */

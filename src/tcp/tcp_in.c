@@ -116,7 +116,7 @@ static void listen_input(struct tn_stack *s, struct tn_tcb *l, const struct seg 
 	c->mss = (uint16_t)((ifc ? ifc->dev->mtu : 1500) - 40);
 	take_syn_options(s, c, &g->h.opt);
 	c->irs = g->h.seq;
-	c->rcv_nxt = g->h.seq + 1;
+	c->rcv_nxt = c->rcv_adv = c->rcv_wup = g->h.seq + 1; /* nothing offered yet */
 	c->snd_wnd = g->h.win;
 	c->iss = tn_tcp_isn(s, c->laddr, c->lport, c->raddr, c->rport);
 	c->snd_una = c->iss;
@@ -151,7 +151,7 @@ static void syn_sent_input(struct tn_stack *s, struct tn_tcb *t, const struct se
 		return;
 	take_syn_options(s, t, &h->opt);
 	t->irs = h->seq;
-	t->rcv_nxt = h->seq + 1;
+	t->rcv_nxt = t->rcv_adv = t->rcv_wup = h->seq + 1; /* nothing offered yet */
 	t->snd_wnd = h->win; /* RFC 7323: a SYN's window is never scaled */
 	t->snd_wl1 = h->seq;
 	t->snd_wl2 = h->ack;
@@ -295,9 +295,16 @@ static bool ack_input(struct tn_stack *s, struct tn_tcb *t, const struct seg *g)
 		t->cwnd += t->mss;
 	/* Window update, RFC 9293's SND.WL1/SND.WL2 rule. */
 	if (tn_seq_lt(t->snd_wl1, h->seq) || (t->snd_wl1 == h->seq && tn_seq_le(t->snd_wl2, h->ack))) {
+		uint32_t old = t->snd_wnd;
 		t->snd_wnd = (uint32_t)h->win << t->snd_wscale;
 		t->snd_wl1 = h->seq;
 		t->snd_wl2 = h->ack;
+		if (t->snd_wnd > t->max_snd_wnd)
+			t->max_snd_wnd = t->snd_wnd;
+		if (old == 0 && t->snd_wnd && t->snd_una == t->snd_max) { /* the window opened: stop probing */
+			tn_timer_cancel(&s->wheel, &t->rtx_timer);
+			t->backoff = 0;
+		}
 	}
 	bool our_fin_acked = tn_tcp_fin_acked(t);
 	switch (t->state) {

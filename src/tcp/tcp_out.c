@@ -15,6 +15,11 @@ static uint32_t rcv_window(const struct tn_tcb *t)
 {
 	uint32_t used = t->rcvq.bytes + t->ooo_bytes;
 	uint32_t free_space = used < t->rcvbuf_max ? t->rcvbuf_max - used : 0;
+	/* Receiver SWS avoidance (RFC 1122 4.2.3.3, Linux's __tcp_select_window):
+	 * offer nothing until a full segment or half the buffer is free. */
+	uint32_t floor = t->mss < t->rcvbuf_max / 2 ? t->mss : t->rcvbuf_max / 2;
+	if (free_space < floor)
+		free_space = 0;
 	uint32_t promised = tn_seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
 	return free_space > promised ? free_space : promised;
 }
@@ -29,6 +34,9 @@ static uint16_t window_field(struct tn_tcb *t, bool syn)
 		return (uint16_t)win;
 	}
 	uint32_t scaled = win >> t->rcv_wscale;
+	/* Round up rather than pull back an edge already offered. */
+	if (tn_seq_lt(t->rcv_nxt + (scaled << t->rcv_wscale), t->rcv_adv))
+		scaled++;
 	if (scaled > 65535)
 		scaled = 65535;
 	t->rcv_adv = t->rcv_nxt + (scaled << t->rcv_wscale);
@@ -153,7 +161,10 @@ void tn_tcp_output(struct tn_stack *s, struct tn_tcb *t)
 			seg = room;
 		if (seg == 0)
 			break;
-		if (seg < t->mss && seg < unsent) /* window-limited: wait for a full segment */
+		/* A window-limited runt waits while data is in flight (an ACK will
+		 * open the window); with nothing in flight it goes, as Linux does,
+		 * since no ACK is coming to wake us. */
+		if (seg < t->mss && seg < unsent && sent > 0)
 			break;
 		if (seg < t->mss && sent > 0 && !t->nodelay && !t->fin_queued)
 			break; /* Nagle */
@@ -170,6 +181,11 @@ void tn_tcp_output(struct tn_stack *s, struct tn_tcb *t)
 		if (!tn_timer_pending(&t->rtx_timer))
 			tn_tcp_arm_rtx(s, t);
 	}
+	/* Zero window with data waiting and nothing in flight: the persist
+	 * timer probes, so a lost window update cannot stall us for ever. */
+	if (t->snd_wnd == 0 && t->snd.len > in_flight(t) && t->snd_una == t->snd_max &&
+	    !tn_timer_pending(&t->rtx_timer))
+		tn_tcp_arm_rtx(s, t);
 	bool all_sent = in_flight(t) >= t->snd.len;
 	bool fin_state = t->state == TN_TCP_FIN_WAIT_1 || t->state == TN_TCP_LAST_ACK ||
 			 t->state == TN_TCP_CLOSING;
@@ -270,8 +286,16 @@ void tn_tcp_rtx_fire(void *ctx, struct tn_timer *tm)
 		tn_tcp_destroy_tcb(s, t);
 		return;
 	default:
-		if (t->snd_una == t->snd_max)
+		if (t->snd_una == t->snd_max) {
+			if (t->snd_wnd == 0 && t->snd.len) { /* zero-window probe: an old byte's sequence */
+				tn_stat_inc(s, TN_TcpExtTCPWinProbe);
+				tn_tcp_xmit(s, t, t->snd_una - 1, 0, TN_TCP_ACK);
+				if (t->backoff < 16)
+					t->backoff++;
+				tn_tcp_arm_rtx(s, t);
+			}
 			return;
+		}
 		retransmit_timeout(s, t);
 	}
 }

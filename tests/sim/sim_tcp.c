@@ -178,12 +178,67 @@ static void test_bulk_lossy(void **state)
 	sim_free(&sim);
 }
 
+/* The receiver stops reading: the window closes, the sender probes it with
+ * backed-off zero-window probes, and the data flows again once read. */
+static void test_zero_window_persist(void **state)
+{
+	(void)state;
+	struct sim sim;
+	pair(&sim, 4, NULL);
+	int l = listen_on(&sim, 7000);
+	int small = 4096; /* the listener's buffer size passes to its connections */
+	tern_setsockopt(sim.st[S], l, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	int c = connect_to(&sim, 7000);
+	struct ev e = {sim.st[S], l, POLLIN};
+	assert_true(sim_run_while_not(&sim, has_ev, &e, sim.now + 5 * SEC));
+	int a = tern_accept(sim.st[S], l, NULL, NULL);
+	static uint8_t buf[200000];
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = pattern(i);
+	size_t sent = 0, got = 0;
+	for (int i = 0; i < 200 && sent < sizeof(buf); i++) {
+		ssize_t k = tern_send(sim.st[C], c, buf + sent, sizeof(buf) - sent, 0);
+		if (k > 0)
+			sent += (size_t)k;
+		sim_run_until(&sim, sim.now + 10 * MS);
+	}
+	struct tn_tcb *t = tn_sock_get(sim.st[C], c)->tcb;
+	assert_true(t->snd_wnd < t->mss); /* closed, or too small to use (SWS avoidance) */
+	sim_run_until(&sim, sim.now + 10 * SEC); /* nobody reads for 10 s */
+	int64_t probes = tern_stat(sim.st[C], "TcpExtTCPWinProbe");
+	assert_in_range(probes, 3, 8); /* 200 ms backed off: 0.2+0.4+0.8+1.6+3.2 s ... */
+	static uint8_t in[65536];
+	for (int i = 0; i < 100000 && got < sizeof(buf); i++) {
+		ssize_t k;
+		while ((k = tern_recv(sim.st[S], a, in, sizeof(in), 0)) > 0) {
+			for (ssize_t j = 0; j < k; j++)
+				if (in[j] != pattern(got + (size_t)j))
+					fail_msg("byte %zu differs", got + (size_t)j);
+			got += (size_t)k;
+		}
+		if (sent < sizeof(buf)) {
+			ssize_t m = tern_send(sim.st[C], c, buf + sent, sizeof(buf) - sent, 0);
+			if (m > 0)
+				sent += (size_t)m;
+		}
+		sim_run_until(&sim, sim.now + 1 * MS);
+	}
+	assert_int_equal(got, sizeof(buf));
+	tern_close(sim.st[C], c);
+	tern_close(sim.st[S], a);
+	tern_close(sim.st[S], l);
+	sim_run_until(&sim, sim.now + 200 * SEC);
+	assert_true(sim_no_leak(&sim));
+	sim_free(&sim);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_handshake_and_refused),
 		cmocka_unit_test(test_bulk_clean),
 		cmocka_unit_test(test_bulk_lossy),
+		cmocka_unit_test(test_zero_window_persist),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
