@@ -104,6 +104,16 @@ int tern_getpeername(struct tn_stack *s, int fd, struct sockaddr *addr, socklen_
 int tern_setsockopt(struct tn_stack *s, int fd, int level, int name, const void *val,
 		    socklen_t len);
 int tern_getsockopt(struct tn_stack *s, int fd, int level, int name, void *val, socklen_t *len);
+/* ---- Epoll-shaped readiness (struct epoll_event and EPOLL* from
+ * <sys/epoll.h>): EPOLLIN/OUT/RDHUP/HUP/ERR, level-triggered by default,
+ * EPOLLET and EPOLLONESHOT.  tern_epoll_wait never blocks: it returns what
+ * is ready now; a program sleeps in its own poll loop until tern_poll_at.
+ * Closing a socket removes it from every epoll instance. ---- */
+struct epoll_event;
+int tern_epoll_create(struct tn_stack *s);
+int tern_epoll_ctl(struct tn_stack *s, int epfd, int op, int fd, struct epoll_event *ev);
+int tern_epoll_wait(struct tn_stack *s, int epfd, struct epoll_event *events, int maxevents);
+
 /* The last ICMP error reported to a socket (what Linux delivers through
  * IP_RECVERR): the reporting host, ICMP type and code, and for ping
  * sockets the echo sequence.  0, or -1 with ENOMSG if none. */

@@ -12,6 +12,7 @@
 
 #include "core/stack.h"
 #include "net/ipv4.h"
+#include "socket/epoll.h"
 #include "socket/stream.h"
 #include "socket/udp.h"
 #include "tcp/tcp.h"
@@ -30,6 +31,13 @@ void tn_sock_table_destroy(struct tn_stack *s)
 		struct tn_sock *sk = t->fds[i];
 		if (!sk)
 			continue;
+		if (sk->epoll) { /* the sockets go too: free the items, unlink nothing */
+			for (struct tn_ep_item *it = sk->epoll->items, *n; it; it = n) {
+				n = it->ep_next;
+				free(it);
+			}
+			free(sk->epoll);
+		}
 		if (sk->tcb) { /* hashed connections go with the TCP table */
 			struct tn_tcb *tcb = sk->tcb;
 			tcb->sk = NULL;
@@ -337,10 +345,15 @@ int tern_close(struct tn_stack *s, int fd)
 	struct tn_sock *sk = sock_or_ebadf(s, fd);
 	if (!sk)
 		return -1;
-	if (sk->type == SOCK_STREAM)
+	tn_epoll_forget_sock(sk);
+	if (sk->epoll) {
+		tn_epoll_free(s, sk->epoll);
+		sk->epoll = NULL;
+	} else if (sk->type == SOCK_STREAM) {
 		tn_stream_close(s, sk);
-	else
+	} else {
 		tn_dgram_unhash(s, sk);
+	}
 	tn_pktq_purge(&sk->rxq);
 	s->socks.fds[fd] = NULL;
 	if ((uint32_t)fd < s->socks.free_hint)

@@ -9,6 +9,8 @@
 #include "core/pkt.h"
 
 struct tn_stack;
+struct tn_ep_item;
+struct tn_epoll;
 
 /* Per-datagram metadata kept in pkt->cb while it waits in a receive queue. */
 struct tn_dgram_cb {
@@ -34,6 +36,8 @@ struct tn_sock {
 	bool linger_zero;    /* SO_LINGER on with 0 seconds: close sends RST */
 	bool rd_shut;        /* shutdown(SHUT_RD) */
 	struct tn_tcb *tcb;  /* stream sockets */
+	struct tn_ep_item *ep_items; /* epoll registrations of this socket */
+	struct tn_epoll *epoll;      /* set when this descriptor is an epoll instance */
 	int ttl;             /* IP_TTL, -1: default */
 	int tos;
 	int so_error;        /* pending error (ICMP), reported once */

@@ -7,6 +7,7 @@
 
 #include "core/stack.h"
 #include "net/ipv4.h"
+#include "socket/epoll.h"
 #include "socket/sock.h"
 #include "wire/csum.h"
 #include "wire/wire.h"
@@ -116,6 +117,7 @@ static bool sock_queue_rcv(struct tn_sock *sk, struct tn_pkt *pkt)
 		return false;
 	}
 	tn_pktq_push(&sk->rxq, pkt, size);
+	tn_sock_wake(sk);
 	return true;
 }
 
@@ -331,6 +333,7 @@ void tn_sock_icmp_error(struct tn_stack *s, uint8_t proto, uint32_t src, uint32_
 			sk->last_err.code = code;
 			sk->last_err.seq = seq;
 			sk->last_err.valid = true;
+			tn_sock_wake(sk);
 			return;
 		}
 		return;
@@ -339,6 +342,8 @@ void tn_sock_icmp_error(struct tn_stack *s, uint8_t proto, uint32_t src, uint32_
 		return;
 	struct tn_sock *sk = lookup(s->socks.udp_hash[sport % TN_SOCK_HASH], dst, dport, src, sport);
 	/* Linux reports errors only on connected sockets (without IP_RECVERR). */
-	if (sk && sk->connected)
+	if (sk && sk->connected) {
 		sk->so_error = err;
+		tn_sock_wake(sk);
+	}
 }

@@ -7,6 +7,7 @@
 #include "core/hash.h"
 #include "core/stack.h"
 #include "net/ipv4.h"
+#include "socket/epoll.h"
 #include "tcp/tcp_int.h"
 
 static const char *const state_names[] = {
@@ -229,6 +230,7 @@ void tn_tcp_abort(struct tn_stack *s, struct tn_tcb *t, int err)
 	if (err == ETIMEDOUT)
 		tn_stat_inc(s, TN_TcpExtTCPAbortOnTimeout);
 	t->error = err;
+	tn_sock_wake(t->sk);
 	if (t->state == TN_TCP_SYN_SENT || t->state == TN_TCP_SYN_RECEIVED)
 		tn_stat_inc(s, TN_TcpAttemptFails);
 	tn_tcp_destroy_tcb(s, t);

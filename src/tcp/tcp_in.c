@@ -6,6 +6,7 @@
 
 #include "core/stack.h"
 #include "net/ipv4.h"
+#include "socket/epoll.h"
 #include "tcp/tcp_int.h"
 #include "wire/csum.h"
 #include "wire/wire.h"
@@ -557,7 +558,12 @@ void tn_tcp_input(struct tn_stack *s, struct tn_pkt *pkt)
 	}
 	struct tn_tcb *t = tn_tcp_lookup(s, g.dst, g.h.dport, g.src, g.h.sport);
 	if (t) {
+		/* Sockets outlive what input may do to the TCB (free it): note
+		 * them first, and wake their epoll registrations after. */
+		struct tn_sock *sk = t->sk, *lsk = t->parent ? t->parent->sk : NULL;
 		conn_input(s, t, &g, pkt);
+		tn_sock_wake(sk);
+		tn_sock_wake(lsk);
 		return;
 	}
 	tn_stat_inc(s, TN_TcpInSegs);
