@@ -35,6 +35,9 @@ const struct tn_sysctl_entry tn_sysctl_table[] = {
 	E("net.ipv4.tcp_rmem", tcp_rmem, 3, 1, INT_MAX),
 	E("net.ipv4.tcp_wmem", tcp_wmem, 3, 1, INT_MAX),
 	E("net.core.somaxconn", core_somaxconn, 1, 0, INT_MAX),
+	E("net.ipv4.tcp_keepalive_time", tcp_keepalive_time, 1, 1, INT_MAX),
+	E("net.ipv4.tcp_keepalive_intvl", tcp_keepalive_intvl, 1, 1, INT_MAX),
+	E("net.ipv4.tcp_keepalive_probes", tcp_keepalive_probes, 1, 1, 127),
 	E("net.ipv4.conf.all.accept_source_route", accept_source_route, 1, 0, 1),
 	E("net.core.rmem_default", core_rmem_default, 1, 4096, INT_MAX),
 	E("net.core.rmem_max", core_rmem_max, 1, 4096, INT_MAX),
@@ -90,6 +93,9 @@ void tn_sysctl_defaults(struct tn_sysctl *sc)
 	sc->tcp_rmem[0] = 4096, sc->tcp_rmem[1] = 131072, sc->tcp_rmem[2] = 6291456;
 	sc->tcp_wmem[0] = 4096, sc->tcp_wmem[1] = 16384, sc->tcp_wmem[2] = 4194304;
 	sc->core_somaxconn = 4096;
+	sc->tcp_keepalive_time = 7200;
+	sc->tcp_keepalive_intvl = 75;
+	sc->tcp_keepalive_probes = 9;
 }
 
 const struct tn_sysctl_entry *tn_sysctl_find(const char *name)

@@ -47,6 +47,9 @@ struct tn_sysctl {
 	int tcp_rmem[3];
 	int tcp_wmem[3];
 	int core_somaxconn;
+	int tcp_keepalive_time;
+	int tcp_keepalive_intvl;
+	int tcp_keepalive_probes;
 };
 
 struct tn_sysctl_entry {

@@ -404,6 +404,18 @@ static int opt_int(const void *val, socklen_t len, int *out)
 	return 0;
 }
 
+/* Copy the socket's keepalive settings to its connection and restart it. */
+static void stream_sync_keepalive(struct tn_stack *s, struct tn_sock *sk)
+{
+	if (!sk->tcb)
+		return;
+	sk->tcb->keepalive = sk->keepalive;
+	sk->tcb->ka_idle = sk->ka_idle;
+	sk->tcb->ka_intvl = sk->ka_intvl;
+	sk->tcb->ka_cnt = sk->ka_cnt;
+	tn_tcp_keepalive_update(s, sk->tcb);
+}
+
 int tern_setsockopt(struct tn_stack *s, int fd, int level, int name, const void *val, socklen_t len)
 {
 	struct tn_sock *sk = sock_or_ebadf(s, fd);
@@ -420,6 +432,19 @@ int tern_setsockopt(struct tn_stack *s, int fd, int level, int name, const void 
 	int v;
 	if (opt_int(val, len, &v) < 0)
 		return set_errno(EINVAL);
+	if (level == IPPROTO_TCP && (name == TCP_KEEPIDLE || name == TCP_KEEPINTVL || name == TCP_KEEPCNT)) {
+		if (v < 1 || v > (name == TCP_KEEPCNT ? 127 : 32767))
+			return set_errno(EINVAL);
+		uint32_t *field = name == TCP_KEEPIDLE ? &sk->ka_idle : name == TCP_KEEPINTVL ? &sk->ka_intvl : &sk->ka_cnt;
+		*field = (uint32_t)v;
+		stream_sync_keepalive(s, sk);
+		return 0;
+	}
+	if (level == SOL_SOCKET && name == SO_KEEPALIVE) {
+		sk->keepalive = v != 0;
+		stream_sync_keepalive(s, sk);
+		return 0;
+	}
 	if (level == IPPROTO_TCP && name == TCP_NODELAY) {
 		sk->nodelay = v != 0;
 		if (sk->tcb) {
@@ -490,6 +515,14 @@ int tern_getsockopt(struct tn_stack *s, int fd, int level, int name, void *val, 
 		}
 	} else if (level == IPPROTO_TCP && name == TCP_NODELAY) {
 		v = sk->nodelay;
+	} else if (level == SOL_SOCKET && name == SO_KEEPALIVE) {
+		v = sk->keepalive;
+	} else if (level == IPPROTO_TCP && name == TCP_KEEPIDLE) {
+		v = sk->ka_idle ? (int)sk->ka_idle : s->sysctl.tcp_keepalive_time;
+	} else if (level == IPPROTO_TCP && name == TCP_KEEPINTVL) {
+		v = sk->ka_intvl ? (int)sk->ka_intvl : s->sysctl.tcp_keepalive_intvl;
+	} else if (level == IPPROTO_TCP && name == TCP_KEEPCNT) {
+		v = sk->ka_cnt ? (int)sk->ka_cnt : s->sysctl.tcp_keepalive_probes;
 	} else if (level == SOL_SOCKET && name == SO_TYPE)
 		v = sk->type;
 	else if (level == SOL_SOCKET && name == SO_BROADCAST)

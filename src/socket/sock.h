@@ -35,6 +35,8 @@ struct tn_sock {
 	bool nodelay;        /* TCP_NODELAY */
 	bool linger_zero;    /* SO_LINGER on with 0 seconds: close sends RST */
 	bool rd_shut;        /* shutdown(SHUT_RD) */
+	bool keepalive;      /* SO_KEEPALIVE */
+	uint32_t ka_idle, ka_intvl, ka_cnt; /* TCP_KEEPIDLE/INTVL/CNT; 0: the sysctl */
 	struct tn_tcb *tcb;  /* stream sockets */
 	struct tn_ep_item *ep_items; /* epoll registrations of this socket */
 	struct tn_epoll *epoll;      /* set when this descriptor is an epoll instance */

@@ -64,6 +64,8 @@ int tn_stream_listen(struct tn_stack *s, struct tn_sock *sk, int backlog)
 	t->rcvbuf_max = sk->rcvbuf;
 	t->sndbuf_max = sk->sndbuf;
 	t->nodelay = sk->nodelay;
+	t->keepalive = sk->keepalive;
+	t->ka_idle = sk->ka_idle, t->ka_intvl = sk->ka_intvl, t->ka_cnt = sk->ka_cnt;
 	sk->tcb = t;
 	return 0;
 }
@@ -87,6 +89,8 @@ int tn_stream_accept(struct tn_stack *s, struct tn_sock *sk, struct sockaddr *ad
 	n->lport = c->lport;
 	n->bound = n->connected = true;
 	n->nodelay = sk->nodelay;
+	n->keepalive = c->keepalive;
+	n->ka_idle = c->ka_idle, n->ka_intvl = c->ka_intvl, n->ka_cnt = c->ka_cnt;
 	if (addr && len) {
 		struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(c->rport)};
 		sin.sin_addr.s_addr = htonl(c->raddr);
@@ -128,6 +132,8 @@ int tn_stream_connect(struct tn_stack *s, struct tn_sock *sk, uint32_t addr, uin
 	t->rcvbuf_max = sk->rcvbuf;
 	t->sndbuf_max = sk->sndbuf;
 	t->nodelay = sk->nodelay;
+	t->keepalive = sk->keepalive;
+	t->ka_idle = sk->ka_idle, t->ka_intvl = sk->ka_intvl, t->ka_cnt = sk->ka_cnt;
 	sk->tcb = t;
 	sk->connected = true;
 	return -EINPROGRESS;

@@ -84,7 +84,12 @@ struct tn_tcb {
 	uint32_t rcvbuf_max;
 	uint32_t unacked_segs;     /* full segments received since our last ACK */
 
-	struct tn_timer rtx_timer;   /* retransmit, SYN retry, TIME-WAIT */
+	struct tn_timer rtx_timer;   /* retransmit, SYN retry, persist, TIME-WAIT */
+	struct tn_timer ka_timer;    /* keepalive */
+	bool keepalive;              /* SO_KEEPALIVE */
+	uint8_t ka_probes;           /* unanswered keepalive probes */
+	uint32_t ka_idle, ka_intvl, ka_cnt; /* s, s, count; 0: the sysctl */
+	uint64_t last_rcv;           /* ns: last segment from the peer */
 	struct tn_timer delack_timer;
 	int error;                   /* pending socket error (errno) */
 
@@ -135,6 +140,8 @@ uint32_t tn_tcp_snd_space(const struct tn_tcb *t);
 bool tn_tcp_port_in_use(struct tn_stack *s, uint32_t laddr, uint16_t lport);
 struct tn_tcb *tn_tcp_lookup_listener(struct tn_stack *s, uint32_t laddr, uint16_t lport);
 const char *tn_tcp_state_name(int state);
+/* (Re)start keepalive per t->keepalive and its settings. */
+void tn_tcp_keepalive_update(struct tn_stack *s, struct tn_tcb *t);
 /* Free a TCB now: off the tables, timers cancelled, buffers released (the
  * struct itself stays while a socket still points at it). */
 void tn_tcp_destroy_tcb(struct tn_stack *s, struct tn_tcb *t);

@@ -130,6 +130,7 @@ struct tn_tcb *tn_tcb_new(struct tn_stack *s)
 		return NULL;
 	tn_timer_init(&t->rtx_timer, tn_tcp_rtx_fire);
 	tn_timer_init(&t->delack_timer, tn_tcp_delack_fire);
+	tn_timer_init(&t->ka_timer, tn_tcp_keepalive_fire);
 	tn_pktq_init(&t->rcvq);
 	t->rto = TN_TCP_RTO_INIT;
 	t->mss = 536;
@@ -214,6 +215,7 @@ void tn_tcp_destroy_tcb(struct tn_stack *s, struct tn_tcb *t)
 	tn_tcp_unhash(s, t);
 	tn_timer_cancel(&s->wheel, &t->rtx_timer);
 	tn_timer_cancel(&s->wheel, &t->delack_timer);
+	tn_timer_cancel(&s->wheel, &t->ka_timer);
 	if (old == TN_TCP_LISTEN)
 		destroy_children(s, t);
 	if (t->parent)
@@ -240,6 +242,7 @@ void tn_tcp_enter_timewait(struct tn_stack *s, struct tn_tcb *t)
 {
 	tn_tcp_set_state(s, t, TN_TCP_TIME_WAIT);
 	tn_timer_cancel(&s->wheel, &t->delack_timer);
+	tn_timer_cancel(&s->wheel, &t->ka_timer);
 	free_buffers(t);
 	tn_timer_arm(&s->wheel, &t->rtx_timer, s->now + TN_TCP_TIMEWAIT);
 }
@@ -482,4 +485,45 @@ void tn_tcp_close(struct tn_stack *s, struct tn_tcb *t, bool abort)
 		return;
 	}
 	tn_tcp_shutdown_wr(s, t);
+}
+
+/* ---- keepalive (RFC 1122 4.2.3.6, Linux's timings) ---- */
+
+static uint64_t ka_setting(uint32_t own, int sysctl) { return (uint64_t)(own ? own : (uint32_t)sysctl) * 1000000000ull; }
+
+void tn_tcp_keepalive_update(struct tn_stack *s, struct tn_tcb *t)
+{
+	bool live = t->state == TN_TCP_ESTABLISHED || t->state == TN_TCP_CLOSE_WAIT;
+	if (!t->keepalive || !live) {
+		tn_timer_cancel(&s->wheel, &t->ka_timer);
+		return;
+	}
+	uint64_t idle = ka_setting(t->ka_idle, s->sysctl.tcp_keepalive_time);
+	tn_timer_arm(&s->wheel, &t->ka_timer, (t->last_rcv ? t->last_rcv : s->now) + idle);
+}
+
+void tn_tcp_keepalive_fire(void *ctx, struct tn_timer *tm)
+{
+	struct tn_stack *s = ctx;
+	struct tn_tcb *t = container_of(tm, struct tn_tcb, ka_timer);
+	uint64_t idle = ka_setting(t->ka_idle, s->sysctl.tcp_keepalive_time);
+	uint64_t intvl = ka_setting(t->ka_intvl, s->sysctl.tcp_keepalive_intvl);
+	uint32_t cnt = t->ka_cnt ? t->ka_cnt : (uint32_t)s->sysctl.tcp_keepalive_probes;
+	if (t->snd_una != t->snd_max || t->snd.len) { /* data in flight: retransmission watches the peer */
+		tn_timer_arm(&s->wheel, &t->ka_timer, s->now + idle);
+		return;
+	}
+	if (s->now - t->last_rcv < idle && t->ka_probes == 0) {
+		tn_timer_arm(&s->wheel, &t->ka_timer, t->last_rcv + idle);
+		return;
+	}
+	if (t->ka_probes >= cnt) {
+		tn_tcp_abort(s, t, ETIMEDOUT);
+		return;
+	}
+	/* A probe: an old sequence number with no data draws an ACK. */
+	tn_stat_inc(s, TN_TcpExtTCPKeepAlive);
+	tn_tcp_xmit(s, t, t->snd_una - 1, 0, TN_TCP_ACK);
+	t->ka_probes++;
+	tn_timer_arm(&s->wheel, &t->ka_timer, s->now + intvl);
 }

@@ -168,6 +168,8 @@ static void syn_sent_input(struct tn_stack *s, struct tn_tcb *t, const struct se
 	t->backoff = 0;
 	tn_timer_cancel(&s->wheel, &t->rtx_timer);
 	tn_tcp_set_state(s, t, TN_TCP_ESTABLISHED);
+	t->last_rcv = s->now;
+	tn_tcp_keepalive_update(s, t);
 	tn_tcp_send_ack(s, t);
 	tn_tcp_output(s, t);
 }
@@ -215,6 +217,12 @@ static bool synrecv_established(struct tn_stack *s, struct tn_tcb *t, const stru
 	t->backoff = 0;
 	tn_timer_cancel(&s->wheel, &t->rtx_timer);
 	tn_tcp_set_state(s, t, TN_TCP_ESTABLISHED);
+	t->keepalive = l ? l->keepalive : t->keepalive;
+	t->ka_idle = l ? l->ka_idle : t->ka_idle;
+	t->ka_intvl = l ? l->ka_intvl : t->ka_intvl;
+	t->ka_cnt = l ? l->ka_cnt : t->ka_cnt;
+	t->last_rcv = s->now;
+	tn_tcp_keepalive_update(s, t);
 	tn_stat_inc(s, TN_TcpPassiveOpens);
 	if (l) {
 		l->syn_len--;
@@ -495,6 +503,8 @@ static void conn_input(struct tn_stack *s, struct tn_tcb *t, const struct seg *g
 		t->ts_recent_at = s->now;
 	}
 	tn_stat_inc(s, TN_TcpInSegs);
+	t->last_rcv = s->now;
+	t->ka_probes = 0;
 	if (h->flags & TN_TCP_RST) { /* RFC 5961 3.2 */
 		tn_pkt_free(pkt);
 		if (h->seq != t->rcv_nxt) {

@@ -44,5 +44,6 @@ void tn_tcp_ack_soon(struct tn_stack *s, struct tn_tcb *t, bool now);
 void tn_tcp_arm_rtx(struct tn_stack *s, struct tn_tcb *t);
 void tn_tcp_rtx_fire(void *ctx, struct tn_timer *tm);
 void tn_tcp_delack_fire(void *ctx, struct tn_timer *tm);
+void tn_tcp_keepalive_fire(void *ctx, struct tn_timer *tm);
 
 #endif

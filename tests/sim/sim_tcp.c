@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -232,6 +233,48 @@ static void test_zero_window_persist(void **state)
 	sim_free(&sim);
 }
 
+/* Keepalive: an idle connection is probed after TCP_KEEPIDLE; a live peer
+ * answers and the connection stays; a vanished peer is declared dead after
+ * TCP_KEEPCNT probes TCP_KEEPINTVL apart (ETIMEDOUT). */
+static void test_keepalive(void **state)
+{
+	(void)state;
+	struct sim sim;
+	pair(&sim, 6, NULL);
+	int l = listen_on(&sim, 7100);
+	int on = 1, idle = 10, intvl = 2, cnt = 3;
+	tern_setsockopt(sim.st[S], l, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+	tern_setsockopt(sim.st[S], l, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	tern_setsockopt(sim.st[S], l, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	tern_setsockopt(sim.st[S], l, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	int c = connect_to(&sim, 7100);
+	struct ev e = {sim.st[S], l, POLLIN};
+	assert_true(sim_run_while_not(&sim, has_ev, &e, sim.now + 5 * SEC));
+	int a = tern_accept(sim.st[S], l, NULL, NULL);
+	int got = 0;
+	socklen_t gl = sizeof(got);
+	tern_getsockopt(sim.st[S], a, IPPROTO_TCP, TCP_KEEPIDLE, &got, &gl);
+	assert_int_equal(got, 10); /* inherited from the listener */
+	sim_run_until(&sim, sim.now + 9 * SEC);
+	assert_int_equal(tern_stat(sim.st[S], "TcpExtTCPKeepAlive"), 0);
+	sim_run_until(&sim, sim.now + 25 * SEC);
+	assert_in_range(tern_stat(sim.st[S], "TcpExtTCPKeepAlive"), 2, 3); /* one per idle period, answered */
+	assert_int_equal(tn_sock_get(sim.st[S], a)->tcb->state, TN_TCP_ESTABLISHED);
+	/* the client vanishes without a word */
+	struct tn_stack *client = sim.st[C];
+	sim.st[0] = sim.st[S]; /* the simulation goes on with the server alone */
+	sim.n = 1;
+	tern_stack_free(client);
+	(void)c;
+	struct ev dead = {sim.st[0], a, POLLERR};
+	assert_true(sim_run_while_not(&sim, has_ev, &dead, sim.now + 30 * SEC));
+	int err = 0;
+	socklen_t el = sizeof(err);
+	tern_getsockopt(sim.st[0], a, SOL_SOCKET, SO_ERROR, &err, &el);
+	assert_int_equal(err, ETIMEDOUT);
+	sim_free(&sim);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -239,6 +282,7 @@ int main(void)
 		cmocka_unit_test(test_bulk_clean),
 		cmocka_unit_test(test_bulk_lossy),
 		cmocka_unit_test(test_zero_window_persist),
+		cmocka_unit_test(test_keepalive),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
