@@ -174,12 +174,14 @@ static void run_command(struct host *h, struct session *ss)
 		rc = run_sysctl(h->s, argc, argv, ss->out);
 	} else if (strcmp(cmd, "route") == 0) {
 		rc = run_route(h->s, argc, argv, ss->out);
+	} else if (strcmp(cmd, "ss") == 0) {
+		show_ss(h->s, ss->out);
 	} else if (strcmp(cmd, "neigh") == 0) {
 		show_neigh(h->s, ss->out);
 	} else if (strcmp(cmd, "addr") == 0 || strcmp(cmd, "link") == 0) {
 		show_addr(h->s, ss->out);
 	} else {
-		fprintf(ss->out, "tern: unknown command \"%s\" (ping, stat, sysctl, route, neigh, addr)\n", cmd);
+		fprintf(ss->out, "tern: unknown command \"%s\" (ping, stat, sysctl, route, neigh, addr, ss)\n", cmd);
 		rc = 2;
 	}
 	session_end(ss, rc);

@@ -170,3 +170,30 @@ int run_route(struct tn_stack *s, int argc, char **argv, FILE *f)
 	}
 	return 0;
 }
+
+static void ss_line(FILE *f, const struct tn_tcb *t)
+{
+	char la[INET_ADDRSTRLEN], ra[INET_ADDRSTRLEN], l[64], r[64];
+	snprintf(l, sizeof(l), "%s:%u", ip_str(t->laddr, la), t->lport);
+	if (t->state == TN_TCP_LISTEN)
+		snprintf(r, sizeof(r), "0.0.0.0:*");
+	else
+		snprintf(r, sizeof(r), "%s:%u", ip_str(t->raddr, ra), t->rport);
+	/* As ss: a listener's Recv-Q is its accept queue and Send-Q its backlog;
+	 * a connection's are bytes not yet read and bytes not yet acknowledged. */
+	uint32_t rq = t->state == TN_TCP_LISTEN ? t->accept_len : t->rcvq.bytes;
+	uint32_t sq = t->state == TN_TCP_LISTEN ? t->backlog : t->snd.len;
+	fprintf(f, "%-11s %-6u %-6u %-25s %-25s\n", tn_tcp_state_name(t->state), rq, sq, l, r);
+}
+
+void show_ss(struct tn_stack *s, FILE *f)
+{
+	fprintf(f, "%-11s %-6s %-6s %-25s %-25s\n", "State", "Recv-Q", "Send-Q", "Local Address:Port",
+		"Peer Address:Port");
+	for (int i = 0; i < 256; i++)
+		for (const struct tn_tcb *t = s->tcp.listeners[i]; t; t = t->hnext)
+			ss_line(f, t);
+	for (uint32_t i = 0; i < s->tcp.nconns; i++)
+		for (const struct tn_tcb *t = s->tcp.conns[i]; t; t = t->hnext)
+			ss_line(f, t);
+}

@@ -15,6 +15,7 @@ static void usage(void)
 		"       tern [-n NAME] route [add|del PREFIX [via GW] [dev IF] [metric N]]\n"
 		"       tern [-n NAME] neigh            like ip neigh\n"
 		"       tern [-n NAME] addr             like ip addr\n"
+		"       tern [-n NAME] ss               TCP sockets, like ss -tan\n"
 		"  -n NAME selects the running host (default \"tern\"), as ip -n selects a namespace.\n");
 }
 
@@ -39,7 +40,7 @@ int main(int argc, char **argv)
 		usage();
 		return 0;
 	}
-	static const char *const remote[] = {"ping", "stat", "sysctl", "route", "neigh", "addr", "link"};
+	static const char *const remote[] = {"ping", "stat", "sysctl", "route", "neigh", "addr", "link", "ss"};
 	for (size_t k = 0; k < sizeof(remote) / sizeof(remote[0]); k++)
 		if (strcmp(cmd, remote[k]) == 0)
 			return ctl_client(name, argc - i, argv + i);

@@ -40,6 +40,7 @@ int ping_parse_args(int argc, char **argv, int *count, double *interval, int *si
 void show_route(struct tn_stack *s, FILE *f);
 void show_neigh(struct tn_stack *s, FILE *f);
 void show_addr(struct tn_stack *s, FILE *f);
+void show_ss(struct tn_stack *s, FILE *f); /* like ss -tan */
 void show_stat(struct tn_stack *s, FILE *f, bool nstat);
 /* `sysctl [-a] [-w k=v] [k]`: returns the exit status. */
 int run_sysctl(struct tn_stack *s, int argc, char **argv, FILE *f);

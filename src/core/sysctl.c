@@ -146,7 +146,8 @@ int tn_sysctl_get(const struct tn_sysctl *sc, const char *name, char *buf, size_
 		return -ENOENT;
 	const int *v = (const int *)((const char *)sc + e->offset);
 	size_t off = 0;
-	buf[0] = 0;
+	if (cap) /* a zero-sized buffer gets nothing, not even the NUL */
+		buf[0] = 0;
 	for (int i = 0; i < e->count && off < cap; i++)
 		off += (size_t)snprintf(buf + off, cap - off, i ? "\t%d" : "%d", v[i]);
 	return 0;

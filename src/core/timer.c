@@ -64,7 +64,8 @@ static void wheel_place(struct tn_wheel *w, struct tn_timer *t, uint64_t first)
 void tn_timer_arm(struct tn_wheel *w, struct tn_timer *t, uint64_t when_ns)
 {
 	tn_timer_cancel(w, t);
-	t->expires = (when_ns + TN_TICK_NS - 1) / TN_TICK_NS;
+	/* Round up without overflow: UINT64_MAX is a valid "never". */
+	t->expires = when_ns / TN_TICK_NS + (when_ns % TN_TICK_NS != 0);
 	w->count++;
 	/* Armed from a callback: the current tick's slot is being emptied,
 	 * so the earliest it can fire is the next tick. */
@@ -160,6 +161,12 @@ uint64_t tn_wheel_next(const struct tn_wheel *w)
 			continue;
 		unsigned sh = level_shift(lvl);
 		uint64_t base = w->cur >> sh;
+		/* On a boundary not yet run, the current slot is still to be
+		 * cascaded and holds timers due from this very tick. */
+		if ((w->cur & ((1ull << sh) - 1)) == 0 && w->ln[lvl - 1][base & LN_MASK]) {
+			best = w->cur;
+			break;
+		}
 		for (uint64_t k = 1; k <= LN_SIZE; k++) {
 			if (w->ln[lvl - 1][(base + k) & LN_MASK]) {
 				uint64_t tick = (base + k) << sh;

@@ -1,7 +1,8 @@
 /* memlink: two devices joined back to back in one process.  Each direction
  * is a single-producer/single-consumer ring of frame slots; frames are
  * copied in on transmit and out on receive, as a wire would, so each end's
- * packet buffers stay in its own stack's pool. */
+ * packet buffers stay in its own stack's pool and the two ends may run on
+ * different threads. */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -10,21 +11,29 @@
 
 #include "link/dev.h"
 
+#define ML_MIN_MTU 68u    /* the IPv4 minimum */
+#define ML_L2_OVERHEAD 18u /* Ethernet header + one VLAN tag */
+
 struct ml_slot {
 	uint32_t len;
 	uint8_t data[TN_PKT_DATAROOM];
 };
 
+/* One direction.  The read-only fields share no cache line with the
+ * indices, and each index has its own line, so the two threads only ever
+ * contend on the index the other one publishes. */
 struct ml_dir {
-	_Alignas(64) _Atomic uint32_t head; /* producer */
-	_Alignas(64) _Atomic uint32_t tail; /* consumer */
 	uint32_t mask;
 	struct ml_slot *slots;
+	_Alignas(64) _Atomic uint32_t head; /* written by the producer */
+	uint32_t tail_cache;                /* producer's view of tail */
+	_Alignas(64) _Atomic uint32_t tail; /* written by the consumer */
+	uint32_t head_cache;                /* consumer's view of head */
 };
 
 struct ml_shared {
-	struct ml_dir dir[2];   /* dir[i]: frames sent by end i */
-	_Atomic int refs;
+	struct ml_dir dir[2]; /* dir[i]: frames sent by end i */
+	_Alignas(64) _Atomic int refs;
 };
 
 struct ml_end {
@@ -33,24 +42,50 @@ struct ml_end {
 	int side;
 };
 
-static unsigned ml_tx(struct tn_dev *d, struct tn_pkt **pkts, unsigned n)
+static struct ml_dir *tx_dir(struct tn_dev *d)
 {
 	struct ml_end *e = d->priv;
-	struct ml_dir *q = &e->sh->dir[e->side];
+	return &e->sh->dir[e->side];
+}
+
+static struct ml_dir *rx_dir(const struct tn_dev *d)
+{
+	const struct ml_end *e = d->priv;
+	return &e->sh->dir[!e->side];
+}
+
+/* Producer side: is there a free slot at `head`?  The consumer's index is
+ * re-read only when the cached one says the ring is full. */
+static bool slot_free(struct ml_dir *q, uint32_t head)
+{
+	if (head - q->tail_cache <= q->mask)
+		return true;
+	q->tail_cache = atomic_load_explicit(&q->tail, memory_order_acquire);
+	return head - q->tail_cache <= q->mask;
+}
+
+static unsigned ml_tx(struct tn_dev *d, struct tn_pkt **pkts, unsigned n)
+{
+	struct ml_dir *q = tx_dir(d);
 	uint32_t head = atomic_load_explicit(&q->head, memory_order_relaxed);
-	uint32_t tail = atomic_load_explicit(&q->tail, memory_order_acquire);
 	unsigned i;
 	for (i = 0; i < n; i++) {
 		struct tn_pkt *p = pkts[i];
 		if (p->pkt_len > TN_PKT_DATAROOM) {
+			/* Could never fit a slot: retrying would not help. */
 			d->stats.tx_dropped++;
 			tn_pkt_free(p);
 			continue;
 		}
-		if (head - tail > q->mask)
+		if (!slot_free(q, head))
 			break; /* ring full: the caller keeps the rest */
 		struct ml_slot *s = &q->slots[head & q->mask];
-		tn_pkt_copy_out(p, 0, s->data, p->pkt_len);
+		if (tn_pkt_copy_out(p, 0, s->data, p->pkt_len) < 0) {
+			/* pkt_len disagrees with the segments: not a frame. */
+			d->stats.tx_dropped++;
+			tn_pkt_free(p);
+			continue;
+		}
 		s->len = p->pkt_len;
 		d->stats.tx_packets++;
 		d->stats.tx_bytes += p->pkt_len;
@@ -61,15 +96,22 @@ static unsigned ml_tx(struct tn_dev *d, struct tn_pkt **pkts, unsigned n)
 	return i;
 }
 
+/* Consumer side: is there a frame at `tail`? */
+static bool frame_ready(struct ml_dir *q, uint32_t tail)
+{
+	if (q->head_cache != tail)
+		return true;
+	q->head_cache = atomic_load_explicit(&q->head, memory_order_acquire);
+	return q->head_cache != tail;
+}
+
 static unsigned ml_rx(struct tn_dev *d, struct tn_mempool *mp, struct tn_pkt **pkts, unsigned n)
 {
-	struct ml_end *e = d->priv;
-	struct ml_dir *q = &e->sh->dir[!e->side];
+	struct ml_dir *q = rx_dir(d);
 	uint32_t tail = atomic_load_explicit(&q->tail, memory_order_relaxed);
-	uint32_t head = atomic_load_explicit(&q->head, memory_order_acquire);
 	unsigned got = 0;
-	while (got < n && tail != head) {
-		struct ml_slot *s = &q->slots[tail & q->mask];
+	while (got < n && frame_ready(q, tail)) {
+		const struct ml_slot *s = &q->slots[tail & q->mask];
 		struct tn_pkt *p = tn_pkt_alloc(mp);
 		if (!p)
 			break; /* no buffer: the frame waits in the ring */
@@ -86,30 +128,41 @@ static unsigned ml_rx(struct tn_dev *d, struct tn_mempool *mp, struct tn_pkt **p
 /* Frames waiting to be received mean "run now". */
 static uint64_t ml_next_event(struct tn_dev *d)
 {
-	struct ml_end *e = d->priv;
-	struct ml_dir *q = &e->sh->dir[!e->side];
-	return atomic_load_explicit(&q->head, memory_order_acquire) !=
-			       atomic_load_explicit(&q->tail, memory_order_relaxed)
-		       ? d->now
-		       : UINT64_MAX;
+	struct ml_dir *q = rx_dir(d);
+	uint32_t tail = atomic_load_explicit(&q->tail, memory_order_relaxed);
+	return atomic_load_explicit(&q->head, memory_order_acquire) != tail ? d->now : UINT64_MAX;
 }
 
+/* Nothing to poll: a peer thread's frames are found by polling rx. */
+static int ml_fd(struct tn_dev *d)
+{
+	(void)d;
+	return -1;
+}
+
+static void shared_free(struct ml_shared *sh)
+{
+	free(sh->dir[0].slots);
+	free(sh->dir[1].slots);
+	free(sh);
+}
+
+/* The ends may be destroyed on different threads; the last one out frees
+ * the wire (frames still in it are plain bytes, not packets). */
 static void ml_destroy(struct tn_dev *d)
 {
 	struct ml_end *e = d->priv;
 	struct ml_shared *sh = e->sh;
 	free(e);
-	if (atomic_fetch_sub(&sh->refs, 1) == 1) {
-		free(sh->dir[0].slots);
-		free(sh->dir[1].slots);
-		free(sh);
-	}
+	if (atomic_fetch_sub_explicit(&sh->refs, 1, memory_order_acq_rel) == 1)
+		shared_free(sh);
 }
 
 static const struct tn_dev_ops ml_ops = {
 	.rx_burst = ml_rx,
 	.tx_burst = ml_tx,
 	.next_event = ml_next_event,
+	.fd = ml_fd,
 	.destroy = ml_destroy,
 };
 
@@ -142,26 +195,42 @@ static struct ml_end *ml_end_new(struct ml_shared *sh, int side, const char *nam
 	return e;
 }
 
-int tn_memlink_pair(const char *name_a, const char *name_b, enum tn_dev_framing framing,
-		    uint32_t mtu, uint32_t ring_slots, struct tn_dev **a, struct tn_dev **b)
+static struct ml_shared *shared_new(uint32_t ring_slots)
 {
-	uint32_t l2 = framing == TN_DEV_L2 ? 18 : 0; /* Ethernet + a VLAN tag */
-	if (ring_slots < 2 || (ring_slots & (ring_slots - 1)) || mtu < 68 || mtu + l2 > TN_PKT_DATAROOM)
-		return -EINVAL;
-	struct ml_shared *sh = calloc(1, sizeof(*sh));
+	struct ml_shared *sh = aligned_alloc(64, sizeof(*sh));
 	if (!sh)
-		return -ENOMEM;
+		return NULL;
+	memset(sh, 0, sizeof(*sh));
 	atomic_init(&sh->refs, 2);
 	for (int i = 0; i < 2; i++) {
+		atomic_init(&sh->dir[i].head, 0);
+		atomic_init(&sh->dir[i].tail, 0);
 		sh->dir[i].mask = ring_slots - 1;
 		sh->dir[i].slots = malloc(sizeof(struct ml_slot) * ring_slots);
 	}
+	if (!sh->dir[0].slots || !sh->dir[1].slots) {
+		shared_free(sh);
+		return NULL;
+	}
+	return sh;
+}
+
+int tn_memlink_pair(const char *name_a, const char *name_b, enum tn_dev_framing framing,
+		    uint32_t mtu, uint32_t ring_slots, struct tn_dev **a, struct tn_dev **b)
+{
+	uint32_t l2 = framing == TN_DEV_L2 ? ML_L2_OVERHEAD : 0;
+	if (ring_slots < 2 || ring_slots > (1u << 24) || (ring_slots & (ring_slots - 1)))
+		return -EINVAL;
+	/* A frame the MTU allows must fit one slot. */
+	if (mtu < ML_MIN_MTU || mtu > TN_PKT_DATAROOM - l2)
+		return -EINVAL;
+	struct ml_shared *sh = shared_new(ring_slots);
+	if (!sh)
+		return -ENOMEM;
 	struct ml_end *ea = ml_end_new(sh, 0, name_a, framing, mtu);
 	struct ml_end *eb = ml_end_new(sh, 1, name_b, framing, mtu);
-	if (!sh->dir[0].slots || !sh->dir[1].slots || !ea || !eb) {
-		free(sh->dir[0].slots);
-		free(sh->dir[1].slots);
-		free(sh);
+	if (!ea || !eb) {
+		shared_free(sh);
 		free(ea);
 		free(eb);
 		return -ENOMEM;

@@ -9,10 +9,14 @@
 #include "link/dev.h"
 
 #define PCAP_MAGIC_NS 0xa1b23c4du
+#define PCAP_VERSION_MAJOR 2
+#define PCAP_VERSION_MINOR 4
 #define LINKTYPE_ETHERNET 1
 #define LINKTYPE_RAW 101
 #define SNAPLEN 262144u
 #define FLUSH_EVERY_NS 100000000ull
+#define NS_PER_SEC 1000000000ull
+#define STDIO_BUF (64u * 1024u)
 
 struct pcap {
 	struct tn_dev dev;
@@ -20,30 +24,41 @@ struct pcap {
 	FILE *f;
 	uint64_t wall_offset;
 	uint64_t last_flush;
-	uint8_t frame[TN_PKT_DATAROOM];
+	bool failed; /* a write failed: stop rather than leave a misaligned file */
 };
 
-static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); } /* pcap is host-endian */
+/* pcap files are written in the writer's byte order; readers detect it
+ * from the magic number. */
+static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 static void put16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
 
-static void write_record(struct pcap *c, const uint8_t *data, uint32_t len)
+/* Borrows p.  A chain is written segment by segment, so the record holds
+ * the whole frame without a flattening copy. */
+static void write_record(struct pcap *c, const struct tn_pkt *p)
 {
+	if (c->failed)
+		return;
 	uint64_t t = c->dev.now + c->wall_offset;
+	uint32_t caplen = p->pkt_len < SNAPLEN ? p->pkt_len : SNAPLEN;
 	uint8_t h[16];
-	put32(h, (uint32_t)(t / 1000000000ull));
-	put32(h + 4, (uint32_t)(t % 1000000000ull));
-	put32(h + 8, len);
-	put32(h + 12, len);
-	fwrite(h, 1, sizeof(h), c->f);
-	fwrite(data, 1, len, c->f);
+	put32(h, (uint32_t)(t / NS_PER_SEC));
+	put32(h + 4, (uint32_t)(t % NS_PER_SEC));
+	put32(h + 8, caplen);
+	put32(h + 12, p->pkt_len);
+	bool ok = fwrite(h, 1, sizeof(h), c->f) == sizeof(h);
+	uint32_t left = caplen;
+	for (const struct tn_pkt *s = p; s && left && ok; s = s->next) {
+		uint32_t n = s->len < left ? s->len : left;
+		ok = fwrite(s->data, 1, n, c->f) == n;
+		left -= n;
+	}
+	if (!ok || left)
+		c->failed = true;
 }
 
-/* Flatten a frame into the scratch buffer; frames never exceed one data room. */
-static uint32_t flatten(struct pcap *c, const struct tn_pkt *p)
+static void sync_stats(struct pcap *c)
 {
-	uint32_t n = p->pkt_len < sizeof(c->frame) ? p->pkt_len : (uint32_t)sizeof(c->frame);
-	tn_pkt_copy_out(p, 0, c->frame, n);
-	return n;
+	c->dev.stats = c->lower->stats;
 }
 
 static unsigned pcap_rx(struct tn_dev *d, struct tn_mempool *mp, struct tn_pkt **pkts, unsigned n)
@@ -52,34 +67,48 @@ static unsigned pcap_rx(struct tn_dev *d, struct tn_mempool *mp, struct tn_pkt *
 	c->lower->now = d->now;
 	unsigned got = tn_dev_rx(c->lower, mp, pkts, n);
 	for (unsigned i = 0; i < got; i++)
-		write_record(c, pkts[i]->data, flatten(c, pkts[i]));
-	d->stats.rx_packets = c->lower->stats.rx_packets;
-	d->stats.rx_bytes = c->lower->stats.rx_bytes;
+		write_record(c, pkts[i]);
+	sync_stats(c);
 	return got;
 }
 
-/* One frame at a time: the record is written only once the lower device
- * has taken the frame, so a refused frame retried later appears once. */
+/* Only the frames the lower device takes are recorded, so a refused frame
+ * the caller retries appears once.  The lower device may free what it
+ * takes, so each frame is held by an extra reference across the call and
+ * recorded afterwards; a holder of a shared packet does not modify it in
+ * place (the fault injector copies before corrupting), so the record shows
+ * the frame as it was handed to us.  The whole burst goes down at once. */
 static unsigned pcap_tx(struct tn_dev *d, struct tn_pkt **pkts, unsigned n)
 {
 	struct pcap *c = d->priv;
+	struct tn_pkt *held[TN_DEV_BURST];
+	unsigned sent = 0;
 	c->lower->now = d->now;
-	unsigned i;
-	for (i = 0; i < n; i++) {
-		uint32_t len = flatten(c, pkts[i]);
-		if (tn_dev_tx(c->lower, &pkts[i], 1) == 0)
+	while (sent < n) {
+		unsigned m = n - sent < TN_DEV_BURST ? n - sent : TN_DEV_BURST;
+		for (unsigned i = 0; i < m; i++) {
+			held[i] = pkts[sent + i];
+			tn_pkt_ref(held[i]);
+		}
+		unsigned k = tn_dev_tx(c->lower, pkts + sent, m);
+		for (unsigned i = 0; i < m; i++) {
+			if (i < k)
+				write_record(c, held[i]);
+			tn_pkt_free(held[i]);
+		}
+		sent += k;
+		if (k < m)
 			break;
-		write_record(c, c->frame, len);
 	}
-	d->stats.tx_packets = c->lower->stats.tx_packets;
-	d->stats.tx_bytes = c->lower->stats.tx_bytes;
-	d->stats.tx_dropped = c->lower->stats.tx_dropped;
-	return i;
+	sync_stats(c);
+	return sent;
 }
 
 static void pcap_service(struct tn_dev *d, uint64_t now)
 {
 	struct pcap *c = d->priv;
+	d->now = now;
+	/* Bound the flush rate, yet keep a running host's file readable. */
 	if (now - c->last_flush >= FLUSH_EVERY_NS) {
 		fflush(c->f);
 		c->last_flush = now;
@@ -87,9 +116,16 @@ static void pcap_service(struct tn_dev *d, uint64_t now)
 	c->lower->now = now;
 	if (c->lower->ops->service)
 		c->lower->ops->service(c->lower, now);
+	sync_stats(c);
 }
 
-static uint64_t pcap_next_event(struct tn_dev *d) { return tn_dev_next_event(((struct pcap *)d->priv)->lower); }
+static uint64_t pcap_next_event(struct tn_dev *d)
+{
+	struct pcap *c = d->priv;
+	c->lower->now = d->now;
+	return tn_dev_next_event(c->lower);
+}
+
 static int pcap_fd(struct tn_dev *d) { return tn_dev_fd(((struct pcap *)d->priv)->lower); }
 
 static void pcap_destroy(struct tn_dev *d)
@@ -109,27 +145,49 @@ static const struct tn_dev_ops pcap_ops = {
 	.destroy = pcap_destroy,
 };
 
+static bool write_header(FILE *f, enum tn_dev_framing framing)
+{
+	uint8_t gh[24];
+	put32(gh, PCAP_MAGIC_NS);
+	put16(gh + 4, PCAP_VERSION_MAJOR);
+	put16(gh + 6, PCAP_VERSION_MINOR);
+	put32(gh + 8, 0);  /* thiszone: timestamps are UTC */
+	put32(gh + 12, 0); /* sigfigs */
+	put32(gh + 16, SNAPLEN);
+	put32(gh + 20, framing == TN_DEV_L2 ? LINKTYPE_ETHERNET : LINKTYPE_RAW);
+	return fwrite(gh, 1, sizeof(gh), f) == sizeof(gh);
+}
+
+static FILE *open_file(const char *path, enum tn_dev_framing framing)
+{
+	FILE *f = fopen(path, "wbe");
+	if (!f)
+		return NULL;
+	if (setvbuf(f, NULL, _IOFBF, STDIO_BUF) != 0 || !write_header(f, framing)) {
+		fclose(f);
+		errno = EIO;
+		return NULL;
+	}
+	return f;
+}
+
+/* On failure `lower` stays with the caller. */
 struct tn_dev *tn_pcap_new(struct tn_dev *lower, const char *path, uint64_t wall_offset_ns)
 {
+	if (!lower || !path) {
+		errno = EINVAL;
+		return NULL;
+	}
 	struct pcap *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
-	c->f = fopen(path, "wb");
+	c->f = open_file(path, lower->framing);
 	if (!c->f) {
 		int saved = errno;
 		free(c);
 		errno = saved;
 		return NULL;
 	}
-	uint8_t gh[24];
-	put32(gh, PCAP_MAGIC_NS);
-	put16(gh + 4, 2);
-	put16(gh + 6, 4);
-	put32(gh + 8, 0);
-	put32(gh + 12, 0);
-	put32(gh + 16, SNAPLEN);
-	put32(gh + 20, lower->framing == TN_DEV_L2 ? LINKTYPE_ETHERNET : LINKTYPE_RAW);
-	fwrite(gh, 1, sizeof(gh), c->f);
 	c->lower = lower;
 	c->wall_offset = wall_offset_ns;
 	c->dev = *lower;

@@ -32,6 +32,7 @@ uint32_t tn_csum_partial(const void *data, size_t len, uint32_t sum)
 uint32_t tn_csum_pkt(const struct tn_pkt *p, uint32_t off, uint32_t len, uint32_t sum)
 {
 	int odd = 0; /* bytes summed so far is odd: next segment starts mid-word */
+	uint64_t acc = sum; /* wide, so a caller's unfolded sum cannot overflow */
 	for (const struct tn_pkt *s = p; s && len; s = s->next) {
 		if (off >= s->len) {
 			off -= s->len;
@@ -43,11 +44,12 @@ uint32_t tn_csum_pkt(const struct tn_pkt *p, uint32_t off, uint32_t len, uint32_
 		uint32_t part = tn_csum_partial(s->data + off, take, 0);
 		if (odd) /* byte-swap the partial sum to shift it by one byte */
 			part = ((part & 0xff) << 8) | ((part >> 8) & 0xff) | (part & 0xffff0000u);
-		sum += part;
-		sum = (sum & 0xffff) + (sum >> 16);
+		acc += part;
 		odd ^= (int)(take & 1);
 		len -= take;
 		off = 0;
 	}
-	return sum;
+	while (acc >> 16) /* folded like tn_csum_partial's result */
+		acc = (acc & 0xffff) + (acc >> 16);
+	return (uint32_t)acc;
 }
