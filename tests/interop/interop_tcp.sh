@@ -63,6 +63,18 @@ echo "$out"
 [ "$(nstat ittcp TcpOutRsts)" -ge 1 ] || fail "no RST counted for the closed port"
 ok "TCP echo/chargen/discard with Linux, RST for a closed port"
 
+# tern ss: listeners with their backlog, and a connection held open
+ss_out=$("$TERN" -n ittcp ss)
+echo "$ss_out" | grep -qE "^LISTEN +0 +128 +0.0.0.0:7 " || fail "ss: no listener on :7: $ss_out"
+ip netns exec "$ns" python3 -c '
+import socket, time
+s = socket.create_connection(("198.18.8.2", 9)); s.sendall(b"x" * 1000); time.sleep(1.5)' &
+sleep 0.7
+ss_out=$("$TERN" -n ittcp ss)
+echo "$ss_out" | grep -qE "^ESTAB +0 +0 +198.18.8.2:9 +198.18.8.1:[0-9]+" || fail "ss: no ESTAB on :9: $ss_out"
+wait $!  # only the client: a bare wait would wait for the tern hosts too
+ok "tern ss shows listeners and connections like ss -tan"
+
 
 # A lossy path: Linux's netem on its side when the kernel has it, and
 # tern's own impairment on its side (so the test runs on any kernel).
