@@ -38,6 +38,13 @@ const struct tn_sysctl_entry tn_sysctl_table[] = {
 	E("net.ipv4.tcp_keepalive_time", tcp_keepalive_time, 1, 1, INT_MAX),
 	E("net.ipv4.tcp_keepalive_intvl", tcp_keepalive_intvl, 1, 1, INT_MAX),
 	E("net.ipv4.tcp_keepalive_probes", tcp_keepalive_probes, 1, 1, 127),
+	E("net.ipv4.tcp_syncookies", tcp_syncookies, 1, 0, 2),
+	E("net.ipv4.tcp_abort_on_overflow", tcp_abort_on_overflow, 1, 0, 1),
+	E("net.ipv4.tcp_tw_reuse", tcp_tw_reuse, 1, 0, 2),
+	E("net.ipv4.tcp_max_tw_buckets", tcp_max_tw_buckets, 1, 0, INT_MAX),
+	E("net.ipv4.tcp_invalid_ratelimit", tcp_invalid_ratelimit, 1, 0, INT_MAX),
+	E("net.ipv4.tcp_challenge_ack_limit", tcp_challenge_ack_limit, 1, 0, INT_MAX),
+	E("net.ipv4.tcp_moderate_rcvbuf", tcp_moderate_rcvbuf, 1, 0, 1),
 	E("net.ipv4.conf.all.accept_source_route", accept_source_route, 1, 0, 1),
 	E("net.core.rmem_default", core_rmem_default, 1, 4096, INT_MAX),
 	E("net.core.rmem_max", core_rmem_max, 1, 4096, INT_MAX),
@@ -96,6 +103,13 @@ void tn_sysctl_defaults(struct tn_sysctl *sc)
 	sc->tcp_keepalive_time = 7200;
 	sc->tcp_keepalive_intvl = 75;
 	sc->tcp_keepalive_probes = 9;
+	sc->tcp_syncookies = 1;
+	sc->tcp_abort_on_overflow = 0;
+	sc->tcp_tw_reuse = 2;
+	sc->tcp_max_tw_buckets = 131072; /* what Linux sizes for a few GiB of memory */
+	sc->tcp_invalid_ratelimit = 500;
+	sc->tcp_challenge_ack_limit = 1000; /* Linux before 6.0; later ones rely on the per-connection limit */
+	sc->tcp_moderate_rcvbuf = 1;
 }
 
 const struct tn_sysctl_entry *tn_sysctl_find(const char *name)

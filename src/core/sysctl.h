@@ -50,6 +50,13 @@ struct tn_sysctl {
 	int tcp_keepalive_time;
 	int tcp_keepalive_intvl;
 	int tcp_keepalive_probes;
+	int tcp_syncookies;          /* 0 off, 1 when the SYN queue overflows, 2 always */
+	int tcp_abort_on_overflow;   /* accept queue full at the final ACK: 0 drop it, 1 RST */
+	int tcp_tw_reuse;            /* 0 off, 1 on, 2 loopback only */
+	int tcp_max_tw_buckets;
+	int tcp_invalid_ratelimit;   /* ms between replies to out-of-window segments */
+	int tcp_challenge_ack_limit; /* challenge ACKs per second, stack-wide */
+	int tcp_moderate_rcvbuf;     /* receive-buffer auto-tuning */
 };
 
 struct tn_sysctl_entry {

@@ -119,15 +119,14 @@ int tn_stream_connect(struct tn_stack *s, struct tn_sock *sk, uint32_t addr, uin
 	uint32_t src = sk->laddr ? sk->laddr : (tn_addr_is_local(s, addr) ? addr : tn_ip_select_src(s, addr, 0));
 	if (!src)
 		return -ENETUNREACH;
-	if (!sk->bound) {
-		int rc = tn_stream_bind(s, sk, 0, 0);
-		if (rc < 0)
-			return rc;
-	}
-	sk->laddr = src;
-	int rc = tn_tcp_connect(s, &t, src, sk->lport, addr, port);
+	/* Unbound: the port is chosen for this 4-tuple (it may serve other
+	 * destinations too), not reserved as bind() would. */
+	int rc = tn_tcp_connect(s, &t, src, sk->bound ? sk->lport : 0, addr, port);
 	if (rc < 0)
 		return rc;
+	sk->laddr = src;
+	sk->lport = t->lport;
+	sk->bound = true;
 	t->sk = sk;
 	t->rcvbuf_max = sk->rcvbuf;
 	t->sndbuf_max = sk->sndbuf;

@@ -67,6 +67,7 @@ struct tn_tcb {
 	uint32_t rcv_adv;     /* right edge advertised */
 	uint32_t ts_recent;
 	uint64_t ts_recent_at;
+	uint32_t oow_ack_ms;  /* when we last answered an out-of-window segment (ms clock) */
 
 	/* RTT and retransmission (RFC 6298), congestion window (RFC 5681) */
 	uint64_t srtt, rttvar, rto; /* ns */
@@ -98,6 +99,7 @@ struct tn_tcb {
 	struct tn_tcb *accept_head, *accept_tail;
 	struct tn_tcb *accept_next;
 	uint32_t accept_len, syn_len, backlog;
+	uint64_t cookie_at;          /* when we last answered a SYN with a cookie */
 
 	struct tn_sock *sk;
 	struct tn_tcb *hnext;        /* connection or listener hash chain */
@@ -109,9 +111,13 @@ struct tn_tcp_table {
 	struct tn_tcb **conns;       /* by 4-tuple */
 	uint32_t nconns;             /* buckets */
 	uint32_t count;
+	uint32_t tw_count;            /* connections in TIME-WAIT */
+	uint32_t chal_second, chal_count; /* challenge ACKs sent in the current second */
 	struct tn_tcb *listeners[256]; /* by local port */
 	uint64_t hash_key;
 	uint64_t isn_key[2];         /* RFC 6528 secret */
+	uint64_t cookie_key[2];      /* SYN cookie secrets */
+	uint32_t port_hint;          /* spreads successive ephemeral port searches */
 };
 
 void tn_tcp_init(struct tn_stack *s);
@@ -124,6 +130,9 @@ void tn_tcp_input(struct tn_stack *s, struct tn_pkt *pkt);
 /* Socket-side operations; 0 or -errno. */
 int tn_tcp_listen(struct tn_stack *s, struct tn_tcb **out, uint32_t laddr, uint16_t lport,
 		  uint32_t backlog);
+/* lport 0: choose an ephemeral port for this 4-tuple (Linux's
+ * __inet_hash_connect: a port may serve many destinations; a TIME-WAIT
+ * holding the 4-tuple is taken over when tcp_tw_reuse allows). */
 int tn_tcp_connect(struct tn_stack *s, struct tn_tcb **out, uint32_t laddr, uint16_t lport,
 		   uint32_t raddr, uint16_t rport);
 struct tn_tcb *tn_tcp_accept(struct tn_stack *s, struct tn_tcb *listener);

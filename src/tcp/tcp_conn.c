@@ -27,6 +27,8 @@ void tn_tcp_init(struct tn_stack *s)
 	tt->hash_key = tn_rand_u64(&s->rng);
 	tt->isn_key[0] = tn_rand_u64(&s->rng);
 	tt->isn_key[1] = tn_rand_u64(&s->rng);
+	tt->cookie_key[0] = tn_rand_u64(&s->rng);
+	tt->cookie_key[1] = tn_rand_u64(&s->rng);
 	tt->nconns = TN_TCP_HASH;
 	tt->conns = calloc(tt->nconns, sizeof(*tt->conns));
 }
@@ -51,9 +53,34 @@ static uint32_t conn_bucket(const struct tn_tcp_table *tt, uint32_t laddr, uint1
 	       (tt->nconns - 1);
 }
 
+/* Double the connection table when chains average two entries, so
+ * lookups stay O(1) from ten connections to millions. */
+static void grow_table(struct tn_tcp_table *tt)
+{
+	uint32_t n = tt->nconns * 2;
+	struct tn_tcb **nb = calloc(n, sizeof(*nb));
+	if (!nb)
+		return; /* keep the longer chains */
+	struct tn_tcb **old = tt->conns;
+	uint32_t oldn = tt->nconns;
+	tt->conns = nb;
+	tt->nconns = n;
+	for (uint32_t i = 0; i < oldn; i++) {
+		for (struct tn_tcb *t = old[i], *next; t; t = next) {
+			next = t->hnext;
+			uint32_t b = conn_bucket(tt, t->laddr, t->lport, t->raddr, t->rport);
+			t->hnext = nb[b];
+			nb[b] = t;
+		}
+	}
+	free(old);
+}
+
 void tn_tcp_hash(struct tn_stack *s, struct tn_tcb *t)
 {
 	struct tn_tcp_table *tt = &s->tcp;
+	if (t->state != TN_TCP_LISTEN && tt->count >= 2 * tt->nconns)
+		grow_table(tt);
 	struct tn_tcb **b = t->state == TN_TCP_LISTEN ? &tt->listeners[t->lport & 255]
 						      : &tt->conns[conn_bucket(tt, t->laddr, t->lport, t->raddr, t->rport)];
 	t->hnext = *b;
@@ -151,6 +178,10 @@ void tn_tcp_set_state(struct tn_stack *s, struct tn_tcb *t, int state)
 		s->stats[TN_TcpCurrEstab]--;
 	else if (!was_est && is_est)
 		s->stats[TN_TcpCurrEstab]++;
+	if (t->state == TN_TCP_TIME_WAIT && state != TN_TCP_TIME_WAIT)
+		s->tcp.tw_count--;
+	else if (t->state != TN_TCP_TIME_WAIT && state == TN_TCP_TIME_WAIT)
+		s->tcp.tw_count++;
 	t->state = (uint8_t)state;
 }
 
@@ -238,13 +269,19 @@ void tn_tcp_abort(struct tn_stack *s, struct tn_tcb *t, int err)
 	tn_tcp_destroy_tcb(s, t);
 }
 
-void tn_tcp_enter_timewait(struct tn_stack *s, struct tn_tcb *t)
+bool tn_tcp_enter_timewait(struct tn_stack *s, struct tn_tcb *t)
 {
+	if (s->tcp.tw_count >= (uint32_t)s->sysctl.tcp_max_tw_buckets) {
+		tn_stat_inc(s, TN_TcpExtTCPTimeWaitOverflow); /* Linux just closes */
+		tn_tcp_destroy_tcb(s, t);
+		return false;
+	}
 	tn_tcp_set_state(s, t, TN_TCP_TIME_WAIT);
 	tn_timer_cancel(&s->wheel, &t->delack_timer);
 	tn_timer_cancel(&s->wheel, &t->ka_timer);
 	free_buffers(t);
 	tn_timer_arm(&s->wheel, &t->rtx_timer, s->now + TN_TCP_TIMEWAIT);
+	return true;
 }
 
 /* Linux turns tcp_retries2 into a time: the sum of the backed-off RTOs
@@ -307,21 +344,78 @@ int tn_tcp_listen(struct tn_stack *s, struct tn_tcb **out, uint32_t laddr, uint1
 	return 0;
 }
 
-static void choose_mss(struct tn_stack *s, struct tn_tcb *t)
+/* The MSS we advertise: the route's interface MTU less the headers. */
+uint16_t tn_tcp_adv_mss(struct tn_stack *s, const struct tn_tcb *t)
 {
 	uint32_t mtu = 1500;
 	const struct tn_route *rt = tn_route_lookup(&s->routes, t->raddr);
 	struct tn_iface *ifc = rt ? tn_iface_get(s, rt->ifindex) : NULL;
 	if (ifc)
 		mtu = ifc->dev->mtu;
-	t->mss = (uint16_t)(mtu - 40);
+	return (uint16_t)(mtu - 40);
+}
+
+/* tcp_tw_reuse (Linux's tcp_twsk_unique): a TIME-WAIT may give its
+ * 4-tuple to a new connection if timestamps will tell the segments of the
+ * two apart, the last one is over a second old, and (mode 2) the peer is
+ * this stack itself.  *isn: where the new connection starts, above the old
+ * sequence space. */
+static bool tw_reusable(struct tn_stack *s, const struct tn_tcb *tw, uint32_t *isn)
+{
+	int mode = s->sysctl.tcp_tw_reuse;
+	if (!mode || (mode == 2 && !tn_addr_is_local(s, tw->raddr)))
+		return false;
+	if (!tw->ts_ok || !tw->ts_recent_at || s->now - tw->ts_recent_at <= 1000000000ull)
+		return false;
+	*isn = tw->snd_nxt + 65535 + 2;
+	return true;
+}
+
+/* Is the 4-tuple free (possibly by taking over a TIME-WAIT)? */
+static bool tuple_free(struct tn_stack *s, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport,
+		       uint32_t *isn)
+{
+	struct tn_tcb *old = tn_tcp_lookup(s, laddr, lport, raddr, rport);
+	if (!old)
+		return true;
+	if (old->state != TN_TCP_TIME_WAIT || !tw_reusable(s, old, isn))
+		return false;
+	tn_stat_inc(s, TN_TcpExtTWRecycled);
+	tn_tcp_destroy_tcb(s, old);
+	return true;
+}
+
+/* Linux's __inet_hash_connect: from an offset keyed by the destination,
+ * the first port with no listener and a free 4-tuple. */
+static int pick_connect_port(struct tn_stack *s, uint32_t laddr, uint32_t raddr, uint16_t rport, uint16_t *port,
+			     uint32_t *isn)
+{
+	int lo = s->sysctl.ip_local_port_range[0], hi = s->sysctl.ip_local_port_range[1];
+	uint32_t range = (uint32_t)(hi - lo + 1);
+	uint32_t start = tn_hash2(s->tcp.hash_key, (uint64_t)laddr << 32 | raddr, rport) + s->tcp.port_hint++;
+	for (uint32_t i = 0; i < range; i++) {
+		uint16_t p = (uint16_t)(lo + (int)((start + i) % range));
+		if (tn_tcp_lookup_listener(s, laddr, p))
+			continue;
+		if (tuple_free(s, laddr, p, raddr, rport, isn)) {
+			*port = p;
+			return 0;
+		}
+	}
+	return -EADDRNOTAVAIL; /* what Linux's connect() says when the range is spent */
 }
 
 int tn_tcp_connect(struct tn_stack *s, struct tn_tcb **out, uint32_t laddr, uint16_t lport, uint32_t raddr,
 		   uint16_t rport)
 {
-	if (tn_tcp_lookup(s, laddr, lport, raddr, rport))
+	uint32_t isn = 0;
+	if (!lport) {
+		int rc = pick_connect_port(s, laddr, raddr, rport, &lport, &isn);
+		if (rc < 0)
+			return rc;
+	} else if (!tuple_free(s, laddr, lport, raddr, rport, &isn)) {
 		return -EADDRNOTAVAIL;
+	}
 	struct tn_tcb *t = tn_tcb_new(s);
 	if (!t)
 		return -ENOMEM;
@@ -329,9 +423,9 @@ int tn_tcp_connect(struct tn_stack *s, struct tn_tcb **out, uint32_t laddr, uint
 	t->lport = lport;
 	t->raddr = raddr;
 	t->rport = rport;
-	choose_mss(s, t);
+	t->mss = tn_tcp_adv_mss(s, t);
 	t->rcv_wscale = s->sysctl.tcp_window_scaling ? 7 : 0;
-	t->iss = tn_tcp_isn(s, laddr, lport, raddr, rport);
+	t->iss = isn ? isn : tn_tcp_isn(s, laddr, lport, raddr, rport);
 	t->snd_una = t->iss;
 	t->snd_nxt = t->snd_max = t->iss + 1;
 	t->state = TN_TCP_SYN_SENT;

@@ -18,12 +18,6 @@ struct tcp_cb {
 };
 static struct tcp_cb *tcb_of(struct tn_pkt *p) { return (struct tcp_cb *)p->cb; }
 
-struct seg {
-	struct tn_tcp_hdr h;
-	uint32_t len;      /* payload bytes */
-	uint32_t src, dst;
-};
-
 /* ---- options negotiated on SYN ---- */
 
 static void take_syn_options(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp_opts *o)
@@ -68,7 +62,7 @@ static void rtt_sample(struct tn_tcb *t, uint64_t r)
 	t->rto = rto < TN_TCP_RTO_MIN ? TN_TCP_RTO_MIN : rto > TN_TCP_RTO_MAX ? TN_TCP_RTO_MAX : rto;
 }
 
-static void take_rtt(struct tn_stack *s, struct tn_tcb *t, const struct seg *g)
+static void take_rtt(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp_seg *g)
 {
 	if (t->ts_ok && g->h.opt.has_ts && g->h.opt.tsecr) {
 		uint32_t ms = tn_tcp_ts_now(s) - g->h.opt.tsecr;
@@ -83,22 +77,135 @@ static void take_rtt(struct tn_stack *s, struct tn_tcb *t, const struct seg *g)
 
 /* ---- listen ---- */
 
-static void listen_input(struct tn_stack *s, struct tn_tcb *l, const struct seg *g)
+/* A new TCB for a handshake the listener l takes part in. */
+static void child_init(struct tn_stack *s, struct tn_tcb *l, struct tn_tcb *c, const struct tn_tcp_seg *g)
 {
-	if (g->h.flags & TN_TCP_RST)
-		return;
-	if (g->h.flags & TN_TCP_ACK) {
-		tn_tcp_send_rst_for(s, g->dst, g->src, &g->h, g->len);
-		return;
+	c->laddr = g->dst;
+	c->lport = g->h.dport;
+	c->raddr = g->src;
+	c->rport = g->h.sport;
+	c->rcv_wscale = s->sysctl.tcp_window_scaling ? 7 : 0;
+	c->mss = tn_tcp_adv_mss(s, c);
+	c->state = TN_TCP_SYN_RECEIVED;
+	c->rcvbuf_max = l->rcvbuf_max;
+	c->sndbuf_max = l->sndbuf_max;
+	c->nodelay = l->nodelay;
+}
+
+/* Linux's sk_acceptq_is_full and reqsk_queue_is_full: a backlog of N
+ * admits N + 1. */
+static bool accept_queue_full(const struct tn_tcb *l) { return l->accept_len > l->backlog; }
+static bool syn_queue_full(const struct tn_tcb *l) { return l->syn_len > l->backlog; }
+
+/* Answer a SYN with no state kept: the SYN-ACK's ISN is the cookie. */
+static void send_cookie_synack(struct tn_stack *s, struct tn_tcb *l, const struct tn_tcp_seg *g)
+{
+	struct tn_tcb t = {0};
+	child_init(s, l, &t, g);
+	take_syn_options(s, &t, &g->h.opt);
+	t.rcv_nxt = g->h.seq + 1;
+	uint16_t peer_mss = t.rcv_mss;
+	struct tn_tcp_hdr h = {.seq = tn_tcp_cookie_make(s, g, &peer_mss), .flags = TN_TCP_SYN | TN_TCP_ACK};
+	t.snd_una = h.seq;
+	tn_tcp_syn_options(s, &t, &h.opt, true);
+	if (t.ts_ok)
+		h.opt.tsval = tn_tcp_cookie_tsval(s, t.snd_wscale, t.sack_ok);
+	tn_tcp_xmit_hdr(s, &t, &h, 0);
+	l->cookie_at = s->now;
+	tn_stat_inc(s, TN_TcpExtSyncookiesSent);
+}
+
+/* The options a cookie ACK brings back: MSS from the cookie, the rest from
+ * the TSecr (none of them without timestamps, as in Linux). */
+static void cookie_options(struct tn_stack *s, struct tn_tcb *c, const struct tn_tcp_seg *g, uint16_t mss)
+{
+	c->rcv_mss = mss;
+	if (mss < c->mss)
+		c->mss = mss;
+	c->snd_wscale = 0;
+	c->rcv_wscale = 0;
+	const struct tn_tcp_opts *o = &g->h.opt;
+	if (o->has_ts && o->tsecr && s->sysctl.tcp_timestamps) {
+		uint8_t ws;
+		bool sack;
+		tn_tcp_cookie_ts_decode(o->tsecr, &ws, &sack);
+		c->ts_ok = true;
+		c->ts_recent = o->tsval;
+		c->ts_recent_at = s->now;
+		c->mss -= 12;
+		c->sack_ok = sack && s->sysctl.tcp_sack;
+		if (ws != 0xff && s->sysctl.tcp_window_scaling) {
+			c->snd_wscale = ws;
+			c->rcv_wscale = 7;
+		}
 	}
-	if (!(g->h.flags & TN_TCP_SYN))
-		return;
-	if (l->accept_len >= l->backlog) {
+	c->cwnd = TN_TCP_IW * (uint32_t)c->mss;
+}
+
+/* An ACK for a listener with no handshake under way: a child if it
+ * carries a cookie we made, NULL if not (*rst: answer with a reset). */
+static struct tn_tcb *cookie_child(struct tn_stack *s, struct tn_tcb *l, const struct tn_tcp_seg *g, bool *rst)
+{
+	*rst = true;
+	bool recent = l->cookie_at && s->now - l->cookie_at < 120000000000ull;
+	if (!s->sysctl.tcp_syncookies || !recent || (g->h.flags & (TN_TCP_SYN | TN_TCP_RST)))
+		return NULL;
+	uint16_t mss = tn_tcp_cookie_check(s, g);
+	if (!mss) {
+		tn_stat_inc(s, TN_TcpExtSyncookiesFailed);
+		return NULL;
+	}
+	tn_stat_inc(s, TN_TcpExtSyncookiesRecv);
+	if (accept_queue_full(l)) {
+		tn_stat_inc(s, TN_TcpExtListenOverflows);
+		tn_stat_inc(s, TN_TcpExtListenDrops);
+		*rst = s->sysctl.tcp_abort_on_overflow;
+		return NULL;
+	}
+	struct tn_tcb *c = tn_tcb_new(s);
+	if (!c) {
+		*rst = false;
+		return NULL;
+	}
+	child_init(s, l, c, g);
+	cookie_options(s, c, g, mss);
+	c->irs = g->h.seq - 1;
+	c->rcv_nxt = c->rcv_wup = g->h.seq;
+	uint32_t syn_wnd = c->rcvbuf_max < 65535 ? c->rcvbuf_max : 65535;
+	c->rcv_adv = c->rcv_nxt + syn_wnd; /* what the SYN-ACK offered */
+	c->iss = g->h.ack - 1;
+	c->snd_una = c->iss;
+	c->snd_nxt = c->snd_max = g->h.ack;
+	c->parent = l;
+	l->syn_len++;
+	tn_tcp_hash(s, c);
+	*rst = false;
+	return c;
+}
+
+/* A SYN for a listener: a child in SYN-RECEIVED on the SYN queue, or a
+ * cookie when the queue is full (tcp_syncookies 1) or always (2). */
+static void listen_syn(struct tn_stack *s, struct tn_tcb *l, const struct tn_tcp_seg *g, uint32_t isn)
+{
+	if (accept_queue_full(l)) { /* Linux drops the SYN, cookies or not */
 		tn_stat_inc(s, TN_TcpExtListenOverflows);
 		tn_stat_inc(s, TN_TcpExtListenDrops);
 		return;
 	}
-	if (l->syn_len >= (uint32_t)s->sysctl.tcp_max_syn_backlog) {
+	int cookies = s->sysctl.tcp_syncookies;
+	bool full = syn_queue_full(l);
+	if (cookies == 2 || (full && cookies == 1)) {
+		if (full)
+			tn_stat_inc(s, TN_TcpExtTCPReqQFullDoCookies);
+		send_cookie_synack(s, l, g);
+		return;
+	}
+	/* Without cookies Linux keeps the last quarter of tcp_max_syn_backlog
+	 * for peers it has seen; tern has no such memory and simply drops. */
+	int max = s->sysctl.tcp_max_syn_backlog;
+	if (full || (!cookies && l->syn_len >= (uint32_t)(max - (max >> 2)))) {
+		if (full)
+			tn_stat_inc(s, TN_TcpExtTCPReqQFullDrop);
 		tn_stat_inc(s, TN_TcpExtListenDrops);
 		return;
 	}
@@ -107,35 +214,43 @@ static void listen_input(struct tn_stack *s, struct tn_tcb *l, const struct seg 
 		tn_stat_inc(s, TN_TcpExtListenDrops);
 		return;
 	}
-	c->laddr = g->dst;
-	c->lport = g->h.dport;
-	c->raddr = g->src;
-	c->rport = g->h.sport;
-	c->rcv_wscale = s->sysctl.tcp_window_scaling ? 7 : 0;
-	const struct tn_route *rt = tn_route_lookup(&s->routes, c->raddr);
-	struct tn_iface *ifc = rt ? tn_iface_get(s, rt->ifindex) : NULL;
-	c->mss = (uint16_t)((ifc ? ifc->dev->mtu : 1500) - 40);
+	child_init(s, l, c, g);
 	take_syn_options(s, c, &g->h.opt);
 	c->irs = g->h.seq;
 	c->rcv_nxt = c->rcv_adv = c->rcv_wup = g->h.seq + 1; /* nothing offered yet */
 	c->snd_wnd = g->h.win;
-	c->iss = tn_tcp_isn(s, c->laddr, c->lport, c->raddr, c->rport);
+	c->iss = isn ? isn : tn_tcp_isn(s, c->laddr, c->lport, c->raddr, c->rport);
 	c->snd_una = c->iss;
 	c->snd_nxt = c->snd_max = c->iss + 1;
-	c->state = TN_TCP_SYN_RECEIVED;
 	c->parent = l;
-	c->rcvbuf_max = l->rcvbuf_max;
-	c->sndbuf_max = l->sndbuf_max;
-	c->nodelay = l->nodelay;
 	l->syn_len++;
 	tn_tcp_hash(s, c);
 	tn_tcp_xmit(s, c, c->iss, 0, TN_TCP_SYN | TN_TCP_ACK);
 	tn_tcp_arm_rtx(s, c);
 }
 
+/* Segment for a listener.  Returns a child the segment should go on to
+ * (a cookie's completed handshake), else NULL.  isn: the ISN a SYN must
+ * get (reopening a TIME-WAIT), 0 for a fresh one. */
+static struct tn_tcb *listen_input(struct tn_stack *s, struct tn_tcb *l, const struct tn_tcp_seg *g, uint32_t isn)
+{
+	if (g->h.flags & TN_TCP_RST)
+		return NULL;
+	if (g->h.flags & TN_TCP_ACK) {
+		bool rst;
+		struct tn_tcb *c = cookie_child(s, l, g, &rst);
+		if (!c && rst)
+			tn_tcp_send_rst_for(s, g->dst, g->src, &g->h, g->len);
+		return c;
+	}
+	if (g->h.flags & TN_TCP_SYN)
+		listen_syn(s, l, g, isn);
+	return NULL;
+}
+
 /* ---- SYN-SENT ---- */
 
-static void syn_sent_input(struct tn_stack *s, struct tn_tcb *t, const struct seg *g)
+static void syn_sent_input(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp_seg *g)
 {
 	const struct tn_tcp_hdr *h = &g->h;
 	bool ack = h->flags & TN_TCP_ACK;
@@ -182,7 +297,7 @@ static uint32_t rcv_wnd(const struct tn_tcb *t)
 }
 
 /* RFC 9293 3.10.7.4 "first: check sequence number". */
-static bool acceptable(const struct tn_tcb *t, const struct seg *g)
+static bool acceptable(const struct tn_tcb *t, const struct tn_tcp_seg *g)
 {
 	uint32_t seglen = g->len + ((g->h.flags & TN_TCP_SYN) ? 1 : 0) + ((g->h.flags & TN_TCP_FIN) ? 1 : 0);
 	uint32_t wnd = rcv_wnd(t), seq = g->h.seq;
@@ -195,19 +310,54 @@ static bool acceptable(const struct tn_tcb *t, const struct seg *g)
 	return start_in || (tn_seq_ge(last, t->rcv_nxt) && tn_seq_lt(last, t->rcv_nxt + wnd));
 }
 
-static void challenge_ack(struct tn_stack *s, struct tn_tcb *t)
+/* Linux's tcp_oow_rate_limited: answer segments that could be part of an
+ * ACK loop (pure ACKs, SYNs; not data) at most once per
+ * tcp_invalid_ratelimit.  True: stay silent this time. */
+static bool oow_rate_limited(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp_seg *g, int counter)
 {
+	if (g->len && !(g->h.flags & TN_TCP_SYN))
+		return false;
+	uint32_t now = tn_tcp_ts_now(s);
+	if (t->oow_ack_ms && now - t->oow_ack_ms < (uint32_t)s->sysctl.tcp_invalid_ratelimit) {
+		tn_stat_inc(s, counter);
+		return true;
+	}
+	t->oow_ack_ms = now ? now : 1;
+	return false;
+}
+
+/* RFC 5961 challenge ACK, limited per connection (above) and across the
+ * stack by tcp_challenge_ack_limit per second (RFC 5961 7). */
+static void challenge_ack(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp_seg *g)
+{
+	if (oow_rate_limited(s, t, g, TN_TcpExtTCPACKSkippedChallenge))
+		return;
+	struct tn_tcp_table *tt = &s->tcp;
+	uint32_t second = (uint32_t)(s->now / 1000000000ull);
+	if (second != tt->chal_second) {
+		tt->chal_second = second;
+		tt->chal_count = 0;
+	}
+	if (++tt->chal_count > (uint32_t)s->sysctl.tcp_challenge_ack_limit) {
+		tn_stat_inc(s, TN_TcpExtTCPACKSkippedChallenge);
+		return;
+	}
 	tn_stat_inc(s, TN_TcpExtTCPChallengeACK);
 	tn_tcp_send_ack(s, t);
 }
 
 /* The final ACK of a passive open: on to the listener's accept queue. */
-static bool synrecv_established(struct tn_stack *s, struct tn_tcb *t, const struct seg *g)
+static bool synrecv_established(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp_seg *g)
 {
 	struct tn_tcb *l = t->parent;
-	if (l && l->accept_len >= l->backlog) { /* tcp_abort_on_overflow=0: drop the ACK */
+	if (l && accept_queue_full(l)) {
 		tn_stat_inc(s, TN_TcpExtListenOverflows);
 		tn_stat_inc(s, TN_TcpExtListenDrops);
+		if (s->sysctl.tcp_abort_on_overflow) { /* tell the peer at once */
+			tn_tcp_send_rst_for(s, g->dst, g->src, &g->h, g->len);
+			tn_tcp_destroy_tcb(s, t);
+		}
+		/* else drop the ACK: our SYN-ACK retransmission draws another */
 		return false;
 	}
 	t->snd_una = g->h.ack;
@@ -252,7 +402,7 @@ static void fast_retransmit(struct tn_stack *s, struct tn_tcb *t)
 
 /* New data acknowledged (RFC 5681 slow start / congestion avoidance,
  * RFC 6582 NewReno partial ACKs). */
-static void ack_new_data(struct tn_stack *s, struct tn_tcb *t, const struct seg *g)
+static void ack_new_data(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp_seg *g)
 {
 	uint32_t acked = g->h.ack - t->snd_una;
 	bool fin_acked = tn_tcp_fin_sent(t) && !tn_tcp_fin_acked(t) && tn_seq_gt(g->h.ack, t->fin_seq);
@@ -287,11 +437,17 @@ static void ack_new_data(struct tn_stack *s, struct tn_tcb *t, const struct seg 
 }
 
 /* "fifth: check the ACK field".  Returns false if the segment is done. */
-static bool ack_input(struct tn_stack *s, struct tn_tcb *t, const struct seg *g)
+static bool ack_input(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp_seg *g)
 {
 	const struct tn_tcp_hdr *h = &g->h;
 	if (tn_seq_gt(h->ack, t->snd_max)) {
 		tn_tcp_send_ack(s, t);
+		return false;
+	}
+	/* RFC 5961 5.2: an ACK older than a window behind SND.UNA is not from
+	 * this connection's peer: challenge it and ignore the segment. */
+	if (tn_seq_lt(h->ack, t->snd_una - t->max_snd_wnd)) {
+		challenge_ack(s, t, g);
 		return false;
 	}
 	bool dup = h->ack == t->snd_una && g->len == 0 && !(h->flags & TN_TCP_FIN) &&
@@ -393,6 +549,7 @@ static void fin_arrived(struct tn_stack *s, struct tn_tcb *t)
 {
 	t->rcv_nxt++;
 	t->fin_rcvd = true;
+	tn_tcp_send_ack(s, t); /* before TIME-WAIT, which may free t */
 	switch (t->state) {
 	case TN_TCP_SYN_RECEIVED:
 	case TN_TCP_ESTABLISHED:
@@ -410,12 +567,11 @@ static void fin_arrived(struct tn_stack *s, struct tn_tcb *t)
 	default:
 		break;
 	}
-	tn_tcp_send_ack(s, t);
 }
 
 /* "seventh: process the segment text", "eighth: check the FIN bit".
  * Consumes pkt (data at the payload). */
-static void data_input(struct tn_stack *s, struct tn_tcb *t, const struct seg *g, struct tn_pkt *pkt)
+static void data_input(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp_seg *g, struct tn_pkt *pkt)
 {
 	bool fin = g->h.flags & TN_TCP_FIN;
 	bool can_receive = t->state == TN_TCP_ESTABLISHED || t->state == TN_TCP_FIN_WAIT_1 ||
@@ -461,18 +617,32 @@ static void data_input(struct tn_stack *s, struct tn_tcb *t, const struct seg *g
 	tn_tcp_ack_soon(s, t, had_ooo);
 }
 
-static void timewait_input(struct tn_stack *s, struct tn_tcb *t, const struct seg *g)
+/* TIME-WAIT (RFC 9293 3.10.7.4, Linux's tcp_timewait_state_process).
+ * Returns true when the segment is a new SYN that may reopen the 4-tuple:
+ * the caller ends this TIME-WAIT and hands the SYN to the listener. */
+static bool timewait_input(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp_seg *g)
 {
-	if (g->h.flags & TN_TCP_RST) { /* tcp_rfc1337=0: a reset ends TIME-WAIT */
+	const struct tn_tcp_hdr *h = &g->h;
+	if (h->flags & TN_TCP_RST) { /* tcp_rfc1337=0: a reset ends TIME-WAIT */
 		tn_tcp_destroy_tcb(s, t);
-		return;
+		return false;
 	}
-	if (g->h.flags & TN_TCP_FIN) /* a retransmitted FIN: ACK it and restart the wait */
+	bool paws_ok = !t->ts_ok || !h->opt.has_ts || tn_seq_gt(h->opt.tsval, t->ts_recent);
+	if ((h->flags & (TN_TCP_SYN | TN_TCP_ACK)) == TN_TCP_SYN &&
+	    (t->ts_ok && h->opt.has_ts ? paws_ok : tn_seq_gt(h->seq, t->rcv_nxt)))
+		return true;
+	if ((h->flags & TN_TCP_FIN) && h->seq + g->len + 1 == t->rcv_nxt) {
+		/* a retransmitted FIN: ACK it and restart the wait */
 		tn_timer_arm(&s->wheel, &t->rtx_timer, s->now + TN_TCP_TIMEWAIT);
-	tn_tcp_send_ack(s, t);
+		tn_tcp_send_ack(s, t);
+		return false;
+	}
+	if (!oow_rate_limited(s, t, g, TN_TcpExtTCPACKSkippedTimeWait))
+		tn_tcp_send_ack(s, t);
+	return false;
 }
 
-static void conn_input(struct tn_stack *s, struct tn_tcb *t, const struct seg *g, struct tn_pkt *pkt)
+static void conn_input(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp_seg *g, struct tn_pkt *pkt)
 {
 	const struct tn_tcp_hdr *h = &g->h;
 	if (t->state == TN_TCP_SYN_SENT) {
@@ -480,20 +650,17 @@ static void conn_input(struct tn_stack *s, struct tn_tcb *t, const struct seg *g
 		tn_pkt_free(pkt);
 		return;
 	}
-	if (t->state == TN_TCP_TIME_WAIT) {
-		timewait_input(s, t, g);
-		tn_pkt_free(pkt);
-		return;
-	}
 	/* PAWS (RFC 7323 5.3) */
 	if (t->ts_ok && h->opt.has_ts && !(h->flags & TN_TCP_RST) && tn_seq_lt(h->opt.tsval, t->ts_recent)) {
 		tn_stat_inc(s, TN_TcpExtPAWSEstab);
-		tn_tcp_send_ack(s, t);
+		if (!oow_rate_limited(s, t, g, TN_TcpExtTCPACKSkippedPAWS))
+			tn_tcp_send_ack(s, t);
 		tn_pkt_free(pkt);
 		return;
 	}
 	if (!acceptable(t, g)) {
-		if (!(h->flags & TN_TCP_RST))
+		int counter = t->state == TN_TCP_SYN_RECEIVED ? TN_TcpExtTCPACKSkippedSynRecv : TN_TcpExtTCPACKSkippedSeq;
+		if (!(h->flags & TN_TCP_RST) && !oow_rate_limited(s, t, g, counter))
 			tn_tcp_send_ack(s, t);
 		tn_pkt_free(pkt);
 		return;
@@ -508,7 +675,7 @@ static void conn_input(struct tn_stack *s, struct tn_tcb *t, const struct seg *g
 	if (h->flags & TN_TCP_RST) { /* RFC 5961 3.2 */
 		tn_pkt_free(pkt);
 		if (h->seq != t->rcv_nxt) {
-			challenge_ack(s, t);
+			challenge_ack(s, t, g);
 			return;
 		}
 		if (t->state == TN_TCP_ESTABLISHED || t->state == TN_TCP_CLOSE_WAIT)
@@ -517,7 +684,7 @@ static void conn_input(struct tn_stack *s, struct tn_tcb *t, const struct seg *g
 		return;
 	}
 	if (h->flags & TN_TCP_SYN) { /* RFC 5961 4.2: a SYN in a synchronized state */
-		challenge_ack(s, t);
+		challenge_ack(s, t, g);
 		tn_pkt_free(pkt);
 		return;
 	}
@@ -547,7 +714,7 @@ static void conn_input(struct tn_stack *s, struct tn_tcb *t, const struct seg *g
 void tn_tcp_input(struct tn_stack *s, struct tn_pkt *pkt)
 {
 	struct tn_ip_cb *ip = tn_ip_cb(pkt);
-	struct seg g = {.src = ip->src, .dst = ip->dst};
+	struct tn_tcp_seg g = {.src = ip->src, .dst = ip->dst};
 	uint32_t total = pkt->pkt_len;
 	if (tn_pkt_may_pull(pkt, total < TN_TCP_MAX_HLEN ? total : TN_TCP_MAX_HLEN) < 0 ||
 	    tn_tcp_parse(pkt->data, pkt->len, &g.h) < 0) {
@@ -567,6 +734,19 @@ void tn_tcp_input(struct tn_stack *s, struct tn_pkt *pkt)
 		return;
 	}
 	struct tn_tcb *t = tn_tcp_lookup(s, g.dst, g.h.dport, g.src, g.h.sport);
+	uint32_t isn = 0;
+	if (t && t->state == TN_TCP_TIME_WAIT) {
+		tn_stat_inc(s, TN_TcpInSegs);
+		if (!timewait_input(s, t, &g)) {
+			tn_pkt_free(pkt);
+			return;
+		}
+		/* A new SYN ends the TIME-WAIT; the new connection's sequence
+		 * space starts above the old one (Linux's tw_snd_nxt + 65537). */
+		isn = t->snd_nxt + 65535 + 2;
+		tn_tcp_destroy_tcb(s, t);
+		t = NULL;
+	}
 	if (t) {
 		/* Sockets outlive what input may do to the TCB (free it): note
 		 * them first, and wake their epoll registrations after. */
@@ -576,11 +756,18 @@ void tn_tcp_input(struct tn_stack *s, struct tn_pkt *pkt)
 		tn_sock_wake(lsk);
 		return;
 	}
-	tn_stat_inc(s, TN_TcpInSegs);
+	if (!isn)
+		tn_stat_inc(s, TN_TcpInSegs);
 	struct tn_tcb *l = tn_tcp_lookup_listener(s, g.dst, g.h.dport);
-	if (l)
-		listen_input(s, l, &g);
-	else
+	struct tn_tcb *c = l ? listen_input(s, l, &g, isn) : NULL;
+	if (c) { /* a cookie's handshake completes through the normal path */
+		conn_input(s, c, &g, pkt);
+		if (c->state == TN_TCP_SYN_RECEIVED) /* the segment was refused */
+			tn_tcp_destroy_tcb(s, c);
+		tn_sock_wake(l->sk);
+		return;
+	}
+	if (!l)
 		tn_tcp_send_rst_for(s, g.dst, g.src, &g.h,
 				    g.len + !!(g.h.flags & TN_TCP_SYN) + !!(g.h.flags & TN_TCP_FIN));
 	tn_pkt_free(pkt);

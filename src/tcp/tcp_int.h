@@ -13,6 +13,25 @@
 #define TN_TCP_TIMEWAIT (60000 * TN_TCP_MS)  /* Linux's TCP_TIMEWAIT_LEN */
 #define TN_TCP_IW 10                         /* RFC 6928 */
 
+/* A segment being processed: the parsed header and its addresses. */
+struct tn_tcp_seg {
+	struct tn_tcp_hdr h;
+	uint32_t len;      /* payload bytes */
+	uint32_t src, dst;
+};
+
+/* tcp_cookie.c: SYN cookies (RFC 4987 3.6, Linux's encoding). */
+/* The cookie (our ISN) for a SYN; *mss is lowered to the encoded MSS. */
+uint32_t tn_tcp_cookie_make(struct tn_stack *s, const struct tn_tcp_seg *syn, uint16_t *mss);
+/* For the ACK completing a cookie handshake: the encoded MSS, or 0 if the
+ * cookie is not one we made in the last two minutes. */
+uint16_t tn_tcp_cookie_check(struct tn_stack *s, const struct tn_tcp_seg *ack);
+/* The SYN-ACK's TSval carrying window scale and SACK-permitted in its low
+ * six bits, so the ACK's TSecr brings them back. */
+uint32_t tn_tcp_cookie_tsval(struct tn_stack *s, uint8_t peer_wscale, bool sack);
+/* Decode what tn_tcp_cookie_tsval stored: peer wscale (0xff: none), SACK. */
+void tn_tcp_cookie_ts_decode(uint32_t tsecr, uint8_t *peer_wscale, bool *sack);
+
 /* tcp_conn.c */
 struct tn_tcb *tn_tcb_new(struct tn_stack *s);
 void tn_tcp_hash(struct tn_stack *s, struct tn_tcb *t);
@@ -24,8 +43,10 @@ void tn_tcp_set_state(struct tn_stack *s, struct tn_tcb *t, int state);
 /* Connection failed or was reset: record err for the socket, go CLOSED,
  * free the TCB if no socket holds it. */
 void tn_tcp_abort(struct tn_stack *s, struct tn_tcb *t, int err);
-void tn_tcp_enter_timewait(struct tn_stack *s, struct tn_tcb *t);
+/* False if tcp_max_tw_buckets is reached and t was freed instead. */
+bool tn_tcp_enter_timewait(struct tn_stack *s, struct tn_tcb *t);
 uint64_t tn_tcp_retries_budget(const struct tn_stack *s);
+uint16_t tn_tcp_adv_mss(struct tn_stack *s, const struct tn_tcb *t);
 void tn_tcp_sndbuf_copy(const struct tn_tcb *t, uint32_t off, uint8_t *dst, uint32_t len);
 void tn_tcp_sndbuf_ack(struct tn_tcb *t, uint32_t bytes);
 static inline bool tn_tcp_fin_sent(const struct tn_tcb *t) { return t->fin_sent; }
@@ -37,6 +58,10 @@ static inline bool tn_tcp_fin_acked(const struct tn_tcb *t)
 /* tcp_out.c */
 uint32_t tn_tcp_ts_now(const struct tn_stack *s);
 int tn_tcp_xmit(struct tn_stack *s, struct tn_tcb *t, uint32_t seq, uint32_t len, uint16_t flags);
+/* Send h (seq, flags and options filled by the caller; ports, ACK number,
+ * window and checksum filled here) with `len` bytes from the send buffer. */
+int tn_tcp_xmit_hdr(struct tn_stack *s, struct tn_tcb *t, struct tn_tcp_hdr *h, uint32_t len);
+void tn_tcp_syn_options(struct tn_stack *s, const struct tn_tcb *t, struct tn_tcp_opts *o, bool synack);
 void tn_tcp_send_rst_for(struct tn_stack *s, uint32_t laddr, uint32_t raddr, const struct tn_tcp_hdr *in,
 			 uint32_t seglen);
 void tn_tcp_send_ack(struct tn_stack *s, struct tn_tcb *t);

@@ -46,10 +46,10 @@ static uint16_t window_field(struct tn_tcb *t, bool syn)
 
 uint32_t tn_tcp_ts_now(const struct tn_stack *s) { return (uint32_t)(s->now / 1000000ull); } /* 1 ms clock */
 
-static void syn_options(struct tn_stack *s, struct tn_tcb *t, struct tn_tcp_opts *o, bool synack)
+void tn_tcp_syn_options(struct tn_stack *s, const struct tn_tcb *t, struct tn_tcp_opts *o, bool synack)
 {
 	o->has_mss = true;
-	o->mss = t->mss;
+	o->mss = tn_tcp_adv_mss(s, t);
 	if (!synack || t->ts_ok) {
 		o->has_ts = true;
 		o->tsval = tn_tcp_ts_now(s);
@@ -67,32 +67,39 @@ static void syn_options(struct tn_stack *s, struct tn_tcb *t, struct tn_tcp_opts
  * from the send buffer at sequence `seq`.  Returns 0 or -errno. */
 int tn_tcp_xmit(struct tn_stack *s, struct tn_tcb *t, uint32_t seq, uint32_t len, uint16_t flags)
 {
-	struct tn_pkt *p = tn_pkt_alloc(s->pool);
-	if (!p) {
-		tn_stat_inc(s, TN_TernExtNoBufs);
-		return -ENOBUFS;
-	}
-	struct tn_tcp_hdr h = {.sport = t->lport, .dport = t->rport, .seq = seq, .flags = flags};
-	bool syn = flags & TN_TCP_SYN;
-	if (flags & TN_TCP_ACK)
-		h.ack = t->rcv_nxt;
-	if (syn)
-		syn_options(s, t, &h.opt, flags & TN_TCP_ACK);
+	struct tn_tcp_hdr h = {.seq = seq, .flags = flags};
+	if (flags & TN_TCP_SYN)
+		tn_tcp_syn_options(s, t, &h.opt, flags & TN_TCP_ACK);
 	else if (t->ts_ok) {
 		h.opt.has_ts = true;
 		h.opt.tsval = tn_tcp_ts_now(s);
 		h.opt.tsecr = t->ts_recent;
 	}
-	h.win = (flags & TN_TCP_RST) ? 0 : window_field(t, syn);
-	size_t hl = TN_TCP_HLEN + tn_tcp_opts_len(&h.opt);
+	return tn_tcp_xmit_hdr(s, t, &h, len);
+}
+
+int tn_tcp_xmit_hdr(struct tn_stack *s, struct tn_tcb *t, struct tn_tcp_hdr *h, uint32_t len)
+{
+	struct tn_pkt *p = tn_pkt_alloc(s->pool);
+	if (!p) {
+		tn_stat_inc(s, TN_TernExtNoBufs);
+		return -ENOBUFS;
+	}
+	uint16_t flags = h->flags;
+	h->sport = t->lport;
+	h->dport = t->rport;
+	if (flags & TN_TCP_ACK)
+		h->ack = t->rcv_nxt;
+	h->win = (flags & TN_TCP_RST) ? 0 : window_field(t, flags & TN_TCP_SYN);
+	size_t hl = TN_TCP_HLEN + tn_tcp_opts_len(&h->opt);
 	uint8_t *d = tn_pkt_put(p, (uint32_t)hl + len);
 	if (!d) {
 		tn_pkt_free(p);
 		return -EMSGSIZE;
 	}
-	tn_tcp_emit(&h, d, hl);
+	tn_tcp_emit(h, d, hl);
 	if (len)
-		tn_tcp_sndbuf_copy(t, seq - t->snd_una, d + hl, len);
+		tn_tcp_sndbuf_copy(t, h->seq - t->snd_una, d + hl, len);
 	uint32_t sum = tn_csum_pseudo4(t->laddr, t->raddr, TN_IPPROTO_TCP, (uint32_t)hl + len);
 	tn_put16(d + 16, tn_csum_fold(tn_csum_partial(d, hl + len, sum)));
 	tn_stat_inc(s, TN_TcpOutSegs);
