@@ -658,7 +658,12 @@ static void conn_input(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp
 		tn_pkt_free(pkt);
 		return;
 	}
-	if (!acceptable(t, g)) {
+	/* Simultaneous open: the peer's SYN-ACK answers ours (Linux lets it
+	 * through the RFC 5961 SYN check the same way). */
+	bool simul_synack = t->state == TN_TCP_SYN_RECEIVED && !t->parent && g->len == 0 &&
+			    (h->flags & (TN_TCP_SYN | TN_TCP_ACK | TN_TCP_RST)) == (TN_TCP_SYN | TN_TCP_ACK) &&
+			    h->seq + 1 == t->rcv_nxt && h->ack == t->snd_nxt;
+	if (!simul_synack && !acceptable(t, g)) {
 		int counter = t->state == TN_TCP_SYN_RECEIVED ? TN_TcpExtTCPACKSkippedSynRecv : TN_TcpExtTCPACKSkippedSeq;
 		if (!(h->flags & TN_TCP_RST) && !oow_rate_limited(s, t, g, counter))
 			tn_tcp_send_ack(s, t);
@@ -683,7 +688,7 @@ static void conn_input(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp
 		tn_tcp_abort(s, t, t->state == TN_TCP_SYN_RECEIVED && !t->parent ? ECONNREFUSED : ECONNRESET);
 		return;
 	}
-	if (h->flags & TN_TCP_SYN) { /* RFC 5961 4.2: a SYN in a synchronized state */
+	if ((h->flags & TN_TCP_SYN) && !simul_synack) { /* RFC 5961 4.2: a SYN in a synchronized state */
 		challenge_ack(s, t, g);
 		tn_pkt_free(pkt);
 		return;
