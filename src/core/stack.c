@@ -405,6 +405,12 @@ unsigned tern_poll(struct tn_stack *s, uint64_t now)
 	for (int i = 1; i <= TN_MAX_IFACES; i++)
 		if (s->ifaces[i].dev)
 			work += iface_flush(s, &s->ifaces[i]);
+	if (s->tcp.tsq_head && tn_tcp_tsq_run(s)) { /* queues drained: held-back TCP goes on */
+		for (int i = 1; i <= TN_MAX_IFACES; i++)
+			if (s->ifaces[i].dev)
+				work += iface_flush(s, &s->ifaces[i]);
+		work++;
+	}
 	return work;
 }
 

@@ -445,6 +445,24 @@ int tern_setsockopt(struct tn_stack *s, int fd, int level, int name, const void 
 		stream_sync_keepalive(s, sk);
 		return 0;
 	}
+	if (level == IPPROTO_TCP && name == TCP_CORK) {
+		sk->cork = v != 0;
+		if (sk->tcb) {
+			sk->tcb->cork = sk->cork;
+			tn_tcp_output(s, sk->tcb); /* uncorking sends what was held */
+		}
+		return 0;
+	}
+	if (level == IPPROTO_TCP && name == TCP_QUICKACK) {
+		if (sk->tcb)
+			tn_tcp_set_quickack(s, sk->tcb, v != 0);
+		return 0;
+	}
+	if (level == SOL_SOCKET && name == SO_RCVLOWAT) {
+		sk->rcvlowat = v < 1 ? 1 : v;
+		tn_sock_wake(sk);
+		return 0;
+	}
 	if (level == IPPROTO_TCP && name == TCP_NODELAY) {
 		sk->nodelay = v != 0;
 		if (sk->tcb) {
@@ -460,8 +478,11 @@ int tern_setsockopt(struct tn_stack *s, int fd, int level, int name, const void 
 			uint32_t want = v < 0 ? 0 : (uint32_t)v;
 			want = want > max ? max : want;
 			sk->rcvbuf = want * 2 < SOCK_MIN_RCVBUF ? SOCK_MIN_RCVBUF : want * 2;
-			if (sk->tcb)
+			sk->rcvbuf_locked = true; /* no auto-tuning, as in Linux */
+			if (sk->tcb) {
 				sk->tcb->rcvbuf_max = sk->rcvbuf;
+				sk->tcb->rcvbuf_locked = true;
+			}
 			return 0;
 		}
 		case SO_SNDBUF: {
@@ -469,12 +490,16 @@ int tern_setsockopt(struct tn_stack *s, int fd, int level, int name, const void 
 			uint32_t want = v < 0 ? 0 : (uint32_t)v;
 			want = want > max ? max : want;
 			sk->sndbuf = want * 2 < SOCK_MIN_SNDBUF ? SOCK_MIN_SNDBUF : want * 2;
-			if (sk->tcb)
+			sk->sndbuf_locked = true;
+			if (sk->tcb) {
 				sk->tcb->sndbuf_max = sk->sndbuf;
+				sk->tcb->sndbuf_locked = true;
+			}
 			return 0;
 		}
 		case SO_BROADCAST: sk->broadcast = v != 0; return 0;
 		case SO_REUSEADDR: sk->reuseaddr = v != 0; return 0;
+		case SO_REUSEPORT: sk->reuseport = v != 0; return 0;
 		case SO_RXQ_OVFL: sk->rxq_ovfl = v != 0; return 0;
 		default: return set_errno(ENOPROTOOPT);
 		}
@@ -499,13 +524,32 @@ int tern_getsockopt(struct tn_stack *s, int fd, int level, int name, void *val, 
 	struct tn_sock *sk = sock_or_ebadf(s, fd);
 	if (!sk)
 		return -1;
+	if (level == IPPROTO_TCP && name == TCP_INFO && sk->type == SOCK_STREAM) {
+		struct tcp_info ti;
+		tn_tcp_info(s, sk->tcb, &ti);
+		socklen_t n = *len < (socklen_t)sizeof(ti) ? *len : (socklen_t)sizeof(ti);
+		if (val)
+			memcpy(val, &ti, (size_t)n);
+		*len = n;
+		return 0;
+	}
 	if (!val || !len || *len < (socklen_t)sizeof(int))
 		return set_errno(EINVAL);
 	int v;
 	if (level == SOL_SOCKET && name == SO_RCVBUF)
-		v = (int)sk->rcvbuf;
+		v = (int)(sk->tcb && sk->tcb->state != TN_TCP_CLOSED ? sk->tcb->rcvbuf_max : sk->rcvbuf);
 	else if (level == SOL_SOCKET && name == SO_SNDBUF)
-		v = (int)sk->sndbuf;
+		v = (int)(sk->tcb && sk->tcb->state != TN_TCP_CLOSED ? sk->tcb->sndbuf_max : sk->sndbuf);
+	else if (level == SOL_SOCKET && name == SO_RCVLOWAT)
+		v = sk->rcvlowat > 1 ? sk->rcvlowat : 1;
+	else if (level == SOL_SOCKET && name == SO_REUSEPORT)
+		v = sk->reuseport;
+	else if (level == IPPROTO_TCP && name == TCP_CORK)
+		v = sk->cork;
+	else if (level == IPPROTO_TCP && name == TCP_QUICKACK)
+		v = sk->tcb ? sk->tcb->quick_acks > 0 : 1;
+	else if (level == IPPROTO_TCP && name == TCP_MAXSEG)
+		v = sk->tcb && sk->tcb->state >= TN_TCP_ESTABLISHED ? sk->tcb->mss : 536;
 	else if (level == SOL_SOCKET && name == SO_ERROR) {
 		v = sk->so_error;
 		sk->so_error = 0;

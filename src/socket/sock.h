@@ -36,6 +36,10 @@ struct tn_sock {
 	bool linger_zero;    /* SO_LINGER on with 0 seconds: close sends RST */
 	bool rd_shut;        /* shutdown(SHUT_RD) */
 	bool keepalive;      /* SO_KEEPALIVE */
+	bool cork;           /* TCP_CORK */
+	bool reuseport;      /* SO_REUSEPORT */
+	bool rcvbuf_locked, sndbuf_locked; /* SO_RCVBUF/SO_SNDBUF set */
+	int rcvlowat;        /* SO_RCVLOWAT */
 	uint32_t ka_idle, ka_intvl, ka_cnt; /* TCP_KEEPIDLE/INTVL/CNT; 0: the sysctl */
 	struct tn_tcb *tcb;  /* stream sockets */
 	struct tn_ep_item *ep_items; /* epoll registrations of this socket */

@@ -25,13 +25,27 @@ static int pick_port(struct tn_stack *s, uint32_t laddr, uint16_t *port)
 	return -EADDRINUSE;
 }
 
+/* The socket's options, onto its connection or listener. */
+static void copy_opts_to_tcb(const struct tn_sock *sk, struct tn_tcb *t)
+{
+	t->rcvbuf_max = sk->rcvbuf;
+	t->sndbuf_max = sk->sndbuf;
+	t->rcvbuf_locked = sk->rcvbuf_locked;
+	t->sndbuf_locked = sk->sndbuf_locked;
+	t->nodelay = sk->nodelay;
+	t->cork = sk->cork;
+	t->reuseport = sk->reuseport;
+	t->keepalive = sk->keepalive;
+	t->ka_idle = sk->ka_idle, t->ka_intvl = sk->ka_intvl, t->ka_cnt = sk->ka_cnt;
+}
+
 int tn_stream_bind(struct tn_stack *s, struct tn_sock *sk, uint32_t addr, uint16_t port)
 {
 	if (port == 0) {
 		int rc = pick_port(s, addr, &port);
 		if (rc < 0)
 			return rc;
-	} else if (tn_tcp_port_in_use(s, addr, port) && !sk->reuseaddr) {
+	} else if (tn_tcp_port_in_use(s, addr, port) && !sk->reuseaddr && !sk->reuseport) {
 		return -EADDRINUSE;
 	}
 	sk->laddr = addr;
@@ -53,19 +67,17 @@ int tn_stream_listen(struct tn_stack *s, struct tn_sock *sk, int backlog)
 		if (rc < 0)
 			return rc;
 	}
-	if (tn_tcp_lookup_listener(s, sk->laddr, sk->lport) &&
-	    tn_tcp_lookup_listener(s, sk->laddr, sk->lport)->laddr == sk->laddr)
+	/* Another listener on the same address and port: only if both asked
+	 * for SO_REUSEPORT (then SYNs are spread across the group). */
+	const struct tn_tcb *other = tn_tcp_lookup_listener(s, sk->laddr, sk->lport);
+	if (other && other->laddr == sk->laddr && !(other->reuseport && sk->reuseport))
 		return -EADDRINUSE;
 	struct tn_tcb *t;
 	int rc = tn_tcp_listen(s, &t, sk->laddr, sk->lport, backlog < 0 ? 0 : (uint32_t)backlog);
 	if (rc < 0)
 		return rc;
 	t->sk = sk;
-	t->rcvbuf_max = sk->rcvbuf;
-	t->sndbuf_max = sk->sndbuf;
-	t->nodelay = sk->nodelay;
-	t->keepalive = sk->keepalive;
-	t->ka_idle = sk->ka_idle, t->ka_intvl = sk->ka_intvl, t->ka_cnt = sk->ka_cnt;
+	copy_opts_to_tcb(sk, t);
 	sk->tcb = t;
 	return 0;
 }
@@ -89,6 +101,12 @@ int tn_stream_accept(struct tn_stack *s, struct tn_sock *sk, struct sockaddr *ad
 	n->lport = c->lport;
 	n->bound = n->connected = true;
 	n->nodelay = sk->nodelay;
+	n->cork = sk->cork;
+	n->rcvlowat = sk->rcvlowat;
+	n->rcvbuf_locked = c->rcvbuf_locked;
+	n->sndbuf_locked = c->sndbuf_locked;
+	n->rcvbuf = c->rcvbuf_max;
+	n->sndbuf = c->sndbuf_max;
 	n->keepalive = c->keepalive;
 	n->ka_idle = c->ka_idle, n->ka_intvl = c->ka_intvl, n->ka_cnt = c->ka_cnt;
 	if (addr && len) {
@@ -128,11 +146,7 @@ int tn_stream_connect(struct tn_stack *s, struct tn_sock *sk, uint32_t addr, uin
 	sk->lport = t->lport;
 	sk->bound = true;
 	t->sk = sk;
-	t->rcvbuf_max = sk->rcvbuf;
-	t->sndbuf_max = sk->sndbuf;
-	t->nodelay = sk->nodelay;
-	t->keepalive = sk->keepalive;
-	t->ka_idle = sk->ka_idle, t->ka_intvl = sk->ka_intvl, t->ka_cnt = sk->ka_cnt;
+	copy_opts_to_tcb(sk, t);
 	sk->tcb = t;
 	sk->connected = true;
 	return -EINPROGRESS;
@@ -190,7 +204,8 @@ int tn_stream_events(struct tn_stack *s, struct tn_sock *sk)
 	if (t->state == TN_TCP_LISTEN)
 		return t->accept_head ? POLLIN : 0;
 	int ev = 0;
-	if (t->rcvq.bytes || t->fin_rcvd || sk->rd_shut)
+	uint32_t lowat = sk->rcvlowat > 1 ? (uint32_t)sk->rcvlowat : 1;
+	if (t->rcvq.bytes >= lowat || t->fin_rcvd || sk->rd_shut)
 		ev |= POLLIN;
 	if (t->fin_rcvd)
 		ev |= POLLRDHUP;

@@ -49,7 +49,12 @@ struct tn_tcp_sndbuf {
 struct tn_tcb {
 	uint8_t state;
 	uint8_t snd_wscale, rcv_wscale;
-	bool ts_ok, sack_ok, nodelay, quickack_mode;
+	bool ts_ok, sack_ok, nodelay;
+	bool cork;            /* TCP_CORK: hold partial segments */
+	bool rcvbuf_locked, sndbuf_locked; /* SO_RCVBUF/SO_SNDBUF set: no auto-tuning */
+	bool reuseport;       /* SO_REUSEPORT (listeners) */
+	uint8_t quick_acks;   /* ACKs still to send at once (Linux's quick-ACK mode) */
+	uint16_t ato_ms;      /* delayed-ACK timeout, 40..200 ms */
 	bool fin_queued;      /* the application closed its sending side */
 	bool fin_rcvd;        /* the peer's FIN has been taken into rcv_nxt */
 	bool fin_sent;        /* our FIN is in sequence space, at fin_seq */
@@ -84,6 +89,11 @@ struct tn_tcb {
 	uint32_t ooo_bytes;
 	uint32_t rcvbuf_max;
 	uint32_t unacked_segs;     /* full segments received since our last ACK */
+	uint32_t last_data_ms;     /* when in-order data last arrived (ms clock) */
+	/* receive-buffer auto-tuning (Linux's tcp_rcv_space_adjust) */
+	uint32_t rcv_space;        /* bytes the application read in the best RTT so far */
+	uint32_t rcv_copied;       /* bytes read since rcv_space_at */
+	uint64_t rcv_space_at;
 
 	struct tn_timer rtx_timer;   /* retransmit, SYN retry, persist, TIME-WAIT */
 	struct tn_timer ka_timer;    /* keepalive */
@@ -103,6 +113,8 @@ struct tn_tcb {
 
 	struct tn_sock *sk;
 	struct tn_tcb *hnext;        /* connection or listener hash chain */
+	struct tn_tcb *tsq_next;     /* waiting for room in the device queue */
+	bool tsq_queued;
 };
 
 #define TN_TCP_HASH 4096
@@ -118,6 +130,7 @@ struct tn_tcp_table {
 	uint64_t isn_key[2];         /* RFC 6528 secret */
 	uint64_t cookie_key[2];      /* SYN cookie secrets */
 	uint32_t port_hint;          /* spreads successive ephemeral port searches */
+	struct tn_tcb *tsq_head;     /* connections held back by a full device queue */
 };
 
 void tn_tcp_init(struct tn_stack *s);
@@ -148,12 +161,23 @@ uint32_t tn_tcp_rcv_avail(const struct tn_tcb *t);
 uint32_t tn_tcp_snd_space(const struct tn_tcb *t);
 bool tn_tcp_port_in_use(struct tn_stack *s, uint32_t laddr, uint16_t lport);
 struct tn_tcb *tn_tcp_lookup_listener(struct tn_stack *s, uint32_t laddr, uint16_t lport);
+struct tn_tcb *tn_tcp_select_listener(struct tn_stack *s, uint32_t laddr, uint16_t lport, uint32_t raddr,
+				      uint16_t rport);
 const char *tn_tcp_state_name(int state);
 /* (Re)start keepalive per t->keepalive and its settings. */
 void tn_tcp_keepalive_update(struct tn_stack *s, struct tn_tcb *t);
 /* Free a TCB now: off the tables, timers cancelled, buffers released (the
  * struct itself stays while a socket still points at it). */
 void tn_tcp_destroy_tcb(struct tn_stack *s, struct tn_tcb *t);
+/* TCP_QUICKACK: on, ACK at once for a while (and now, if one waits); off,
+ * delay ACKs again. */
+void tn_tcp_set_quickack(struct tn_stack *s, struct tn_tcb *t, bool on);
+struct tcp_info;
+/* TCP_INFO in Linux's layout (t may be NULL: a socket with no connection). */
+void tn_tcp_info(const struct tn_stack *s, const struct tn_tcb *t, struct tcp_info *ti);
+/* TCP Small Queues: resume connections that stopped because their
+ * device queue was half full; returns segments they sent. */
+unsigned tn_tcp_tsq_run(struct tn_stack *s);
 /* Send whatever the windows now allow. */
 void tn_tcp_output(struct tn_stack *s, struct tn_tcb *t);
 

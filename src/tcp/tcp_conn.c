@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <netinet/tcp.h>
+
 #include "core/hash.h"
 #include "core/stack.h"
 #include "net/ipv4.h"
@@ -129,6 +131,25 @@ struct tn_tcb *tn_tcp_lookup_listener(struct tn_stack *s, uint32_t laddr, uint16
 	return wild;
 }
 
+/* The listener for a SYN from raddr:rport: within an SO_REUSEPORT group
+ * (same address and port), one chosen by a hash of the peer, so a flow
+ * always lands on the same listener. */
+struct tn_tcb *tn_tcp_select_listener(struct tn_stack *s, uint32_t laddr, uint16_t lport, uint32_t raddr,
+				      uint16_t rport)
+{
+	struct tn_tcb *first = tn_tcp_lookup_listener(s, laddr, lport);
+	if (!first || !first->reuseport)
+		return first;
+	uint32_t n = 0;
+	for (struct tn_tcb *t = s->tcp.listeners[lport & 255]; t; t = t->hnext)
+		n += t->lport == lport && t->laddr == first->laddr && t->reuseport;
+	uint32_t pick = tn_hash2(s->tcp.hash_key, (uint64_t)raddr << 16 | rport, lport) % n;
+	for (struct tn_tcb *t = s->tcp.listeners[lport & 255]; t; t = t->hnext)
+		if (t->lport == lport && t->laddr == first->laddr && t->reuseport && pick-- == 0)
+			return t;
+	return first;
+}
+
 bool tn_tcp_port_in_use(struct tn_stack *s, uint32_t laddr, uint16_t lport)
 {
 	if (tn_tcp_lookup_listener(s, laddr, lport))
@@ -166,7 +187,8 @@ struct tn_tcb *tn_tcb_new(struct tn_stack *s)
 	t->snd_wscale = 0xff; /* not offered yet */
 	t->rcvbuf_max = (uint32_t)s->sysctl.tcp_rmem[1];
 	t->sndbuf_max = (uint32_t)s->sysctl.tcp_wmem[1];
-	t->quickack_mode = true;
+	t->quick_acks = TN_TCP_MAX_QUICKACKS; /* the start of a connection is acked at once */
+	t->ato_ms = TN_TCP_ATO_MIN_MS;
 	return t;
 }
 
@@ -240,9 +262,23 @@ static void detach_from_parent(struct tn_tcb *t, int old_state)
 	t->parent = NULL;
 }
 
+static void tsq_remove(struct tn_stack *s, struct tn_tcb *t)
+{
+	for (struct tn_tcb **pp = &s->tcp.tsq_head; *pp; pp = &(*pp)->tsq_next) {
+		if (*pp == t) {
+			*pp = t->tsq_next;
+			break;
+		}
+	}
+	t->tsq_next = NULL;
+	t->tsq_queued = false;
+}
+
 void tn_tcp_destroy_tcb(struct tn_stack *s, struct tn_tcb *t)
 {
 	int old = t->state;
+	if (t->tsq_queued)
+		tsq_remove(s, t);
 	tn_tcp_unhash(s, t);
 	tn_timer_cancel(&s->wheel, &t->rtx_timer);
 	tn_timer_cancel(&s->wheel, &t->delack_timer);
@@ -318,6 +354,20 @@ void tn_tcp_sndbuf_ack(struct tn_tcb *t, uint32_t bytes)
 		t->snd.cap = 0;
 		t->snd.start = 0;
 	}
+}
+
+/* Linux's tcp_sndbuf_expand: room for two congestion windows, so the
+ * application can keep the pipe full while half of it is unacknowledged. */
+void tn_tcp_sndbuf_expand(struct tn_stack *s, struct tn_tcb *t)
+{
+	if (t->sndbuf_locked)
+		return;
+	uint64_t want = 2ull * (t->cwnd > TN_TCP_IW * t->mss ? t->cwnd : TN_TCP_IW * (uint32_t)t->mss);
+	uint32_t max = (uint32_t)s->sysctl.tcp_wmem[2];
+	if (want > max)
+		want = max;
+	if (want > t->sndbuf_max)
+		t->sndbuf_max = (uint32_t)want;
 }
 
 uint32_t tn_tcp_snd_space(const struct tn_tcb *t)
@@ -495,6 +545,40 @@ long tn_tcp_send(struct tn_stack *s, struct tn_tcb *t, const void *buf, size_t l
 	return n;
 }
 
+/* Receive-buffer auto-tuning (Linux's tcp_rcv_space_adjust, DRS): once an
+ * RTT, if the application read more than ever before, let the buffer hold
+ * twice that plus slack, so the window never limits a reader that keeps up.
+ * Bounded by tcp_rmem[2] and a quarter of the packet pool, since received
+ * data stays in pool buffers. */
+static void rcv_space_adjust(struct tn_stack *s, struct tn_tcb *t, uint32_t copied)
+{
+	if (t->rcvbuf_locked || !s->sysctl.tcp_moderate_rcvbuf)
+		return;
+	t->rcv_copied += copied;
+	uint64_t rtt = t->srtt ? t->srtt : TN_TCP_RTO_MIN;
+	if (!t->rcv_space_at) {
+		t->rcv_space_at = s->now;
+		t->rcv_space = TN_TCP_IW * (uint32_t)t->mss;
+	}
+	if (s->now - t->rcv_space_at < rtt)
+		return;
+	if (t->rcv_copied > t->rcv_space) {
+		uint64_t want = 2ull * t->rcv_copied + 16ull * t->mss;
+		uint64_t cap = (uint64_t)s->sysctl.tcp_rmem[2], pool_cap = (uint64_t)s->pool->size / 4 * t->mss;
+		if (cap > pool_cap)
+			cap = pool_cap;
+		if (want > cap)
+			want = cap;
+		if (want > t->rcvbuf_max) {
+			t->rcvbuf_max = (uint32_t)want;
+			tn_stat_inc(s, TN_TernExtTCPRcvBufGrow);
+		}
+		t->rcv_space = t->rcv_copied;
+	}
+	t->rcv_copied = 0;
+	t->rcv_space_at = s->now;
+}
+
 long tn_tcp_recv(struct tn_stack *s, struct tn_tcb *t, void *buf, size_t len, bool peek)
 {
 	uint8_t *d = buf;
@@ -527,6 +611,7 @@ long tn_tcp_recv(struct tn_stack *s, struct tn_tcb *t, void *buf, size_t len, bo
 			return 0;
 		return -EAGAIN;
 	}
+	rcv_space_adjust(s, t, (uint32_t)done);
 	/* Reading opened the window by at least a segment: tell the peer. */
 	if (!peek && t->state != TN_TCP_CLOSED) {
 		uint32_t free_space = t->rcvbuf_max - t->rcvq.bytes - t->ooo_bytes;
@@ -620,4 +705,53 @@ void tn_tcp_keepalive_fire(void *ctx, struct tn_timer *tm)
 	tn_tcp_xmit(s, t, t->snd_una - 1, 0, TN_TCP_ACK);
 	t->ka_probes++;
 	tn_timer_arm(&s->wheel, &t->ka_timer, s->now + intvl);
+}
+
+/* ---- TCP_QUICKACK, TCP_INFO ---- */
+
+void tn_tcp_set_quickack(struct tn_stack *s, struct tn_tcb *t, bool on)
+{
+	if (!on) {
+		t->quick_acks = 0;
+		return;
+	}
+	t->quick_acks = TN_TCP_MAX_QUICKACKS;
+	if (tn_timer_pending(&t->delack_timer))
+		tn_tcp_send_ack(s, t);
+}
+
+/* Linux's numbering of states in tcp_info (include/net/tcp_states.h). */
+static uint8_t linux_state(int state)
+{
+	static const uint8_t map[] = {
+		[TN_TCP_CLOSED] = 7, [TN_TCP_LISTEN] = 10, [TN_TCP_SYN_SENT] = 2, [TN_TCP_SYN_RECEIVED] = 3,
+		[TN_TCP_ESTABLISHED] = 1, [TN_TCP_FIN_WAIT_1] = 4, [TN_TCP_FIN_WAIT_2] = 5,
+		[TN_TCP_CLOSE_WAIT] = 8, [TN_TCP_CLOSING] = 11, [TN_TCP_LAST_ACK] = 9, [TN_TCP_TIME_WAIT] = 6,
+	};
+	return state >= 0 && state <= TN_TCP_TIME_WAIT ? map[state] : 7;
+}
+
+void tn_tcp_info(const struct tn_stack *s, const struct tn_tcb *t, struct tcp_info *ti)
+{
+	memset(ti, 0, sizeof(*ti));
+	ti->tcpi_state = linux_state(t ? t->state : TN_TCP_CLOSED);
+	if (!t)
+		return;
+	ti->tcpi_backoff = t->backoff;
+	ti->tcpi_options = (t->ts_ok ? TCPI_OPT_TIMESTAMPS : 0) | (t->sack_ok ? TCPI_OPT_SACK : 0) |
+			   (t->snd_wscale != 0xff && t->snd_wscale ? TCPI_OPT_WSCALE : 0);
+	ti->tcpi_snd_wscale = t->snd_wscale == 0xff ? 0 : t->snd_wscale & 0xf;
+	ti->tcpi_rcv_wscale = t->rcv_wscale & 0xf;
+	ti->tcpi_rto = (uint32_t)(t->rto / 1000);
+	ti->tcpi_ato = (uint32_t)t->ato_ms * 1000;
+	ti->tcpi_snd_mss = t->mss;
+	ti->tcpi_rcv_mss = t->rcv_mss;
+	ti->tcpi_unacked = t->mss ? (t->snd_nxt - t->snd_una + t->mss - 1) / t->mss : 0;
+	ti->tcpi_rtt = (uint32_t)(t->srtt / 1000);
+	ti->tcpi_rttvar = (uint32_t)(t->rttvar / 1000);
+	ti->tcpi_snd_ssthresh = t->ssthresh == UINT32_MAX ? 0x7fffffff : t->ssthresh / t->mss;
+	ti->tcpi_snd_cwnd = t->cwnd / t->mss;
+	ti->tcpi_advmss = t->mss;
+	ti->tcpi_rcv_space = t->rcvbuf_max;
+	ti->tcpi_last_data_recv = t->last_rcv ? (uint32_t)((s->now - t->last_rcv) / TN_TCP_MS) : 0;
 }

@@ -89,7 +89,10 @@ static void child_init(struct tn_stack *s, struct tn_tcb *l, struct tn_tcb *c, c
 	c->state = TN_TCP_SYN_RECEIVED;
 	c->rcvbuf_max = l->rcvbuf_max;
 	c->sndbuf_max = l->sndbuf_max;
+	c->rcvbuf_locked = l->rcvbuf_locked;
+	c->sndbuf_locked = l->sndbuf_locked;
 	c->nodelay = l->nodelay;
+	c->cork = l->cork;
 }
 
 /* Linux's sk_acceptq_is_full and reqsk_queue_is_full: a backlog of N
@@ -283,6 +286,7 @@ static void syn_sent_input(struct tn_stack *s, struct tn_tcb *t, const struct tn
 	t->backoff = 0;
 	tn_timer_cancel(&s->wheel, &t->rtx_timer);
 	tn_tcp_set_state(s, t, TN_TCP_ESTABLISHED);
+	tn_tcp_sndbuf_expand(s, t);
 	t->last_rcv = s->now;
 	tn_tcp_keepalive_update(s, t);
 	tn_tcp_send_ack(s, t);
@@ -367,6 +371,7 @@ static bool synrecv_established(struct tn_stack *s, struct tn_tcb *t, const stru
 	t->backoff = 0;
 	tn_timer_cancel(&s->wheel, &t->rtx_timer);
 	tn_tcp_set_state(s, t, TN_TCP_ESTABLISHED);
+	tn_tcp_sndbuf_expand(s, t);
 	t->keepalive = l ? l->keepalive : t->keepalive;
 	t->ka_idle = l ? l->ka_idle : t->ka_idle;
 	t->ka_intvl = l ? l->ka_intvl : t->ka_intvl;
@@ -430,6 +435,7 @@ static void ack_new_data(struct tn_stack *s, struct tn_tcb *t, const struct tn_t
 		else
 			t->cwnd += (uint32_t)((uint64_t)t->mss * t->mss / t->cwnd) + 1;
 	}
+	tn_tcp_sndbuf_expand(s, t);
 	if (t->snd_una == t->snd_max)
 		tn_timer_cancel(&s->wheel, &t->rtx_timer);
 	else
@@ -569,6 +575,23 @@ static void fin_arrived(struct tn_stack *s, struct tn_tcb *t)
 	}
 }
 
+/* Linux's tcp_event_data_recv: fit the delayed-ACK timeout to the gaps
+ * between arriving data, and ACK quickly again after an idle spell. */
+static void note_data_arrival(struct tn_tcb *t, uint32_t now_ms, uint64_t rto)
+{
+	uint32_t m = now_ms - t->last_data_ms, rto_ms = (uint32_t)(rto / TN_TCP_MS);
+	if (!t->last_data_ms || m > rto_ms) {
+		t->quick_acks = TN_TCP_MAX_QUICKACKS;
+		t->ato_ms = TN_TCP_ATO_MIN_MS;
+	} else if (m <= t->ato_ms / 2u) {
+		t->ato_ms = (uint16_t)(t->ato_ms / 2 + TN_TCP_ATO_MIN_MS / 2);
+	} else if (m < t->ato_ms) {
+		uint32_t ato = t->ato_ms / 2u + m;
+		t->ato_ms = (uint16_t)(ato < rto_ms ? ato : rto_ms);
+	}
+	t->last_data_ms = now_ms ? now_ms : 1;
+}
+
 /* "seventh: process the segment text", "eighth: check the FIN bit".
  * Consumes pkt (data at the payload). */
 static void data_input(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp_seg *g, struct tn_pkt *pkt)
@@ -591,7 +614,11 @@ static void data_input(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp
 	cb->seq = g->h.seq;
 	cb->end = g->h.seq + g->len;
 	cb->fin = fin;
-	if (t->rcvq.bytes + t->ooo_bytes + g->len > t->rcvbuf_max + t->mss) {
+	/* Everything inside the edge we advertised is taken (the window was a
+	 * promise); beyond it, only while the buffer has room. */
+	bool beyond_edge = tn_seq_gt(cb->end, t->rcv_adv);
+	if (beyond_edge && t->rcvq.bytes + t->ooo_bytes + g->len > t->rcvbuf_max + t->mss) {
+		tn_stat_inc(s, TN_TcpExtTCPRcvQDrop);
 		tn_pkt_free(pkt); /* beyond what we advertised: drop, the peer resends */
 		tn_tcp_send_ack(s, t);
 		return;
@@ -599,8 +626,11 @@ static void data_input(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp
 	if (tn_seq_gt(cb->seq, t->rcv_nxt)) {
 		ooo_insert(s, t, pkt);
 		tn_tcp_send_ack(s, t); /* a duplicate ACK at once: fast retransmit needs it */
+		t->quick_acks = TN_TCP_MAX_QUICKACKS; /* and quick ACKs while the hole fills */
 		return;
 	}
+	if (g->len)
+		note_data_arrival(t, tn_tcp_ts_now(s), t->rto);
 	bool had_ooo = t->ooo != NULL;
 	tn_pkt_pull(pkt, t->rcv_nxt - cb->seq);
 	t->rcv_nxt = cb->end;
@@ -763,7 +793,7 @@ void tn_tcp_input(struct tn_stack *s, struct tn_pkt *pkt)
 	}
 	if (!isn)
 		tn_stat_inc(s, TN_TcpInSegs);
-	struct tn_tcb *l = tn_tcp_lookup_listener(s, g.dst, g.h.dport);
+	struct tn_tcb *l = tn_tcp_select_listener(s, g.dst, g.h.dport, g.src, g.h.sport);
 	struct tn_tcb *c = l ? listen_input(s, l, &g, isn) : NULL;
 	if (c) { /* a cookie's handshake completes through the normal path */
 		conn_input(s, c, &g, pkt);

@@ -12,6 +12,9 @@
 #define TN_TCP_DELACK_MIN (40 * TN_TCP_MS)   /* Linux's TCP_DELACK_MIN */
 #define TN_TCP_TIMEWAIT (60000 * TN_TCP_MS)  /* Linux's TCP_TIMEWAIT_LEN */
 #define TN_TCP_IW 10                         /* RFC 6928 */
+#define TN_TCP_DELACK_MAX_MS 200             /* Linux's TCP_DELACK_MAX */
+#define TN_TCP_ATO_MIN_MS 40
+#define TN_TCP_MAX_QUICKACKS 16
 
 /* A segment being processed: the parsed header and its addresses. */
 struct tn_tcp_seg {
@@ -49,6 +52,7 @@ uint64_t tn_tcp_retries_budget(const struct tn_stack *s);
 uint16_t tn_tcp_adv_mss(struct tn_stack *s, const struct tn_tcb *t);
 void tn_tcp_sndbuf_copy(const struct tn_tcb *t, uint32_t off, uint8_t *dst, uint32_t len);
 void tn_tcp_sndbuf_ack(struct tn_tcb *t, uint32_t bytes);
+void tn_tcp_sndbuf_expand(struct tn_stack *s, struct tn_tcb *t);
 static inline bool tn_tcp_fin_sent(const struct tn_tcb *t) { return t->fin_sent; }
 static inline bool tn_tcp_fin_acked(const struct tn_tcb *t)
 {

@@ -150,6 +150,43 @@ void tn_tcp_arm_rtx(struct tn_stack *s, struct tn_tcb *t)
 
 static uint32_t in_flight(const struct tn_tcb *t) { return t->snd_nxt - t->snd_una; }
 
+/* TCP Small Queues (Linux's TSQ, simplified): a connection stops adding
+ * to a device queue that is half full and waits on a list the poll loop
+ * runs after draining the queues, so one bulk flow cannot overflow the
+ * queue (a self-inflicted loss) or starve the others. */
+static struct tn_iface *out_iface(struct tn_stack *s, const struct tn_tcb *t)
+{
+	const struct tn_route *rt = tn_route_lookup(&s->routes, t->raddr);
+	return rt ? tn_iface_get(s, rt->ifindex) : NULL;
+}
+
+static bool tsq_throttled(struct tn_stack *s, struct tn_tcb *t, const struct tn_iface *ifc)
+{
+	if (!ifc || ifc->txq.count < ifc->txqueuelen / 2)
+		return false;
+	if (!t->tsq_queued) {
+		t->tsq_queued = true;
+		t->tsq_next = s->tcp.tsq_head;
+		s->tcp.tsq_head = t;
+	}
+	return true;
+}
+
+unsigned tn_tcp_tsq_run(struct tn_stack *s)
+{
+	struct tn_tcb *list = s->tcp.tsq_head;
+	s->tcp.tsq_head = NULL;
+	uint64_t before = s->stats[TN_TcpOutSegs];
+	while (list) {
+		struct tn_tcb *t = list;
+		list = t->tsq_next;
+		t->tsq_next = NULL;
+		t->tsq_queued = false;
+		tn_tcp_output(s, t);
+	}
+	return (unsigned)(s->stats[TN_TcpOutSegs] - before); /* 0 if the queues are still full */
+}
+
 /* Send what the windows allow: new data in MSS-sized segments (Nagle
  * holds a small segment while data is unacknowledged, unless TCP_NODELAY),
  * then our FIN once all data is out. */
@@ -158,7 +195,10 @@ void tn_tcp_output(struct tn_stack *s, struct tn_tcb *t)
 	if (t->state != TN_TCP_ESTABLISHED && t->state != TN_TCP_CLOSE_WAIT &&
 	    t->state != TN_TCP_FIN_WAIT_1 && t->state != TN_TCP_LAST_ACK && t->state != TN_TCP_CLOSING)
 		return;
+	struct tn_iface *ifc = out_iface(s, t);
 	for (;;) {
+		if (tsq_throttled(s, t, ifc))
+			break;
 		uint32_t sent = in_flight(t);
 		uint32_t unsent = t->snd.len > sent ? t->snd.len - sent : 0;
 		uint32_t wnd = t->snd_wnd < t->cwnd ? t->snd_wnd : t->cwnd;
@@ -175,6 +215,8 @@ void tn_tcp_output(struct tn_stack *s, struct tn_tcb *t)
 			break;
 		if (seg < t->mss && sent > 0 && !t->nodelay && !t->fin_queued)
 			break; /* Nagle */
+		if (seg < t->mss && t->cork && !t->fin_queued)
+			break; /* TCP_CORK: only full segments until uncorked */
 		uint16_t flags = TN_TCP_ACK | (seg == unsent ? TN_TCP_PSH : 0);
 		if (tn_tcp_xmit(s, t, t->snd_nxt, seg, flags) < 0)
 			break;
@@ -207,27 +249,41 @@ void tn_tcp_output(struct tn_stack *s, struct tn_tcb *t)
 	}
 }
 
+/* A pure ACK carries SND.MAX, not SND.NXT: after a timeout pulls SND.NXT
+ * back, an ACK numbered below what the peer already received would be
+ * outside its window and dropped with the acknowledgment it carries (two
+ * sides both recovering would then deadlock).  Linux's tcp_acceptable_seq
+ * makes the same choice. */
 void tn_tcp_send_ack(struct tn_stack *s, struct tn_tcb *t)
 {
-	tn_tcp_xmit(s, t, t->snd_nxt, 0, TN_TCP_ACK);
+	tn_tcp_xmit(s, t, t->snd_max, 0, TN_TCP_ACK);
 }
 
-/* Delayed ACK (RFC 1122 4.2.3.2, Linux's timings): ACK every second full
- * segment at once, otherwise within the delayed-ACK timeout. */
+/* Delayed ACK (RFC 1122 4.2.3.2, Linux's __tcp_ack_snd_check): ACK at
+ * once in quick-ACK mode or when more than one full segment is unacked,
+ * otherwise within the delayed-ACK timeout (ato, 40..200 ms). */
 void tn_tcp_ack_soon(struct tn_stack *s, struct tn_tcb *t, bool now)
 {
-	if (now || t->quickack_mode || ++t->unacked_segs >= 2) {
+	if (now || t->quick_acks || t->rcv_nxt - t->rcv_wup > t->rcv_mss) {
+		if (t->quick_acks)
+			t->quick_acks--;
 		tn_tcp_send_ack(s, t);
 		return;
 	}
 	if (!tn_timer_pending(&t->delack_timer))
-		tn_timer_arm(&s->wheel, &t->delack_timer, s->now + TN_TCP_DELACK_MIN);
+		tn_timer_arm(&s->wheel, &t->delack_timer, s->now + (uint64_t)t->ato_ms * TN_TCP_MS);
 }
 
 void tn_tcp_delack_fire(void *ctx, struct tn_timer *tm)
 {
 	struct tn_stack *s = ctx;
 	struct tn_tcb *t = container_of(tm, struct tn_tcb, delack_timer);
+	/* The timer ran out: the peer is slower than we guessed (Linux
+	 * doubles ato, bounded by the RTO and TCP_DELACK_MAX). */
+	uint32_t rto_ms = (uint32_t)(t->rto / TN_TCP_MS), ato = t->ato_ms * 2u;
+	if (ato > rto_ms)
+		ato = rto_ms;
+	t->ato_ms = (uint16_t)(ato > TN_TCP_DELACK_MAX_MS ? TN_TCP_DELACK_MAX_MS : ato < TN_TCP_ATO_MIN_MS ? TN_TCP_ATO_MIN_MS : ato);
 	tn_tcp_send_ack(s, t);
 }
 

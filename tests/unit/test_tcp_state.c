@@ -856,7 +856,8 @@ static void test_delayed_ack(void **state)
 	peer_init(&p);
 	int fd = passive_open(&p, listen_on(&p, SRV_PORT, 16), false);
 	struct tn_tcb *t = tcb_of_fd(&p, fd);
-	t->quickack_mode = false; /* past the start of the connection */
+	t->quick_acks = 0; /* past the start of the connection, data flowing */
+	t->last_data_ms = tn_tcp_ts_now(p.s);
 	static uint8_t seg[1460];
 	count_sent(&p, 0);
 	peer_send(&p, SRV_PORT, TN_TCP_ACK, seg, 1000); /* one segment: the ACK waits */
