@@ -60,7 +60,7 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libtern.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libtern.a $(LDLIBS)
 
-tests: all $(UNIT_BINS) $(SIM_BINS)
+tests: all $(UNIT_BINS) $(SIM_BINS) $(BENCH_BINS)
 
 # The README's test command.  Installs what it needs when run as root.
 check:
@@ -92,3 +92,4 @@ clean:
 -include $(LIB_OBJS:.o=.d) $(TOOL_OBJS:.o=.d) $(TESTLIB_OBJS:.o=.d)
 -include $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/obj/tests/unit/%.d)
 -include $(SIM_SRCS:tests/sim/%.c=$(BUILD)/obj/tests/sim/%.d)
+-include $(BENCH_SRCS:bench/%.c=$(BUILD)/obj/bench/%.d)

@@ -551,7 +551,8 @@ static void ooo_insert(struct tn_stack *s, struct tn_tcb *t, struct tn_pkt *p)
 	t->ooo_bytes += p->len;
 }
 
-static void fin_arrived(struct tn_stack *s, struct tn_tcb *t)
+/* Returns false if t was freed (no room left for TIME-WAIT). */
+static bool fin_arrived(struct tn_stack *s, struct tn_tcb *t)
 {
 	t->rcv_nxt++;
 	t->fin_rcvd = true;
@@ -563,16 +564,15 @@ static void fin_arrived(struct tn_stack *s, struct tn_tcb *t)
 		break;
 	case TN_TCP_FIN_WAIT_1:
 		if (tn_tcp_fin_acked(t))
-			tn_tcp_enter_timewait(s, t);
-		else
-			tn_tcp_set_state(s, t, TN_TCP_CLOSING);
+			return tn_tcp_enter_timewait(s, t);
+		tn_tcp_set_state(s, t, TN_TCP_CLOSING);
 		break;
 	case TN_TCP_FIN_WAIT_2:
-		tn_tcp_enter_timewait(s, t);
-		break;
+		return tn_tcp_enter_timewait(s, t);
 	default:
 		break;
 	}
+	return true;
 }
 
 /* Linux's tcp_event_data_recv: fit the delayed-ACK timeout to the gaps
@@ -593,21 +593,21 @@ static void note_data_arrival(struct tn_tcb *t, uint32_t now_ms, uint64_t rto)
 }
 
 /* "seventh: process the segment text", "eighth: check the FIN bit".
- * Consumes pkt (data at the payload). */
-static void data_input(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp_seg *g, struct tn_pkt *pkt)
+ * Consumes pkt (data at the payload); returns false if t was freed. */
+static bool data_input(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp_seg *g, struct tn_pkt *pkt)
 {
 	bool fin = g->h.flags & TN_TCP_FIN;
 	bool can_receive = t->state == TN_TCP_ESTABLISHED || t->state == TN_TCP_FIN_WAIT_1 ||
 			   t->state == TN_TCP_FIN_WAIT_2;
 	if (!can_receive || (g->len == 0 && !fin)) {
 		tn_pkt_free(pkt);
-		return;
+		return true;
 	}
 	if (pkt->next) { /* keep queued data in one segment per buffer */
 		struct tn_pkt *flat = tn_pkt_copy(s->pool, pkt);
 		tn_pkt_free(pkt);
 		if (!flat)
-			return;
+			return true;
 		pkt = flat;
 	}
 	struct tcp_cb *cb = tcb_of(pkt);
@@ -621,13 +621,13 @@ static void data_input(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp
 		tn_stat_inc(s, TN_TcpExtTCPRcvQDrop);
 		tn_pkt_free(pkt); /* beyond what we advertised: drop, the peer resends */
 		tn_tcp_send_ack(s, t);
-		return;
+		return true;
 	}
 	if (tn_seq_gt(cb->seq, t->rcv_nxt)) {
 		ooo_insert(s, t, pkt);
 		tn_tcp_send_ack(s, t); /* a duplicate ACK at once: fast retransmit needs it */
 		t->quick_acks = TN_TCP_MAX_QUICKACKS; /* and quick ACKs while the hole fills */
-		return;
+		return true;
 	}
 	if (g->len)
 		note_data_arrival(t, tn_tcp_ts_now(s), t->rto);
@@ -640,11 +640,10 @@ static void data_input(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp
 		tn_pkt_free(pkt);
 	if (!fin)
 		fin = drain_ooo(t);
-	if (fin) {
-		fin_arrived(s, t);
-		return;
-	}
+	if (fin)
+		return fin_arrived(s, t);
 	tn_tcp_ack_soon(s, t, had_ooo);
+	return true;
 }
 
 /* TIME-WAIT (RFC 9293 3.10.7.4, Linux's tcp_timewait_state_process).
@@ -742,8 +741,8 @@ static void conn_input(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp
 		tn_pkt_free(pkt);
 		return;
 	}
-	data_input(s, t, g, pkt);
-	tn_tcp_output(s, t);
+	if (data_input(s, t, g, pkt))
+		tn_tcp_output(s, t);
 }
 
 void tn_tcp_input(struct tn_stack *s, struct tn_pkt *pkt)
