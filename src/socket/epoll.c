@@ -59,12 +59,13 @@ static void item_unlink_sock(struct tn_sock *sk, struct tn_ep_item *it)
 
 static void item_unlink_ep(struct tn_epoll *ep, struct tn_ep_item *it)
 {
-	for (struct tn_ep_item **pp = &ep->items; *pp; pp = &(*pp)->ep_next)
-		if (*pp == it) {
-			*pp = it->ep_next;
-			ep->count--;
-			return;
-		}
+	if (it->ep_prev)
+		it->ep_prev->ep_next = it->ep_next;
+	else
+		ep->items = it->ep_next;
+	if (it->ep_next)
+		it->ep_next->ep_prev = it->ep_prev;
+	ep->count--;
 }
 
 void tn_epoll_forget_sock(struct tn_sock *sk)
@@ -113,10 +114,12 @@ int tern_epoll_create(struct tn_stack *s)
 	return fd;
 }
 
-static struct tn_ep_item *find_item(struct tn_epoll *ep, int fd)
+/* A socket is registered with few instances (usually one): search its
+ * list, not the instance's, so ctl costs O(1) with thousands registered. */
+static struct tn_ep_item *find_item(struct tn_epoll *ep, struct tn_sock *sk)
 {
-	for (struct tn_ep_item *it = ep->items; it; it = it->ep_next)
-		if (it->fd == fd)
+	for (struct tn_ep_item *it = sk->ep_items; it; it = it->sk_next)
+		if (it->ep == ep)
 			return it;
 	return NULL;
 }
@@ -133,7 +136,7 @@ int tern_epoll_ctl(struct tn_stack *s, int epfd, int op, int fd, struct epoll_ev
 		errno = EINVAL;
 		return -1;
 	}
-	struct tn_ep_item *it = find_item(ep, fd);
+	struct tn_ep_item *it = find_item(ep, sk);
 	switch (op) {
 	case EPOLL_CTL_ADD:
 		if (it) {
@@ -149,6 +152,8 @@ int tern_epoll_ctl(struct tn_stack *s, int epfd, int op, int fd, struct epoll_ev
 		it->sk_next = sk->ep_items;
 		sk->ep_items = it;
 		it->ep_next = ep->items;
+		if (ep->items)
+			ep->items->ep_prev = it;
 		ep->items = it;
 		ep->count++;
 		break;

@@ -22,7 +22,7 @@ struct tn_ep_item {
 	bool disabled;              /* EPOLLONESHOT fired; MOD re-arms */
 	struct tn_ep_item *rprev, *rnext;  /* ready list */
 	struct tn_ep_item *sk_next;        /* the socket's registrations */
-	struct tn_ep_item *ep_next;        /* the instance's registrations */
+	struct tn_ep_item *ep_next, *ep_prev; /* the instance's registrations */
 };
 
 struct tn_epoll {
