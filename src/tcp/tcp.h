@@ -123,6 +123,7 @@ struct tn_tcp_table {
 	struct tn_tcb **conns;       /* by 4-tuple */
 	uint32_t nconns;             /* buckets */
 	uint32_t count;
+	uint32_t *port_refs;         /* connections by local port: 0 means free at once */
 	uint32_t tw_count;            /* connections in TIME-WAIT */
 	uint32_t chal_second, chal_count; /* challenge ACKs sent in the current second */
 	struct tn_tcb *listeners[256]; /* by local port */

@@ -33,6 +33,7 @@ void tn_tcp_init(struct tn_stack *s)
 	tt->cookie_key[1] = tn_rand_u64(&s->rng);
 	tt->nconns = TN_TCP_HASH;
 	tt->conns = calloc(tt->nconns, sizeof(*tt->conns));
+	tt->port_refs = calloc(65536, sizeof(*tt->port_refs));
 }
 
 void tn_tcp_destroy(struct tn_stack *s)
@@ -46,6 +47,8 @@ void tn_tcp_destroy(struct tn_stack *s)
 			tn_tcp_destroy_tcb(s, tt->listeners[i]);
 	free(tt->conns);
 	tt->conns = NULL;
+	free(tt->port_refs);
+	tt->port_refs = NULL;
 }
 
 static uint32_t conn_bucket(const struct tn_tcp_table *tt, uint32_t laddr, uint16_t lport, uint32_t raddr,
@@ -87,8 +90,11 @@ void tn_tcp_hash(struct tn_stack *s, struct tn_tcb *t)
 						      : &tt->conns[conn_bucket(tt, t->laddr, t->lport, t->raddr, t->rport)];
 	t->hnext = *b;
 	*b = t;
-	if (t->state != TN_TCP_LISTEN)
+	if (t->state != TN_TCP_LISTEN) {
 		tt->count++;
+		if (tt->port_refs)
+			tt->port_refs[t->lport]++;
+	}
 }
 
 void tn_tcp_unhash(struct tn_stack *s, struct tn_tcb *t)
@@ -101,8 +107,11 @@ void tn_tcp_unhash(struct tn_stack *s, struct tn_tcb *t)
 		if (*pp == t) {
 			*pp = t->hnext;
 			t->hnext = NULL;
-			if (!listener)
+			if (!listener) {
 				tt->count--;
+				if (tt->port_refs)
+					tt->port_refs[t->lport]--;
+			}
 			return;
 		}
 	}
@@ -155,6 +164,8 @@ bool tn_tcp_port_in_use(struct tn_stack *s, uint32_t laddr, uint16_t lport)
 	if (tn_tcp_lookup_listener(s, laddr, lport))
 		return true;
 	struct tn_tcp_table *tt = &s->tcp;
+	if (tt->port_refs && !tt->port_refs[lport])
+		return false; /* the common case for a random candidate: O(1) */
 	for (uint32_t i = 0; i < tt->nconns; i++)
 		for (struct tn_tcb *t = tt->conns[i]; t; t = t->hnext)
 			if (t->lport == lport && (!laddr || !t->laddr || t->laddr == laddr) &&
@@ -503,11 +514,19 @@ struct tn_tcb *tn_tcp_accept(struct tn_stack *s, struct tn_tcb *l)
 	return c;
 }
 
-static int ensure_sndbuf(struct tn_tcb *t)
+/* Room for `need` bytes of unacknowledged data.  The ring starts at 4 KiB
+ * and doubles up to sndbuf_max, so a connection that sends a short reply
+ * never holds a 16 KiB (or, autotuned, megabytes of) buffer. */
+static int ensure_sndbuf(struct tn_tcb *t, uint32_t need)
 {
-	if (t->snd.buf && t->snd.cap >= t->sndbuf_max)
+	if (t->snd.buf && t->snd.cap >= need)
 		return 0;
-	uint8_t *b = malloc(t->sndbuf_max);
+	uint32_t cap = t->snd.cap ? t->snd.cap : 4096;
+	while (cap < need)
+		cap *= 2;
+	if (cap > t->sndbuf_max)
+		cap = t->sndbuf_max > need ? t->sndbuf_max : need;
+	uint8_t *b = malloc(cap);
 	if (!b)
 		return -ENOMEM;
 	if (t->snd.buf) { /* grow: linearise what is held */
@@ -515,7 +534,7 @@ static int ensure_sndbuf(struct tn_tcb *t)
 		free(t->snd.buf);
 	}
 	t->snd.buf = b;
-	t->snd.cap = t->sndbuf_max;
+	t->snd.cap = cap;
 	t->snd.start = 0;
 	return 0;
 }
@@ -533,9 +552,9 @@ long tn_tcp_send(struct tn_stack *s, struct tn_tcb *t, const void *buf, size_t l
 	uint32_t space = tn_tcp_snd_space(t);
 	if (space == 0)
 		return -EAGAIN;
-	if (ensure_sndbuf(t) < 0)
-		return -ENOMEM;
 	uint32_t n = len < space ? (uint32_t)len : space;
+	if (ensure_sndbuf(t, t->snd.len + n) < 0)
+		return -ENOMEM;
 	uint32_t tail = (t->snd.start + t->snd.len) % t->snd.cap;
 	uint32_t first = t->snd.cap - tail < n ? t->snd.cap - tail : n;
 	memcpy(t->snd.buf + tail, buf, first);

@@ -421,8 +421,10 @@ static void ack_new_data(struct tn_stack *s, struct tn_tcb *t, const struct tn_t
 	if (t->dupacks >= 3) {
 		if (tn_seq_lt(g->h.ack, t->recover)) { /* partial ACK: resend the next hole */
 			uint32_t seg = t->snd.len < t->mss ? t->snd.len : t->mss;
-			if (seg)
+			if (seg) {
+				tn_stat_inc(s, TN_TcpRetransSegs);
 				tn_tcp_xmit(s, t, t->snd_una, seg, TN_TCP_ACK);
+			}
 			t->cwnd = t->cwnd > acked ? t->cwnd - acked + t->mss : t->mss;
 		} else {
 			t->cwnd = t->ssthresh;

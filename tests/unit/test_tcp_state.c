@@ -922,6 +922,60 @@ static void test_ephemeral_port_reuse_by_tuple(void **state)
 	peer_free(&p);
 }
 
+/* A short reply holds a 4 KiB ring; a bulk send grows it to the socket's
+ * send buffer; once everything is acknowledged nothing is held. */
+static void test_send_buffer_grows_from_small(void **state)
+{
+	struct peer p;
+	peer_init(&p);
+	int fd = passive_open(&p, listen_on(&p, SRV_PORT, 16), false);
+	struct tn_tcb *t = tcb_of_fd(&p, fd);
+	assert_null(t->snd.buf);
+	assert_int_equal(tern_send(p.s, fd, "hello", 5, 0), 5);
+	assert_int_equal(t->snd.cap, 4096);
+	static uint8_t data[12000];
+	assert_int_equal(tern_send(p.s, fd, data, sizeof(data), 0), (ssize_t)sizeof(data));
+	assert_int_equal(t->snd.cap, 16384);
+	struct out o;
+	uint32_t top = p.ack;
+	while (take(&p, &o))
+		top = o.h.seq + o.len;
+	p.ack = top;
+	peer_send(&p, SRV_PORT, TN_TCP_ACK, NULL, 0);
+	while (take(&p, &o)) /* the rest, now that the window opened */
+		p.ack = o.h.seq + o.len;
+	peer_send(&p, SRV_PORT, TN_TCP_ACK, NULL, 0);
+	assert_int_equal(t->snd.len, 0);
+	assert_null(t->snd.buf);
+	peer_free(&p);
+}
+
+/* bind() to port 0 picks a port nobody holds, among thousands held. */
+static void test_bind_any_port_avoids_held_ones(void **state)
+{
+	struct peer p;
+	peer_init(&p);
+	tern_sysctl_set(p.s, "net.ipv4.ip_local_port_range", "40000 40999");
+	bool seen[1000] = {false};
+	for (int i = 0; i < 1000; i++) {
+		int fd = tern_socket(p.s, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		struct sockaddr_in a = {.sin_family = AF_INET};
+		assert_int_equal(tern_bind(p.s, fd, (struct sockaddr *)&a, sizeof(a)), 0);
+		assert_int_equal(tern_listen(p.s, fd, 1), 0);
+		socklen_t len = sizeof(a);
+		assert_int_equal(tern_getsockname(p.s, fd, (struct sockaddr *)&a, &len), 0);
+		int port = ntohs(a.sin_port);
+		assert_in_range(port, 40000, 40999);
+		assert_false(seen[port - 40000]);
+		seen[port - 40000] = true;
+	}
+	int fd = tern_socket(p.s, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	assert_int_equal(tern_bind(p.s, fd, (struct sockaddr *)&a, sizeof(a)), -1);
+	assert_int_equal(errno, EADDRINUSE);
+	peer_free(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -956,6 +1010,8 @@ int main(void)
 		cmocka_unit_test(test_delayed_ack),
 		cmocka_unit_test(test_fast_retransmit),
 		cmocka_unit_test(test_ephemeral_port_reuse_by_tuple),
+		cmocka_unit_test(test_send_buffer_grows_from_small),
+		cmocka_unit_test(test_bind_any_port_avoids_held_ones),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
