@@ -6,6 +6,7 @@
  * exit status in decimal.  Closing the write side of the connection asks a
  * long-running command (ping) to stop and print its summary, as ^C does. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,28 @@ const char *ctl_path(const char *name, char *buf, size_t cap)
 	return buf;
 }
 
+/* The length word, with a descriptor attached when there is one. */
+static ssize_t send_len(int fd, uint32_t len, int pass_fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} cm;
+	memset(&cm, 0, sizeof(cm));
+	struct iovec iov = {.iov_base = &len, .iov_len = sizeof(len)};
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+	if (pass_fd >= 0) {
+		m.msg_control = cm.buf;
+		m.msg_controllen = sizeof(cm.buf);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+	}
+	return sendmsg(fd, &m, 0);
+}
+
 static volatile sig_atomic_t client_interrupted;
 static void on_sigint(int sig)
 {
@@ -56,6 +79,24 @@ int ctl_client(const char *name, int argc, char **argv)
 			name, path, strerror(errno), name);
 		return 2;
 	}
+	/* get: the body goes to a descriptor passed along (stdout, or -o FILE) */
+	bool get = argc > 0 && strcmp(argv[0], "get") == 0;
+	int body_fd = get ? STDOUT_FILENO : -1;
+	char *args[64];
+	int nargs = 0;
+	for (int i = 0; i < argc && nargs < 64; i++) {
+		if (get && strcmp(argv[i], "-o") == 0 && i + 1 < argc) {
+			body_fd = open(argv[++i], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+			if (body_fd < 0) {
+				fprintf(stderr, "tern: %s: %s\n", argv[i], strerror(errno));
+				return 2;
+			}
+			continue;
+		}
+		args[nargs++] = argv[i];
+	}
+	argc = nargs;
+	argv = args;
 	char req[8192];
 	uint32_t len = 0;
 	for (int i = 0; i < argc; i++) {
@@ -67,7 +108,7 @@ int ctl_client(const char *name, int argc, char **argv)
 		memcpy(req + len, argv[i], n);
 		len += (uint32_t)n;
 	}
-	if (write(fd, &len, sizeof(len)) != sizeof(len) || write(fd, req, len) != (ssize_t)len) {
+	if (send_len(fd, len, body_fd) != sizeof(len) || write(fd, req, len) != (ssize_t)len) {
 		fprintf(stderr, "tern: write to host: %s\n", strerror(errno));
 		return 2;
 	}

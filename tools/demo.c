@@ -3,9 +3,10 @@
  *   alice 198.18.1.2 ---- 198.18.1.1 router 198.18.2.1 ~~~~ 198.18.2.2 bob
  *                 clean link                 lossy, slow link
  *
- * Alice pings Bob through the router (small and fragmenting pings) and
- * sends UDP datagrams to Bob's echo service; then every stack's counters
- * tell what happened on the way. */
+ * Alice pings Bob through the router (small and fragmenting pings), sends
+ * UDP datagrams to Bob's echo service and fetches a megabyte from Bob's
+ * HTTP server over TCP; then every stack's counters tell what happened on
+ * the way. */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 
 #include "core/stack.h"
 #include "link/dev.h"
+#include "app/httpd.h"
 #include "tools.h"
 
 #define MS 1000000ull
@@ -22,6 +24,7 @@ struct demo {
 	struct tn_stack *alice, *router, *bob;
 	struct tn_dev *lossy_rb, *lossy_br; /* fault decorators on the router--bob link */
 	int bob_echo;
+	struct tn_httpd *bob_http;
 	uint64_t now;
 };
 
@@ -50,6 +53,8 @@ static void demo_run_watch(struct demo *d, uint64_t until, int watch_fd)
 			for (int i = 0; i < 3; i++)
 				work += tern_poll(all[i], d->now);
 			bob_echo_service(d);
+			if (d->bob_http)
+				work += tn_httpd_step(d->bob_http);
 		} while (work);
 		if (watch_fd >= 0 && (tern_sock_events(d->alice, watch_fd) & POLLIN))
 			return;
@@ -181,6 +186,55 @@ static void demo_udp(struct demo *d, int count)
 
 static int64_t st(struct tn_stack *s, const char *n) { return tern_stat(s, n); }
 
+struct fetched {
+	uint64_t bytes, bad;
+};
+
+static int check_body(void *ctx, const void *data, size_t len)
+{
+	struct fetched *f = ctx;
+	const char *p = data;
+	for (size_t i = 0; i < len; i++)
+		f->bad += p[i] != tn_httpd_gen_byte(f->bytes + i);
+	f->bytes += len;
+	return 0;
+}
+
+/* Alice fetches a megabyte from Bob's HTTP server across the lossy link. */
+static void demo_http(struct demo *d)
+{
+	struct tn_httpd_cfg hc = {.port = 80};
+	d->bob_http = tn_httpd_new(d->bob, &hc);
+	struct tn_httpc_req r = {.port = 80, .target = "/gen/1048576"};
+	parse_ip("198.18.2.2", &r.addr);
+	struct fetched f = {0};
+	struct tn_httpc *c = d->bob_http ? tn_httpc_start(d->alice, &r, check_body, &f) : NULL;
+	if (!c) {
+		printf("  could not start: %s\n", strerror(errno));
+		tn_httpd_free(d->bob_http);
+		d->bob_http = NULL;
+		return;
+	}
+	uint64_t start = d->now;
+	int rc;
+	while ((rc = tn_httpc_step(c)) == 0 && d->now - start < 600 * SEC)
+		demo_run(d, d->now + 1 * MS);
+	double secs = (double)(d->now - start) / 1e9;
+	if (rc == 1)
+		printf("  GET http://198.18.2.2/gen/1048576 -> %d %s, %llu bytes in %.2f s (%.2f Mbit/s), %llu wrong\n",
+		       tn_httpc_head(c)->status, tn_http_reason(tn_httpc_head(c)->status), (unsigned long long)f.bytes,
+		       secs, (double)f.bytes * 8 / secs / 1e6, (unsigned long long)f.bad);
+	else
+		printf("  GET failed after %.2f s: %s\n", secs, rc < 0 ? strerror(errno) : "timed out");
+	printf("  bob's TCP: %lld segments sent, %lld retransmitted (%lld fast retransmits, %lld timeouts)\n",
+	       (long long)st(d->bob, "TcpOutSegs"), (long long)st(d->bob, "TcpRetransSegs"),
+	       (long long)st(d->bob, "TcpExtTCPFastRetrans"), (long long)st(d->bob, "TcpExtTCPTimeouts"));
+	tn_httpc_free(c);
+	demo_run(d, d->now + 1 * SEC);
+	tn_httpd_free(d->bob_http);
+	d->bob_http = NULL;
+}
+
 static void demo_report(struct demo *d)
 {
 	const struct tn_fault_stats *f1 = tn_fault_stats(d->lossy_rb), *f2 = tn_fault_stats(d->lossy_br);
@@ -227,6 +281,8 @@ int cmd_demo(int argc, char **argv)
 	demo_ping(&d, 5, 4000);
 	printf("\n== UDP: alice -> bob's echo service (port 7) ==\n");
 	demo_udp(&d, 140);
+	printf("\n== HTTP over TCP: alice fetches 1 MiB from bob's server (port 80) ==\n");
+	demo_http(&d);
 	demo_report(&d);
 	printf("\n(%.1f s of network time simulated.  Real hosts: `tern host --tap tern0 --addr 198.18.0.2/24`.)\n",
 	       (double)(d.now - 1 * SEC) / 1e9);

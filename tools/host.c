@@ -13,6 +13,7 @@
 
 #include "core/stack.h"
 #include "link/dev.h"
+#include "app/httpd.h"
 #include "tools.h"
 
 #define MAX_DEVS 8
@@ -34,6 +35,9 @@ struct session {
 	uint32_t have, want;     /* bytes received / expected (0: length unknown) */
 	struct ping_session ping;
 	bool pinging;
+	struct get_session get;
+	bool getting;
+	int passed_fd;           /* a descriptor the client sent (get: where the body goes) */
 	FILE *out;
 };
 
@@ -61,7 +65,16 @@ struct host {
 	char path[256];
 	struct session sessions[MAX_SESSIONS];
 	int udp_echo_fd;
+	struct tn_httpd *httpd;
+	int http_port;
+	const char *docroot;
 };
+
+static int64_t wall_seconds(void *ctx)
+{
+	(void)ctx;
+	return (int64_t)time(NULL);
+}
 
 static volatile sig_atomic_t host_stop;
 static void on_signal(int sig)
@@ -83,6 +96,7 @@ static void usage(void)
 		"usage: tern host [--name NAME] --tap IFNAME --addr A.B.C.D/N [--tap IFNAME --addr ...]...\n"
 		"                 [--tun IFNAME] [--mtu N] [--gateway G] [--forward] [--udp-echo PORT]\n"
 		"                 [--pcap FILE] [--discard PORT] [--chargen PORT] [--tcp-echo PORT]\n"
+		"                 [--http PORT [--docroot DIR]] (HTTP/1.1: files, /gen/BYTES, POST /echo)\n"
 		"                 [--impair \"loss 2%% delay 20ms reorder 10%%\"] (after a --tap: its egress)\n");
 }
 
@@ -114,8 +128,13 @@ static void session_end(struct session *ss, int status)
 	}
 	if (ss->pinging)
 		ping_free(&ss->ping);
+	if (ss->getting)
+		get_free(&ss->get);
+	if (ss->passed_fd >= 0)
+		close(ss->passed_fd);
 	memset(ss, 0, sizeof(*ss));
 	ss->fd = -1;
+	ss->passed_fd = -1;
 }
 
 static int split_args(struct session *ss, char **argv, int max)
@@ -168,6 +187,14 @@ static void run_command(struct host *h, struct session *ss)
 	if (strcmp(cmd, "ping") == 0) {
 		start_ping(h, ss, argc, argv);
 		return;
+	} else if (strcmp(cmd, "get") == 0) {
+		if (ss->passed_fd < 0) {
+			fprintf(ss->out, "get: the client passed no descriptor for the body\n");
+			rc = 2;
+		} else if ((rc = get_start(&ss->get, h->s, argc, argv, ss->passed_fd, ss->out)) == 0) {
+			ss->getting = true;
+			return;
+		}
 	} else if (strcmp(cmd, "stat") == 0) {
 		show_stat(h->s, ss->out, argc > 1 && strcmp(argv[1], "--nstat") == 0);
 	} else if (strcmp(cmd, "sysctl") == 0) {
@@ -181,10 +208,27 @@ static void run_command(struct host *h, struct session *ss)
 	} else if (strcmp(cmd, "addr") == 0 || strcmp(cmd, "link") == 0) {
 		show_addr(h->s, ss->out);
 	} else {
-		fprintf(ss->out, "tern: unknown command \"%s\" (ping, stat, sysctl, route, neigh, addr, ss)\n", cmd);
+		fprintf(ss->out, "tern: unknown command \"%s\" (ping, get, stat, sysctl, route, neigh, addr, ss)\n", cmd);
 		rc = 2;
 	}
 	session_end(ss, rc);
+}
+
+/* The request's length word; `get` sends the descriptor for the body
+ * with it (SCM_RIGHTS), so the body never mixes with the reply stream. */
+static ssize_t recv_len_and_fd(struct session *ss, uint32_t *len)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} cm;
+	struct iovec iov = {.iov_base = len, .iov_len = sizeof(*len)};
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof(cm.buf)};
+	ssize_t n = recvmsg(ss->fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); n > 0 && c; c = CMSG_NXTHDR(&m, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && ss->passed_fd < 0)
+			memcpy(&ss->passed_fd, CMSG_DATA(c), sizeof(int));
+	return n;
 }
 
 static void session_read(struct host *h, struct session *ss)
@@ -194,9 +238,13 @@ static void session_read(struct host *h, struct session *ss)
 		session_end(ss, ss->ping.nreceived ? 0 : 1);
 		return;
 	}
+	if (ss->getting) { /* the client went away: stop the transfer */
+		session_end(ss, 1);
+		return;
+	}
 	if (ss->want == 0) {
 		uint32_t len;
-		ssize_t n = recv(ss->fd, &len, sizeof(len), MSG_DONTWAIT);
+		ssize_t n = recv_len_and_fd(ss, &len);
 		if (n != sizeof(len) || len == 0 || len > sizeof(ss->req)) {
 			session_end(ss, 2);
 			return;
@@ -234,6 +282,7 @@ static void accept_sessions(struct host *h)
 		}
 		memset(free_ss, 0, sizeof(*free_ss));
 		free_ss->fd = fd;
+		free_ss->passed_fd = -1;
 	}
 }
 
@@ -362,6 +411,12 @@ static uint64_t service_sessions(struct host *h, uint64_t now)
 	uint64_t next = UINT64_MAX;
 	for (int i = 0; i < MAX_SESSIONS; i++) {
 		struct session *ss = &h->sessions[i];
+		if (ss->fd >= 0 && ss->getting) {
+			int rc = get_step(&ss->get);
+			if (rc >= 0)
+				session_end(ss, rc);
+			continue;
+		}
 		if (ss->fd < 0 || !ss->pinging)
 			continue;
 		uint64_t t = ping_step(&ss->ping, now);
@@ -396,6 +451,8 @@ static int host_loop(struct host *h)
 		tern_poll(h->s, now);
 		udp_echo(h);
 		tcp_services(h);
+		if (h->httpd)
+			tn_httpd_step(h->httpd);
 		uint64_t next = service_sessions(h, now);
 		tern_poll(h->s, now); /* send what the services queued */
 		uint64_t at = tern_poll_at(h->s);
@@ -451,7 +508,8 @@ static int parse_host_args(int argc, char **argv, struct host *h, struct dev_spe
 		{"forward", no_argument, 0, 'f'},    {"udp-echo", required_argument, 0, 'e'},
 		{"pcap", required_argument, 0, 'p'}, {"help", no_argument, 0, 'h'},
 		{"discard", required_argument, 0, 'D'}, {"chargen", required_argument, 0, 'C'},
-		{"tcp-echo", required_argument, 0, 'E'}, {"impair", required_argument, 0, 'I'},
+		{"tcp-echo", required_argument, 0, 'E'}, {"http", required_argument, 0, 'H'},
+		{"docroot", required_argument, 0, 'R'}, {"impair", required_argument, 0, 'I'},
 		{0, 0, 0, 0},
 	};
 	optind = 1;
@@ -496,6 +554,8 @@ static int parse_host_args(int argc, char **argv, struct host *h, struct dev_spe
 			}
 			last->impair = optarg;
 			break;
+		case 'H': h->http_port = atoi(optarg); break;
+		case 'R': h->docroot = optarg; break;
 		case 'D':
 		case 'C':
 		case 'E':
@@ -609,7 +669,7 @@ int cmd_host(int argc, char **argv)
 {
 	struct host h = {.name = "tern", .listen_fd = -1, .udp_echo_fd = -1};
 	for (int i = 0; i < MAX_SESSIONS; i++)
-		h.sessions[i].fd = -1;
+		h.sessions[i].fd = h.sessions[i].passed_fd = -1;
 	struct dev_spec devs[MAX_DEVS];
 	int ndevs = 0, echo_port = 0;
 	uint32_t gateway = 0;
@@ -655,7 +715,17 @@ int cmd_host(int argc, char **argv)
 			tern_stack_free(h.s);
 			return 1;
 		}
+	if (h.http_port) {
+		struct tn_httpd_cfg hc = {.port = (uint16_t)h.http_port, .docroot = h.docroot, .wallclock = wall_seconds};
+		if (!(h.httpd = tn_httpd_new(h.s, &hc))) {
+			fprintf(stderr, "tern: http port %d%s%s: %s\n", h.http_port, h.docroot ? ", docroot " : "",
+				h.docroot ? h.docroot : "", strerror(errno));
+			tern_stack_free(h.s);
+			return 1;
+		}
+	}
 	if (listen_ctl(&h) < 0) {
+		tn_httpd_free(h.httpd);
 		tern_stack_free(h.s);
 		return 1;
 	}
@@ -670,6 +740,7 @@ int cmd_host(int argc, char **argv)
 			session_end(&h.sessions[i], 1);
 	close(h.listen_fd);
 	unlink(h.path);
+	tn_httpd_free(h.httpd);
 	printf("tern host %s: counters at exit\n", h.name);
 	show_stat(h.s, stdout, false);
 	tern_stack_free(h.s);

@@ -10,6 +10,7 @@ static void usage(void)
 		"usage: tern demo                       run three stacks on in-memory links (no root)\n"
 		"       tern host [options]             run a host on TAP/TUN devices (tern host --help)\n"
 		"       tern [-n NAME] ping [-c N] [-i S] [-s N] ADDR\n"
+		"       tern [-n NAME] get [-i] [-I] [-X M] [-d DATA] [-o FILE] http://A.B.C.D[:PORT]/PATH\n"
 		"       tern [-n NAME] stat [--nstat]   counters, like netstat -s / nstat\n"
 		"       tern [-n NAME] sysctl [-w key=value | key]...\n"
 		"       tern [-n NAME] route [add|del PREFIX [via GW] [dev IF] [metric N]]\n"
@@ -40,7 +41,7 @@ int main(int argc, char **argv)
 		usage();
 		return 0;
 	}
-	static const char *const remote[] = {"ping", "stat", "sysctl", "route", "neigh", "addr", "link", "ss"};
+	static const char *const remote[] = {"ping", "get", "stat", "sysctl", "route", "neigh", "addr", "link", "ss"};
 	for (size_t k = 0; k < sizeof(remote) / sizeof(remote[0]); k++)
 		if (strcmp(cmd, remote[k]) == 0)
 			return ctl_client(name, argc - i, argv + i);

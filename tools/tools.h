@@ -36,6 +36,20 @@ void ping_free(struct ping_session *p);
 int ping_parse_args(int argc, char **argv, int *count, double *interval, int *size, double *wait,
 		    int *ttl, bool *quiet, uint32_t *dst);
 
+/* ---- `get`: one HTTP request, the body written to out_fd ---- */
+#include "app/httpc.h"
+struct get_session {
+	struct tn_httpc *c;
+	int out_fd;
+	FILE *msg;        /* errors and, with -i/-I, the response head */
+	bool show_head, head_shown;
+};
+/* 0 when started; otherwise the exit status (usage: 2, no socket: 7). */
+int get_start(struct get_session *g, struct tn_stack *s, int argc, char **argv, int out_fd, FILE *msg);
+/* -1 while running; then the exit status (0, 22 for >= 400, 7 no connection). */
+int get_step(struct get_session *g);
+void get_free(struct get_session *g);
+
 /* ---- views of a stack, in the forms of the Linux tools ---- */
 void show_route(struct tn_stack *s, FILE *f);
 void show_neigh(struct tn_stack *s, FILE *f);

@@ -291,6 +291,7 @@ void tn_tcp_delack_fire(void *ctx, struct tn_timer *tm)
 static void retransmit_timeout(struct tn_stack *s, struct tn_tcb *t)
 {
 	tn_stat_inc(s, TN_TcpRetransSegs);
+	tn_stat_inc(s, TN_TcpExtTCPTimeouts);
 	if (!t->first_rtx_at)
 		t->first_rtx_at = s->now;
 	if (s->now - t->first_rtx_at > tn_tcp_retries_budget(s)) {
