@@ -583,6 +583,8 @@ ssize_t tn_http_path_normalize(struct tn_http_str path, char *out, size_t cap)
 		size_t seg = o;
 		while (i < path.n && path.p[i] != '/') {
 			char c = path.p[i];
+			if ((unsigned char)c <= 0x20 || c == 0x7f)
+				return -1; /* never valid raw in a request-target */
 			if (c == '%') {
 				if (i + 2 >= path.n)
 					return -1;
