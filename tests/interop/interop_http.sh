@@ -1,0 +1,101 @@
+# HTTP/1.1 between Linux tools and tern on a TAP: curl against tern's
+# server (files, ranges, HEAD, errors, uploads plain and chunked, reused
+# connections, HTTP/1.0, many at once), raw pipelining through nc, wrk
+# under load, and tern's client (`tern get`) against Python's http.server.
+. "$(dirname "$0")/lib.sh"
+require_root
+require_cmd ip curl python3 nc sha256sum
+
+ns_new ns http
+root="$IT_TMP/www"
+mkdir -p "$root/dir"
+printf '<h1>hello from tern</h1>\n' >"$root/index.html"
+printf 'in a directory\n' >"$root/dir/index.html"
+head -c 3000000 /dev/urandom >"$root/big.bin"
+tern_start "$ns" ithttp --tap tap0 --addr 198.18.9.2/24 --http 80 --docroot "$root"
+linux_addr "$ns" tap0 198.18.9.1/24
+url=http://198.18.9.2
+incurl() { ip netns exec "$ns" curl -sS --max-time 30 "$@"; }
+
+body=$(incurl "$url/") || fail "curl /"
+[ "$body" = "<h1>hello from tern</h1>" ] || fail "curl / returned: $body"
+got=$(incurl "$url/big.bin" | sha256sum | cut -c1-64)
+want=$(sha256sum <"$root/big.bin" | cut -c1-64)
+[ "$got" = "$want" ] || fail "3 MB file: SHA-256 differs"
+ok "curl GET of a page and a 3 MB file (SHA-256 matches)"
+
+head=$(incurl -I "$url/big.bin" | tr -d '\r')
+echo "$head" | grep -q '^HTTP/1.1 200 OK$' || fail "HEAD: $head"
+echo "$head" | grep -q '^Content-Length: 3000000$' || fail "HEAD length: $head"
+echo "$head" | grep -q '^Last-Modified: .* GMT$' || fail "HEAD Last-Modified: $head"
+echo "$head" | grep -q '^Date: .* GMT$' || fail "HEAD Date: $head"
+range=$(incurl -r 1000-1999 "$url/big.bin" | sha256sum | cut -c1-64)
+[ "$range" = "$(tail -c +1001 "$root/big.bin" | head -c 1000 | sha256sum | cut -c1-64)" ] || fail "range 1000-1999"
+code=$(incurl -o /dev/null -w '%{http_code}' -r 1000-1999 "$url/big.bin")
+[ "$code" = 206 ] || fail "range status $code"
+[ "$(incurl -o /dev/null -w '%{http_code}' "$url/nope")" = 404 ] || fail "missing file not 404"
+[ "$(incurl -o /dev/null -w '%{http_code}' -X DELETE "$url/index.html")" = 405 ] || fail "DELETE not 405"
+[ "$(incurl -o /dev/null -w '%{http_code} %{redirect_url}' "$url/dir")" = "301 $url/dir/" ] || fail "dir redirect"
+[ "$(incurl -L "$url/dir")" = "in a directory" ] || fail "following the redirect"
+[ "$(incurl --path-as-is -o /dev/null -w '%{http_code}' "$url/../../etc/passwd")" = 400 ] || fail "traversal not refused"
+ok "curl HEAD, Range (206), 404, 405, 301 to a directory, path traversal refused (400)"
+
+head -c 200000 /dev/urandom >"$IT_TMP/up.bin"
+got=$(incurl --data-binary @"$IT_TMP/up.bin" -H 'Content-Type: application/octet-stream' "$url/echo" | sha256sum | cut -c1-64)
+[ "$got" = "$(sha256sum <"$IT_TMP/up.bin" | cut -c1-64)" ] || fail "POST /echo with Content-Length"
+got=$(incurl --data-binary @"$IT_TMP/up.bin" -H 'Transfer-Encoding: chunked' "$url/echo" | sha256sum | cut -c1-64)
+[ "$got" = "$(sha256sum <"$IT_TMP/up.bin" | cut -c1-64)" ] || fail "POST /echo chunked"
+ok "curl uploads of 200 kB echoed intact, with Content-Length and chunked (Expect: 100-continue)"
+
+# one curl, three URLs: one connection, reused
+n=$(incurl -o /dev/null -o /dev/null -o /dev/null -w '%{num_connects}\n' "$url/" "$url/gen/1000" "$url/index.html" | awk '{ n += $1 } END { print n }')
+[ "$n" = 1 ] || fail "keep-alive: $n connections for three requests"
+[ "$(incurl -0 "$url/gen/10")" = "abcdefghij" ] || fail "HTTP/1.0 request"
+ok "persistent connection reused by curl for three requests; HTTP/1.0 served"
+
+# pipelining, byte for byte, through nc
+resp=$(printf 'GET /gen/3 HTTP/1.1\r\nHost: a\r\n\r\nGET /nope HTTP/1.1\r\nHost: a\r\n\r\nGET /gen/4 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n' |
+	ip netns exec "$ns" timeout 10 nc 198.18.9.2 80 | tr -d '\r')
+[ "$(echo "$resp" | grep -o 'HTTP/1.1 [0-9]*' | tr '\n' ' ')" = "HTTP/1.1 200 HTTP/1.1 404 HTTP/1.1 200 " ] ||
+	fail "pipelined responses (or their order): $resp"
+[ "$(echo "$resp" | tail -1)" = "abcd" ] || fail "pipelined last body: $resp"
+bad=$(printf 'GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n' |
+	ip netns exec "$ns" timeout 10 nc 198.18.9.2 80 | head -1 | tr -d '\r')
+[ "$bad" = "HTTP/1.1 400 Bad Request" ] || fail "smuggling attempt answered: $bad"
+ok "three pipelined requests answered in order over one connection (nc); CL+TE refused with 400"
+
+# 200 transfers, 50 at a time
+seq 200 | ip netns exec "$ns" xargs -P 50 -I{} curl -sS --max-time 30 -o /dev/null -w '%{http_code}\n' "$url/gen/100000" \
+	>"$IT_TMP/par.txt" || fail "parallel curls failed"
+[ "$(grep -c '^200$' "$IT_TMP/par.txt")" = 200 ] || fail "parallel: $(sort "$IT_TMP/par.txt" | uniq -c)"
+ok "200 downloads of 100 kB, 50 at a time: all 200 OK"
+
+if command -v wrk >/dev/null; then
+	w=$(ip netns exec "$ns" wrk -t2 -c64 -d3s "$url/gen/1000" 2>&1) || fail "wrk: $w"
+	reqs=$(echo "$w" | awk '/requests in/ { print $1 }')
+	echo "$w" | grep -q "Non-2xx" && fail "wrk saw errors: $w"
+	echo "$w" | grep -q "Socket errors" && fail "wrk socket errors: $w"
+	[ "${reqs:-0}" -gt 100 ] || fail "wrk: only ${reqs:-0} requests: $w"
+	ok "wrk, 64 connections for 3 s: $reqs requests, $(echo "$w" | awk '/Requests\/sec/ { print $2 }') req/s, no errors"
+else
+	echo "SKIP part: wrk not installed"
+fi
+
+# tern's client against Linux's Python http.server
+mkdir -p "$IT_TMP/pysrv"
+head -c 1500000 /dev/urandom >"$IT_TMP/pysrv/file.bin"
+ip netns exec "$ns" python3 -m http.server 8000 --bind 198.18.9.1 --directory "$IT_TMP/pysrv" \
+	>"$IT_TMP/pysrv.log" 2>&1 &
+py=$!
+IT_PIDS+=("$py")
+for _ in $(seq 50); do ip netns exec "$ns" curl -s -o /dev/null http://198.18.9.1:8000/ && break; sleep 0.1; done
+"$TERN" -n ithttp get -o "$IT_TMP/got.bin" http://198.18.9.1:8000/file.bin || fail "tern get exited $?"
+cmp -s "$IT_TMP/got.bin" "$IT_TMP/pysrv/file.bin" || fail "tern get: body differs"
+hdr=$("$TERN" -n ithttp get -I http://198.18.9.1:8000/file.bin | tr -d '\r')
+echo "$hdr" | grep -q '^HTTP/1.0 200 OK$' || fail "tern get -I: $hdr"
+echo "$hdr" | grep -qi '^Content-Length: 1500000$' || fail "tern get -I length: $hdr"
+"$TERN" -n ithttp get http://198.18.9.1:8000/missing >/dev/null
+[ $? = 22 ] || fail "tern get of a missing file did not exit 22"
+"$TERN" -n ithttp get http://198.18.9.1:8001/ >/dev/null 2>&1
+[ $? = 7 ] || fail "tern get to a closed port did not exit 7"
+ok "tern get from Python's http.server: 1.5 MB intact, -I head, 404 -> exit 22, refused -> exit 7"
