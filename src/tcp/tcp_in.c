@@ -62,6 +62,15 @@ static void rtt_sample(struct tn_tcb *t, uint64_t r)
 	t->rto = rto < TN_TCP_RTO_MIN ? TN_TCP_RTO_MIN : rto > TN_TCP_RTO_MAX ? TN_TCP_RTO_MAX : rto;
 }
 
+/* RFC 6298 5.7, as Linux's tcp_init_metrics: a handshake that gave no RTT
+ * sample (its SYN or SYN-ACK was retransmitted) leaves the RTO at 3 s
+ * rather than 1 s, to avoid more spurious retransmissions. */
+static void rto_fallback(struct tn_tcb *t)
+{
+	if (!t->srtt)
+		t->rto = TN_TCP_RTO_FALLBACK;
+}
+
 static void take_rtt(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp_seg *g)
 {
 	if (t->ts_ok && g->h.opt.has_ts && g->h.opt.tsecr) {
@@ -229,6 +238,8 @@ static void listen_syn(struct tn_stack *s, struct tn_tcb *l, const struct tn_tcp
 	l->syn_len++;
 	tn_tcp_hash(s, c);
 	tn_tcp_xmit(s, c, c->iss, 0, TN_TCP_SYN | TN_TCP_ACK);
+	c->rtt_start = s->now; /* the handshake's RTT sample, if it is not resent */
+	c->rtt_seq = c->iss;
 	tn_tcp_arm_rtx(s, c);
 }
 
@@ -284,6 +295,7 @@ static void syn_sent_input(struct tn_stack *s, struct tn_tcb *t, const struct tn
 		rtt_sample(t, s->now - t->rtt_start);
 	t->rtt_start = 0;
 	t->backoff = 0;
+	rto_fallback(t);
 	tn_timer_cancel(&s->wheel, &t->rtx_timer);
 	tn_tcp_set_state(s, t, TN_TCP_ESTABLISHED);
 	tn_tcp_sndbuf_expand(s, t);
@@ -368,7 +380,12 @@ static bool synrecv_established(struct tn_stack *s, struct tn_tcb *t, const stru
 	t->snd_wnd = (uint32_t)g->h.win << (t->snd_wscale == 0xff ? 0 : t->snd_wscale);
 	t->snd_wl1 = g->h.seq;
 	t->snd_wl2 = g->h.ack;
+	if (t->backoff) /* Karn: a resent SYN-ACK gives no sample, save by timestamp */
+		t->rtt_start = 0;
+	take_rtt(s, t, g); /* as Linux's tcp_synack_rtt_meas */
+	t->rtt_start = 0;
 	t->backoff = 0;
+	rto_fallback(t);
 	tn_timer_cancel(&s->wheel, &t->rtx_timer);
 	tn_tcp_set_state(s, t, TN_TCP_ESTABLISHED);
 	tn_tcp_sndbuf_expand(s, t);

@@ -8,6 +8,7 @@
 #define TN_TCP_MS 1000000ull
 #define TN_TCP_RTO_MIN (200 * TN_TCP_MS)     /* Linux's TCP_RTO_MIN */
 #define TN_TCP_RTO_INIT (1000 * TN_TCP_MS)   /* RFC 6298 2.1 */
+#define TN_TCP_RTO_FALLBACK (3000 * TN_TCP_MS) /* RFC 6298 5.7, Linux's TCP_TIMEOUT_FALLBACK */
 #define TN_TCP_RTO_MAX (120000 * TN_TCP_MS)  /* Linux's TCP_RTO_MAX */
 #define TN_TCP_DELACK_MIN (40 * TN_TCP_MS)   /* Linux's TCP_DELACK_MIN */
 #define TN_TCP_TIMEWAIT (60000 * TN_TCP_MS)  /* Linux's TCP_TIMEWAIT_LEN */

@@ -835,8 +835,9 @@ static void test_rto_backoff(void **state)
 	struct out d;
 	assert_true(take(&p, &d));
 	assert_int_equal(d.len, 5);
-	/* no RTT sample yet: RTO 1 s, then doubling (RFC 6298 5.5) */
-	uint64_t at = p.now, rto = T_SEC;
+	/* the handshake's RTT (~0 here) sets the RTO to Linux's 200 ms
+	 * minimum; then it doubles (RFC 6298 5.5) */
+	uint64_t at = p.now, rto = 200 * T_MS;
 	for (int i = 0; i < 4; i++) {
 		at += rto;
 		run_to(&p, at - T_MS);
@@ -847,6 +848,37 @@ static void test_rto_backoff(void **state)
 		rto *= 2;
 	}
 	assert_int_equal(stat(&p, "TcpRetransSegs"), 4);
+	peer_free(&p);
+}
+
+/* RFC 6298 5.7: a handshake whose SYN-ACK had to be resent gives no RTT
+ * sample, and the first data's RTO is 3 s, not 1 s (Linux does the same). */
+static void test_rto_fallback_after_resent_synack(void **state)
+{
+	struct peer p;
+	peer_init(&p);
+	int lfd = listen_on(&p, SRV_PORT, 16);
+	struct tn_tcp_opts o = syn_opts(false);
+	send_seg(&p, SRV_PORT, p.iss, 0, TN_TCP_SYN, 65535, &o, NULL, 0);
+	struct out sa;
+	assert_true(take(&p, &sa));
+	advance(&p, 1100 * T_MS); /* the SYN-ACK is resent after 1 s */
+	assert_true(take(&p, &sa));
+	assert_int_equal(sa.h.flags, TN_TCP_SYN | TN_TCP_ACK);
+	p.seq = p.iss + 1;
+	p.ack = sa.h.seq + 1;
+	peer_send(&p, SRV_PORT, TN_TCP_ACK, NULL, 0);
+	int fd = tern_accept(p.s, lfd, NULL, NULL);
+	assert_true(fd >= 0);
+	assert_int_equal(tern_send(p.s, fd, "hello", 5, 0), 5);
+	struct out d;
+	assert_true(take(&p, &d));
+	uint64_t at = p.now;
+	run_to(&p, at + 3 * T_SEC - T_MS);
+	assert_false(take(&p, &d));
+	run_to(&p, at + 3 * T_SEC + T_MS);
+	assert_true(take(&p, &d));
+	assert_int_equal(d.len, 5);
 	peer_free(&p);
 }
 
@@ -1007,6 +1039,7 @@ int main(void)
 		cmocka_unit_test(test_accept_queue_overflow),
 		cmocka_unit_test(test_abort_on_overflow),
 		cmocka_unit_test(test_rto_backoff),
+		cmocka_unit_test(test_rto_fallback_after_resent_synack),
 		cmocka_unit_test(test_delayed_ack),
 		cmocka_unit_test(test_fast_retransmit),
 		cmocka_unit_test(test_ephemeral_port_reuse_by_tuple),
