@@ -94,6 +94,13 @@ ssize_t tern_recv(struct tn_stack *s, int fd, void *buf, size_t len, int flags);
 /* recvmsg with msg_name, a scatter list, MSG_TRUNC in msg_flags, and the
  * IP_TTL control message when IP_RECVTTL is on. */
 ssize_t tern_recvmsg(struct tn_stack *s, int fd, struct msghdr *msg, int flags);
+/* sendmsg: a stream takes the iovecs in order (a short count when the send
+ * buffer fills); a datagram socket sends them as one datagram to msg_name
+ * (or its peer).  readv/writev are recvmsg/sendmsg without names. */
+struct iovec;
+ssize_t tern_sendmsg(struct tn_stack *s, int fd, const struct msghdr *msg, int flags);
+ssize_t tern_readv(struct tn_stack *s, int fd, const struct iovec *iov, int iovcnt);
+ssize_t tern_writev(struct tn_stack *s, int fd, const struct iovec *iov, int iovcnt);
 int tern_listen(struct tn_stack *s, int fd, int backlog);
 /* Returns the new connection's descriptor; EAGAIN if none is ready. */
 int tern_accept(struct tn_stack *s, int fd, struct sockaddr *addr, socklen_t *len);

@@ -4,6 +4,7 @@
 #include "socket/sock.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -285,6 +286,66 @@ ssize_t tern_recv(struct tn_stack *s, int fd, void *buf, size_t len, int flags)
 	return tern_recvfrom(s, fd, buf, len, flags, NULL, NULL);
 }
 
+/* Gather: a stream takes the iovecs in order until one is taken short (the
+ * send buffer filled); a datagram socket sends them as one datagram. */
+ssize_t tern_sendmsg(struct tn_stack *s, int fd, const struct msghdr *msg, int flags)
+{
+	struct tn_sock *sk = sock_or_ebadf(s, fd);
+	if (!sk)
+		return -1;
+	size_t total = 0;
+	for (size_t i = 0; i < (size_t)msg->msg_iovlen; i++) {
+		if (msg->msg_iov[i].iov_len > SSIZE_MAX - total)
+			return set_errno(EINVAL);
+		total += msg->msg_iov[i].iov_len;
+	}
+	if (sk->type == SOCK_STREAM) {
+		ssize_t sent = 0;
+		for (size_t i = 0; i < (size_t)msg->msg_iovlen; i++) {
+			if (!msg->msg_iov[i].iov_len)
+				continue;
+			ssize_t k = tern_sendto(s, fd, msg->msg_iov[i].iov_base, msg->msg_iov[i].iov_len, flags, NULL, 0);
+			if (k < 0)
+				return sent ? sent : -1;
+			sent += k;
+			if ((size_t)k < msg->msg_iov[i].iov_len)
+				break;
+		}
+		return sent;
+	}
+	if (total > 65535)
+		return set_errno(EMSGSIZE);
+	uint8_t *buf = malloc(total ? total : 1);
+	if (!buf)
+		return set_errno(ENOBUFS);
+	size_t off = 0;
+	for (size_t i = 0; i < (size_t)msg->msg_iovlen; i++) {
+		memcpy(buf + off, msg->msg_iov[i].iov_base, msg->msg_iov[i].iov_len);
+		off += msg->msg_iov[i].iov_len;
+	}
+	ssize_t rc = tern_sendto(s, fd, buf, total, flags, msg->msg_name, msg->msg_namelen);
+	int err = errno;
+	free(buf);
+	errno = err;
+	return rc;
+}
+
+ssize_t tern_writev(struct tn_stack *s, int fd, const struct iovec *iov, int iovcnt)
+{
+	if (iovcnt < 0 || iovcnt > IOV_MAX)
+		return set_errno(EINVAL);
+	struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
+	return tern_sendmsg(s, fd, &m, 0);
+}
+
+ssize_t tern_readv(struct tn_stack *s, int fd, const struct iovec *iov, int iovcnt)
+{
+	if (iovcnt < 0 || iovcnt > IOV_MAX)
+		return set_errno(EINVAL);
+	struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
+	return tern_recvmsg(s, fd, &m, 0);
+}
+
 /* Append one control message; false (and MSG_CTRUNC) if it does not fit. */
 static bool put_cmsg(struct msghdr *msg, size_t *used, int level, int type, const void *data, size_t len)
 {
@@ -301,11 +362,38 @@ static bool put_cmsg(struct msghdr *msg, size_t *used, int level, int type, cons
 	return true;
 }
 
+/* A byte stream scatters across the iovecs in order; it stops early only
+ * when the data runs out (a later call gets the rest). */
+static ssize_t stream_recvmsg(struct tn_stack *s, int fd, struct msghdr *msg, int flags)
+{
+	ssize_t total = 0;
+	msg->msg_flags = 0;
+	msg->msg_controllen = 0;
+	for (size_t i = 0; i < (size_t)msg->msg_iovlen; i++) {
+		if (!msg->msg_iov[i].iov_len)
+			continue;
+		ssize_t k = tern_recvfrom(s, fd, msg->msg_iov[i].iov_base, msg->msg_iov[i].iov_len, flags, NULL, NULL);
+		if (k < 0)
+			return total ? total : -1;
+		total += k;
+		if ((size_t)k < msg->msg_iov[i].iov_len || (flags & MSG_PEEK))
+			break;
+	}
+	if (msg->msg_name) {
+		socklen_t len = msg->msg_namelen;
+		if (tern_getpeername(s, fd, msg->msg_name, &len) == 0)
+			msg->msg_namelen = len;
+	}
+	return total;
+}
+
 ssize_t tern_recvmsg(struct tn_stack *s, int fd, struct msghdr *msg, int flags)
 {
 	struct tn_sock *sk = sock_or_ebadf(s, fd);
 	if (!sk)
 		return -1;
+	if (sk->type == SOCK_STREAM)
+		return stream_recvmsg(s, fd, msg, flags);
 	struct tn_pkt *p = sk->rxq.head;
 	if (!p)
 		return tern_recvfrom(s, fd, NULL, 0, flags, NULL, NULL); /* error or EAGAIN */

@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "sim.h"
 #include "tcp/tcp.h"
@@ -275,6 +276,56 @@ static void test_keepalive(void **state)
 	sim_free(&sim);
 }
 
+/* writev gathers into the byte stream in order; readv scatters it back;
+ * sendmsg on UDP makes one datagram of all the pieces. */
+static void test_vectored_io(void **state)
+{
+	(void)state;
+	struct sim sim;
+	pair(&sim, 9, NULL);
+	struct tn_stack *cs = sim.st[C], *ss = sim.st[S];
+	int l = listen_on(&sim, 8080);
+	int c = connect_to(&sim, 8080);
+	sim_run_until(&sim, sim.now + 10 * MS);
+	int a = tern_accept(ss, l, NULL, NULL);
+	assert_true(a >= 0);
+	struct iovec out[3] = {{"head-", 5}, {"", 0}, {"and-tail", 8}};
+	assert_int_equal(tern_writev(cs, c, out, 3), 13);
+	sim_run_until(&sim, sim.now + 10 * MS);
+	char x[4], y[16];
+	struct iovec in[2] = {{x, sizeof(x)}, {y, sizeof(y)}};
+	assert_int_equal(tern_readv(ss, a, in, 2), 13);
+	assert_memory_equal(x, "head", 4);
+	assert_memory_equal(y, "-and-tail", 9);
+	struct sockaddr_in peer;
+	struct msghdr m = {.msg_name = &peer, .msg_namelen = sizeof(peer), .msg_iov = in, .msg_iovlen = 2};
+	assert_int_equal(tern_recvmsg(ss, a, &m, 0), -1); /* nothing left: EAGAIN, not a false EOF */
+	assert_int_equal(errno, EAGAIN);
+	tern_shutdown(cs, c, SHUT_WR);
+	sim_run_until(&sim, sim.now + 10 * MS);
+	assert_int_equal(tern_recvmsg(ss, a, &m, 0), 0); /* the FIN */
+	assert_int_equal(ntohl(peer.sin_addr.s_addr), t_ip("198.18.1.1"));
+	/* UDP: one datagram from three pieces */
+	int u = tern_socket(ss, AF_INET, SOCK_DGRAM, 0), v = tern_socket(cs, AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in ua = {.sin_family = AF_INET, .sin_port = htons(5353)};
+	assert_int_equal(tern_bind(ss, u, (struct sockaddr *)&ua, sizeof(ua)), 0);
+	ua.sin_addr.s_addr = htonl(t_ip("198.18.1.2"));
+	struct msghdr um = {.msg_name = &ua, .msg_namelen = sizeof(ua), .msg_iov = out, .msg_iovlen = 3};
+	assert_int_equal(tern_sendmsg(cs, v, &um, 0), 13);
+	sim_run_until(&sim, sim.now + 10 * MS);
+	char d[64];
+	assert_int_equal(tern_recv(ss, u, d, sizeof(d), 0), 13);
+	assert_memory_equal(d, "head-and-tail", 13);
+	tern_close(cs, c);
+	tern_close(ss, a);
+	tern_close(ss, l);
+	tern_close(ss, u);
+	tern_close(cs, v);
+	sim_run_until(&sim, sim.now + 200 * SEC);
+	assert_true(sim_no_leak(&sim));
+	sim_free(&sim);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -283,6 +334,7 @@ int main(void)
 		cmocka_unit_test(test_bulk_lossy),
 		cmocka_unit_test(test_zero_window_persist),
 		cmocka_unit_test(test_keepalive),
+		cmocka_unit_test(test_vectored_io),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
