@@ -91,6 +91,7 @@ int ctl_client(const char *name, int argc, char **argv)
 				fprintf(stderr, "tern: %s: %s\n", argv[i], strerror(errno));
 				return 2;
 			}
+			args[nargs++] = "--progress"; /* the body is in a file: show a bar */
 			continue;
 		}
 		args[nargs++] = argv[i];

@@ -15,6 +15,7 @@
 #include "core/stack.h"
 #include "link/dev.h"
 #include "app/httpd.h"
+#include "core/sha256.h"
 #include "tools.h"
 
 #define MS 1000000ull
@@ -187,17 +188,34 @@ static void demo_udp(struct demo *d, int count)
 static int64_t st(struct tn_stack *s, const char *n) { return tern_stat(s, n); }
 
 struct fetched {
-	uint64_t bytes, bad;
+	uint64_t bytes;
+	struct tn_sha256 sha;
 };
 
-static int check_body(void *ctx, const void *data, size_t len)
+static int take_body(void *ctx, const void *data, size_t len)
 {
 	struct fetched *f = ctx;
-	const char *p = data;
-	for (size_t i = 0; i < len; i++)
-		f->bad += p[i] != tn_httpd_gen_byte(f->bytes + i);
+	tn_sha256_update(&f->sha, data, len);
 	f->bytes += len;
 	return 0;
+}
+
+#define DEMO_FILE (1u << 20)
+
+/* SHA-256 of what /gen/N serves, computed here independently. */
+static void expected_sha(char hex[65])
+{
+	struct tn_sha256 c;
+	tn_sha256_init(&c);
+	char buf[4096];
+	for (uint32_t off = 0; off < DEMO_FILE; off += sizeof(buf)) {
+		for (uint32_t i = 0; i < sizeof(buf); i++)
+			buf[i] = tn_httpd_gen_byte(off + i);
+		tn_sha256_update(&c, buf, sizeof(buf));
+	}
+	uint8_t d[32];
+	tn_sha256_final(&c, d);
+	tn_sha256_hex(d, hex);
 }
 
 /* Alice fetches a megabyte from Bob's HTTP server across the lossy link. */
@@ -208,27 +226,41 @@ static void demo_http(struct demo *d)
 	struct tn_httpc_req r = {.port = 80, .target = "/gen/1048576"};
 	parse_ip("198.18.2.2", &r.addr);
 	struct fetched f = {0};
-	struct tn_httpc *c = d->bob_http ? tn_httpc_start(d->alice, &r, check_body, &f) : NULL;
+	tn_sha256_init(&f.sha);
+	struct tn_httpc *c = d->bob_http ? tn_httpc_start(d->alice, &r, take_body, &f) : NULL;
 	if (!c) {
 		printf("  could not start: %s\n", strerror(errno));
 		tn_httpd_free(d->bob_http);
 		d->bob_http = NULL;
 		return;
 	}
+	int64_t rtx0 = st(d->bob, "TcpRetransSegs");
+	printf("  GET http://198.18.2.2/gen/1048576\n");
+	struct progress pg = {-1};
 	uint64_t start = d->now;
 	int rc;
-	while ((rc = tn_httpc_step(c)) == 0 && d->now - start < 600 * SEC)
+	while ((rc = tn_httpc_step(c)) == 0 && d->now - start < 600 * SEC) {
 		demo_run(d, d->now + 1 * MS);
+		progress_bar(stdout, &pg, f.bytes, DEMO_FILE, (double)(d->now - start) / 1e9, false);
+	}
 	double secs = (double)(d->now - start) / 1e9;
-	if (rc == 1)
-		printf("  GET http://198.18.2.2/gen/1048576 -> %d %s, %llu bytes in %.2f s (%.2f Mbit/s), %llu wrong\n",
-		       tn_httpc_head(c)->status, tn_http_reason(tn_httpc_head(c)->status), (unsigned long long)f.bytes,
-		       secs, (double)f.bytes * 8 / secs / 1e6, (unsigned long long)f.bad);
-	else
+	progress_bar(stdout, &pg, f.bytes, DEMO_FILE, secs, true);
+	if (rc == 1) {
+		uint8_t dg[32];
+		char got[65], want[65];
+		tn_sha256_final(&f.sha, dg);
+		tn_sha256_hex(dg, got);
+		expected_sha(want);
+		printf("  %d %s: %llu bytes in %.2f s of network time, goodput %.2f Mbit/s\n",
+		       tn_httpc_head(c)->status, tn_http_reason(tn_httpc_head(c)->status),
+		       (unsigned long long)f.bytes, secs, (double)f.bytes * 8 / secs / 1e6);
+		printf("  SHA-256 %s %s\n", got, strcmp(got, want) == 0 ? "(matches what bob served)" : "(DIFFERS!)");
+	} else {
 		printf("  GET failed after %.2f s: %s\n", secs, rc < 0 ? strerror(errno) : "timed out");
-	printf("  bob's TCP: %lld segments sent, %lld retransmitted (%lld fast retransmits, %lld timeouts)\n",
-	       (long long)st(d->bob, "TcpOutSegs"), (long long)st(d->bob, "TcpRetransSegs"),
-	       (long long)st(d->bob, "TcpExtTCPFastRetrans"), (long long)st(d->bob, "TcpExtTCPTimeouts"));
+	}
+	printf("  bob's TCP retransmitted %lld segments (%lld fast retransmits, %lld timeouts) of %lld sent\n",
+	       (long long)(st(d->bob, "TcpRetransSegs") - rtx0), (long long)st(d->bob, "TcpExtTCPFastRetrans"),
+	       (long long)st(d->bob, "TcpExtTCPTimeouts"), (long long)st(d->bob, "TcpOutSegs"));
 	tn_httpc_free(c);
 	demo_run(d, d->now + 1 * SEC);
 	tn_httpd_free(d->bob_http);

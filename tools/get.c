@@ -48,7 +48,9 @@ int get_start(struct get_session *g, struct tn_stack *s, int argc, char **argv, 
 	struct tn_httpc_req r = {0};
 	const char *url = NULL;
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-i") == 0)
+		if (strcmp(argv[i], "--progress") == 0)
+			g->progress = true;
+		else if (strcmp(argv[i], "-i") == 0)
 			g->show_head = true;
 		else if (strcmp(argv[i], "-I") == 0)
 			g->show_head = true, r.method = "HEAD";
@@ -68,6 +70,8 @@ int get_start(struct get_session *g, struct tn_stack *s, int argc, char **argv, 
 		fprintf(msg, "usage: get [-i] [-I] [-X METHOD] [-d DATA] [-o FILE] http://A.B.C.D[:PORT]/PATH\n");
 		return 2;
 	}
+	g->started = mono_ns();
+	g->pg.last_pct = -1;
 	g->c = tn_httpc_start(s, &r, write_all, g);
 	if (!g->c) {
 		fprintf(msg, "get: %s\n", strerror(errno));
@@ -76,9 +80,20 @@ int get_start(struct get_session *g, struct tn_stack *s, int argc, char **argv, 
 	return 0;
 }
 
+/* With -o the body goes to a file and a progress bar to the terminal. */
+static void show_progress(struct get_session *g, bool final)
+{
+	const struct tn_http_head *h = tn_httpc_head(g->c);
+	if (!g->progress || !h->status || h->body != TN_HTTP_BODY_LENGTH)
+		return;
+	progress_bar(g->msg, &g->pg, tn_httpc_body_bytes(g->c), h->content_length,
+		     (double)(mono_ns() - g->started) / 1e9, final);
+}
+
 int get_step(struct get_session *g)
 {
 	int rc = tn_httpc_step(g->c);
+	show_progress(g, rc == 1);
 	if (rc == 0)
 		return -1;
 	if (rc < 0) {

@@ -36,6 +36,10 @@ void ping_free(struct ping_session *p);
 int ping_parse_args(int argc, char **argv, int *count, double *interval, int *size, double *wait,
 		    int *ttl, bool *quiet, uint32_t *dst);
 
+struct progress {
+	int last_pct;
+};
+
 /* ---- `get`: one HTTP request, the body written to out_fd ---- */
 #include "app/httpc.h"
 struct get_session {
@@ -43,6 +47,9 @@ struct get_session {
 	int out_fd;
 	FILE *msg;        /* errors and, with -i/-I, the response head */
 	bool show_head, head_shown;
+	bool progress;    /* --progress (tern get -o adds it): a bar on msg */
+	struct progress pg;
+	uint64_t started;
 };
 /* 0 when started; otherwise the exit status (usage: 2, no socket: 7). */
 int get_start(struct get_session *g, struct tn_stack *s, int argc, char **argv, int out_fd, FILE *msg);
@@ -65,6 +72,7 @@ int parse_prefix(const char *str, uint32_t *addr, int *plen);
 int parse_ip(const char *str, uint32_t *addr);
 const char *ip_str(uint32_t addr, char *buf);
 uint64_t mono_ns(void);
+void progress_bar(FILE *f, struct progress *pg, uint64_t done, uint64_t total, double secs, bool final);
 
 int cmd_host(int argc, char **argv);
 int cmd_demo(int argc, char **argv);

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tools.h"
 
@@ -48,4 +49,24 @@ const char *ip_str(uint32_t addr, char *buf)
 	struct in_addr a = {.s_addr = htonl(addr)};
 	inet_ntop(AF_INET, &a, buf, INET_ADDRSTRLEN);
 	return buf;
+}
+
+/* "  [=========>          ]  45%   471.9 kB  1.23 Mbit/s": redrawn in place
+ * on a terminal; elsewhere (logs) one line per quarter. */
+void progress_bar(FILE *f, struct progress *pg, uint64_t done, uint64_t total, double secs, bool final)
+{
+	int pct = total ? (int)(done * 100 / total) : 100;
+	bool tty = isatty(fileno(f));
+	if (!final && (tty ? pct == pg->last_pct : pct / 25 == pg->last_pct / 25))
+		return;
+	pg->last_pct = pct;
+	char bar[32];
+	int fill = pct * 30 / 100;
+	for (int i = 0; i < 30; i++)
+		bar[i] = i < fill ? '=' : i == fill ? '>' : ' ';
+	bar[30] = 0;
+	double rate = secs > 0 ? (double)done * 8 / secs / 1e6 : 0;
+	fprintf(f, "%s  [%s] %3d%% %9.1f kB %7.2f Mbit/s%s", tty ? "\r" : "", bar, pct, (double)done / 1000, rate,
+		tty && !final ? "" : "\n");
+	fflush(f);
 }

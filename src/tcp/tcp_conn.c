@@ -675,9 +675,12 @@ void tn_tcp_close(struct tn_stack *s, struct tn_tcb *t, bool abort)
 	default:
 		break;
 	}
-	/* Unread data or SO_LINGER 0: abort with RST (RFC 9293 3.10.4, Linux). */
-	if (abort || t->rcvq.bytes || t->ooo_bytes) {
-		tn_stat_inc(s, abort ? TN_TcpExtTCPAbortOnClose : TN_TcpExtTCPAbortOnData);
+	/* Unread data or SO_LINGER 0: abort with RST (RFC 9293 3.10.4).  The
+	 * counters as Linux's tcp_close keeps them: unread data is
+	 * TCPAbortOnClose, a zero linger TCPAbortOnData. */
+	bool unread = t->rcvq.bytes || t->ooo_bytes;
+	if (abort || unread) {
+		tn_stat_inc(s, unread ? TN_TcpExtTCPAbortOnClose : TN_TcpExtTCPAbortOnData);
 		tn_tcp_xmit(s, t, t->snd_nxt, 0, TN_TCP_RST | TN_TCP_ACK);
 		tn_tcp_destroy_tcb(s, t);
 		return;

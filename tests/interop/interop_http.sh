@@ -1,7 +1,9 @@
 # HTTP/1.1 between Linux tools and tern on a TAP: curl against tern's
 # server (files, ranges, HEAD, errors, uploads plain and chunked, reused
-# connections, HTTP/1.0, many at once), raw pipelining through nc, wrk
-# under load, and tern's client (`tern get`) against Python's http.server.
+# connections, HTTP/1.0, many at once, 0 B to 1 GiB, through netem loss),
+# raw pipelining and half-closes through nc, wrk under load, tern's client
+# (`tern get`) against Python's http.server and nc, an aborted download
+# seen by Linux as a RST, and tshark's verdict on the capture.
 . "$(dirname "$0")/lib.sh"
 require_root
 require_cmd ip curl python3 nc sha256sum
@@ -12,7 +14,8 @@ mkdir -p "$root/dir"
 printf '<h1>hello from tern</h1>\n' >"$root/index.html"
 printf 'in a directory\n' >"$root/dir/index.html"
 head -c 3000000 /dev/urandom >"$root/big.bin"
-tern_start "$ns" ithttp --tap tap0 --addr 198.18.9.2/24 --http 80 --docroot "$root"
+tern_start "$ns" ithttp --tap tap0 --addr 198.18.9.2/24 --http 80 --docroot "$root" --tcp-echo 7 \
+	--pcap "$IT_TMP/http.pcap"
 linux_addr "$ns" tap0 198.18.9.1/24
 url=http://198.18.9.2
 incurl() { ip netns exec "$ns" curl -sS --max-time 30 "$@"; }
@@ -71,12 +74,12 @@ seq 200 | ip netns exec "$ns" xargs -P 50 -I{} curl -sS --max-time 30 -o /dev/nu
 ok "200 downloads of 100 kB, 50 at a time: all 200 OK"
 
 if command -v wrk >/dev/null; then
-	w=$(ip netns exec "$ns" wrk -t2 -c64 -d3s "$url/gen/1000" 2>&1) || fail "wrk: $w"
+	w=$(ip netns exec "$ns" wrk -t2 -c100 -d3s "$url/gen/1000" 2>&1) || fail "wrk: $w"
 	reqs=$(echo "$w" | awk '/requests in/ { print $1 }')
 	echo "$w" | grep -q "Non-2xx" && fail "wrk saw errors: $w"
 	echo "$w" | grep -q "Socket errors" && fail "wrk socket errors: $w"
 	[ "${reqs:-0}" -gt 100 ] || fail "wrk: only ${reqs:-0} requests: $w"
-	ok "wrk, 64 connections for 3 s: $reqs requests, $(echo "$w" | awk '/Requests\/sec/ { print $2 }') req/s, no errors"
+	ok "wrk, 100 connections for 3 s: $reqs requests, $(echo "$w" | awk '/Requests\/sec/ { print $2 }') req/s, no errors"
 else
 	echo "SKIP part: wrk not installed"
 fi
@@ -99,3 +102,104 @@ echo "$hdr" | grep -qi '^Content-Length: 1500000$' || fail "tern get -I length: 
 "$TERN" -n ithttp get http://198.18.9.1:8001/ >/dev/null 2>&1
 [ $? = 7 ] || fail "tern get to a closed port did not exit 7"
 ok "tern get from Python's http.server: 1.5 MB intact, -I head, 404 -> exit 22, refused -> exit 7"
+
+# nc both ways, with half-closes: Linux shuts its side first (echo), and
+# tern's client reads a body that ends with Linux's close
+back=$(printf 'half-closed hello' | ip netns exec "$ns" timeout 10 nc -N 198.18.9.2 7)
+[ "$back" = "half-closed hello" ] || fail "echo after nc's half-close: $back"
+printf 'HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nbody from nc' | ip netns exec "$ns" timeout 10 nc -N -l 198.18.9.1 8002 &
+ncpid=$!
+for _ in $(seq 100); do ip netns exec "$ns" ss -ltn | grep -q '198.18.9.1:8002 ' && break; sleep 0.05; done
+got=$("$TERN" -n ithttp get http://198.18.9.1:8002/) || fail "tern get from nc exited $?"
+[ "$got" = "body from nc" ] || fail "tern get from nc: $got"
+wait $ncpid
+ok "nc: echo after Linux's half-close; tern get of a body ended by Linux's close"
+
+# an aborted download: tern closes with unread data, Linux sees a RST
+cat >"$IT_TMP/slow.py" <<'PY'
+import socket, sys, time
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("198.18.9.1", 8003)); l.listen(1)
+open(sys.argv[1], "w").close()  # ready
+c, _ = l.accept(); c.recv(4096)
+c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\n")
+try:
+    for _ in range(100000):
+        c.sendall(b"x" * 65536)
+        time.sleep(0.001)
+    print("no reset")
+except ConnectionResetError:
+    print("reset")
+except BrokenPipeError:
+    print("broken pipe")
+PY
+ip netns exec "$ns" timeout 30 python3 "$IT_TMP/slow.py" "$IT_TMP/slow.ready" >"$IT_TMP/slow.out" 2>&1 &
+slow=$!
+for _ in $(seq 100); do [ -e "$IT_TMP/slow.ready" ] && break; sleep 0.05; done
+aborts0=$(nstat ithttp TcpExtTCPAbortOnClose)
+timeout -s INT 2 "$TERN" -n ithttp get -o "$IT_TMP/partial.bin" http://198.18.9.1:8003/ >/dev/null 2>&1
+wait $slow
+[ "$(cat "$IT_TMP/slow.out")" = reset ] || fail "Linux saw no RST from the aborted download: $(cat "$IT_TMP/slow.out")"
+[ "$(nstat ithttp TcpExtTCPAbortOnClose)" -gt "$aborts0" ] || fail "TCPAbortOnClose not counted"
+ok "an interrupted tern get resets the connection: Linux's send fails with ECONNRESET"
+
+# tshark on everything the host sent and received above
+if command -v tshark >/dev/null; then
+	# one pass: every frame that is malformed or carries an expert error
+	bad=$(tshark -r "$IT_TMP/http.pcap" -Y '_ws.malformed || _ws.expert.severity >= 8388608' 2>/dev/null)
+	frames=$(capinfos -M -c "$IT_TMP/http.pcap" 2>/dev/null | awk '/Number of packets/ { print $NF }')
+	[ -z "$bad" ] || fail "tshark: malformed frames or expert errors: $(echo "$bad" | head -5)"
+	ok "tshark: ${frames:-all} frames, none malformed, no expert errors"
+fi
+
+# Sizes from 0 B to 1 GiB, persistent and not, on a clean path and (up to
+# 2 MB) through Linux netem loss 2% delay 20ms reorder 10%
+cat >"$IT_TMP/gen.py" <<'PY'
+import hashlib, sys
+n = int(sys.argv[1]); pat = b"abcdefghijklmnopqrstuvwxyz0123456789\n"
+block = pat * 28339; h = hashlib.sha256(); left = n
+while left >= len(block):
+    h.update(block); left -= len(block)
+h.update((pat * (left // 37 + 1))[:left]); print(h.hexdigest())
+PY
+fetch_sizes() { # NS ADDR SIZE... : each size closing and kept alive
+	local ns=$1 addr=$2; shift 2
+	for n in "$@"; do
+		want=$(python3 "$IT_TMP/gen.py" "$n")
+		got=$(ip netns exec "$ns" curl -sS --max-time 300 -H 'Connection: close' "http://$addr/gen/$n" | sha256sum | cut -c1-64)
+		[ "$got" = "$want" ] || fail "$n bytes (Connection: close): SHA-256 differs"
+		[ "$n" -gt 100000000 ] && continue # twice a gigabyte adds time, not coverage
+		got=$(ip netns exec "$ns" curl -sS --max-time 300 "http://$addr/gen/$n" "http://$addr/gen/$n" | sha256sum | cut -c1-64)
+		want2=$(python3 - "$n" <<'PY'
+import hashlib, sys
+n = int(sys.argv[1]); pat = b"abcdefghijklmnopqrstuvwxyz0123456789\n"
+d = (pat * (n // 37 + 1))[:n]; print(hashlib.sha256(d + d).hexdigest())
+PY
+)
+		[ "$got" = "$want2" ] || fail "$n bytes twice on one connection: SHA-256 differs"
+	done
+}
+ns_new ns2 httpbig
+tern_start "$ns2" ithttpb --tap tap1 --addr 198.18.9.2/24 --http 80
+linux_addr "$ns2" tap1 198.18.9.1/24
+t0=$SECONDS
+fetch_sizes "$ns2" 198.18.9.2 0 1 65536 10000000 1073741824
+ok "curl: 0 B, 1 B, 64 KiB, 10 MB and 1 GiB, closing and persistent, SHA-256 match ($((SECONDS - t0)) s)"
+# the lossy path: Linux's netem when the kernel has it, else tern's own
+# impairment on its side (the same words)
+ns_new ns3 httplossy
+imp="loss 2% delay 20ms reorder 10%"
+if ip netns exec "$ns3" ip link add dummy0 type dummy 2>/dev/null &&
+	ip netns exec "$ns3" tc qdisc add dev dummy0 root netem delay 1ms 2>/dev/null; then
+	tern_start "$ns3" ithttpl --tap tap2 --addr 198.18.9.2/24 --http 80
+	ip netns exec "$ns3" tc qdisc add dev tap2 root netem $imp || fail "netem"
+	how="Linux netem"
+else
+	tern_start "$ns3" ithttpl --tap tap2 --addr 198.18.9.2/24 --impair "$imp" --http 80
+	how="tern's impairment (this kernel has no netem)"
+fi
+linux_addr "$ns3" tap2 198.18.9.1/24
+t0=$SECONDS
+fetch_sizes "$ns3" 198.18.9.2 0 100000 2000000
+[ "$(nstat ithttpl TcpRetransSegs)" -gt 0 ] || fail "no retransmissions on the lossy path"
+ok "through $how, $imp: 0 B, 100 kB, 2 MB intact ($((SECONDS - t0)) s, $(nstat ithttpl TcpRetransSegs) retransmissions)"

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/sha256.h"
 #include "core/pkt.h"
 #include "core/rand.h"
 #include "core/ring.h"
@@ -379,6 +380,38 @@ static void test_sysctl(void **state)
 	assert_int_equal(tn_sysctl_set(&sc, "net.ipv4.ip_local_port_range", "3000"), -EINVAL);
 }
 
+static void sha_hex(const void *data, size_t len, size_t piece, char out[65])
+{
+	struct tn_sha256 c;
+	tn_sha256_init(&c);
+	const uint8_t *p = data;
+	for (size_t off = 0; off < len; off += piece)
+		tn_sha256_update(&c, p + off, len - off < piece ? len - off : piece);
+	uint8_t d[32];
+	tn_sha256_final(&c, d);
+	tn_sha256_hex(d, out);
+}
+
+/* FIPS 180-4 example vectors, fed whole and in awkward pieces. */
+static void test_sha256(void **state)
+{
+	(void)state;
+	char h[65];
+	sha_hex("", 0, 1, h);
+	assert_string_equal(h, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	sha_hex("abc", 3, 3, h);
+	assert_string_equal(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	const char *two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+	for (size_t piece = 1; piece < 70; piece += 13) {
+		sha_hex(two, strlen(two), piece, h);
+		assert_string_equal(h, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+	}
+	static char million[1000000];
+	memset(million, 'a', sizeof(million));
+	sha_hex(million, sizeof(million), 4099, h);
+	assert_string_equal(h, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -387,7 +420,7 @@ int main(void)
 		cmocka_unit_test(test_timer_exact),  cmocka_unit_test(test_timer_random),
 		cmocka_unit_test(test_timer_rearm_in_callback), cmocka_unit_test(test_timer_next_bound),
 		cmocka_unit_test(test_ring),         cmocka_unit_test(test_csum),
-		cmocka_unit_test(test_sysctl),
+		cmocka_unit_test(test_sysctl),       cmocka_unit_test(test_sha256),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

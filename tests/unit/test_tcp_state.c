@@ -585,7 +585,8 @@ static void test_close_with_unread_data_sends_rst(void **state)
 	struct out r;
 	assert_true(take(&p, &r));
 	assert_true(r.h.flags & TN_TCP_RST);
-	assert_int_equal(stat(&p, "TcpExtTCPAbortOnData"), 1);
+	assert_int_equal(stat(&p, "TcpExtTCPAbortOnClose"), 1); /* Linux's name for this case */
+	assert_int_equal(stat(&p, "TcpExtTCPAbortOnData"), 0);
 	assert_int_equal(p.s->tcp.count, 0);
 	peer_free(&p);
 }
@@ -601,6 +602,7 @@ static void test_linger_zero_sends_rst(void **state)
 	struct out r;
 	assert_true(take(&p, &r));
 	assert_true(r.h.flags & TN_TCP_RST);
+	assert_int_equal(stat(&p, "TcpExtTCPAbortOnData"), 1); /* Linux's name for this case */
 	assert_int_equal(p.s->tcp.count, 0);
 	peer_free(&p);
 }
