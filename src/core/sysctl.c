@@ -28,6 +28,7 @@ const struct tn_sysctl_entry tn_sysctl_table[] = {
 	E("net.ipv4.tcp_synack_retries", tcp_synack_retries, 1, 0, 255),
 	E("net.ipv4.tcp_retries2", tcp_retries2, 1, 0, 255),
 	E("net.ipv4.tcp_fin_timeout", tcp_fin_timeout, 1, 1, INT_MAX),
+	E("net.ipv4.tcp_orphan_retries", tcp_orphan_retries, 1, 0, 255),
 	E("net.ipv4.tcp_max_syn_backlog", tcp_max_syn_backlog, 1, 1, INT_MAX),
 	E("net.ipv4.tcp_timestamps", tcp_timestamps, 1, 0, 1),
 	E("net.ipv4.tcp_window_scaling", tcp_window_scaling, 1, 0, 1),
@@ -93,6 +94,7 @@ void tn_sysctl_defaults(struct tn_sysctl *sc)
 	sc->tcp_synack_retries = 5;
 	sc->tcp_retries2 = 15;
 	sc->tcp_fin_timeout = 60;
+	sc->tcp_orphan_retries = 0; /* Linux: 0 means 8 */
 	sc->tcp_max_syn_backlog = 4096;
 	sc->tcp_timestamps = 1;
 	sc->tcp_window_scaling = 1;

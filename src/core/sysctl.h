@@ -40,6 +40,7 @@ struct tn_sysctl {
 	int tcp_synack_retries;
 	int tcp_retries2;
 	int tcp_fin_timeout;
+	int tcp_orphan_retries;
 	int tcp_max_syn_backlog;
 	int tcp_timestamps;
 	int tcp_window_scaling;

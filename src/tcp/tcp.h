@@ -99,6 +99,7 @@ struct tn_tcb {
 	struct tn_timer ka_timer;    /* keepalive */
 	bool keepalive;              /* SO_KEEPALIVE */
 	uint8_t ka_probes;           /* unanswered keepalive probes */
+	uint8_t probes_out;          /* unanswered zero-window probes */
 	uint32_t ka_idle, ka_intvl, ka_cnt; /* s, s, count; 0: the sysctl */
 	uint64_t last_rcv;           /* ns: last segment from the peer */
 	struct tn_timer delack_timer;

@@ -685,6 +685,10 @@ void tn_tcp_close(struct tn_stack *s, struct tn_tcb *t, bool abort)
 		tn_tcp_destroy_tcb(s, t);
 		return;
 	}
+	if (t->state == TN_TCP_FIN_WAIT_2) { /* shut down before: the orphan's wait is bounded now */
+		tn_timer_arm(&s->wheel, &t->rtx_timer, s->now + (uint64_t)s->sysctl.tcp_fin_timeout * 1000000000ull);
+		return;
+	}
 	tn_tcp_shutdown_wr(s, t);
 }
 

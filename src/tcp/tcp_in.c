@@ -725,6 +725,7 @@ static void conn_input(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp
 	tn_stat_inc(s, TN_TcpInSegs);
 	t->last_rcv = s->now;
 	t->ka_probes = 0;
+	t->probes_out = 0; /* the peer is alive: Linux's tcp_ack clears icsk_probes_out */
 	if (h->flags & TN_TCP_RST) { /* RFC 5961 3.2 */
 		tn_pkt_free(pkt);
 		if (h->seq != t->rcv_nxt) {

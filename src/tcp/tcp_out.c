@@ -287,6 +287,24 @@ void tn_tcp_delack_fire(void *ctx, struct tn_timer *tm)
 	tn_tcp_send_ack(s, t);
 }
 
+/* Linux's tcp_probe_timer: a peer that answers no window probe is given
+ * up after tcp_retries2 of them, an orphan after tcp_orphan_retries (0
+ * meaning 8), and an orphan whose backoff reached the maximum RTO at once
+ * -- else a closed socket facing a zero window would live for ever. */
+static bool persist_gives_up(struct tn_stack *s, struct tn_tcb *t)
+{
+	int max_probes = s->sysctl.tcp_retries2;
+	if (t->orphan) {
+		bool alive = (t->rto << t->backoff) < TN_TCP_RTO_MAX;
+		max_probes = s->sysctl.tcp_orphan_retries;
+		if (max_probes == 0 && alive)
+			max_probes = 8;
+		if (!alive && t->backoff >= max_probes)
+			return true;
+	}
+	return t->probes_out >= max_probes;
+}
+
 /* Go back to snd_una and resend (RFC 6298 5.4-5.6, RFC 5681 3.1 eq. 4). */
 static void retransmit_timeout(struct tn_stack *s, struct tn_tcb *t)
 {
@@ -352,6 +370,11 @@ void tn_tcp_rtx_fire(void *ctx, struct tn_timer *tm)
 	default:
 		if (t->snd_una == t->snd_max) {
 			if (t->snd_wnd == 0 && t->snd.len) { /* zero-window probe: an old byte's sequence */
+				if (persist_gives_up(s, t)) {
+					tn_tcp_abort(s, t, ETIMEDOUT);
+					return;
+				}
+				t->probes_out++;
 				tn_stat_inc(s, TN_TcpExtTCPWinProbe);
 				tn_tcp_xmit(s, t, t->snd_una - 1, 0, TN_TCP_ACK);
 				if (t->backoff < 16)

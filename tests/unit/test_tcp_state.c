@@ -607,6 +607,55 @@ static void test_linger_zero_sends_rst(void **state)
 	peer_free(&p);
 }
 
+/* shutdown(SHUT_WR), the FIN acknowledged (FIN-WAIT-2), then close(): the
+ * orphan waits tcp_fin_timeout for the peer's FIN, not forever (found by
+ * fuzz_tcp_sock; Linux arms the same timer in tcp_close). */
+static void test_close_after_shutdown_bounds_fin_wait_2(void **state)
+{
+	struct peer p;
+	peer_init(&p);
+	int fd = passive_open(&p, listen_on(&p, SRV_PORT, 16), false);
+	assert_int_equal(tern_shutdown(p.s, fd, SHUT_WR), 0);
+	struct out f;
+	assert_true(take(&p, &f));
+	assert_true(f.h.flags & TN_TCP_FIN);
+	p.ack = f.h.seq + 1;
+	peer_send(&p, SRV_PORT, TN_TCP_ACK, NULL, 0);
+	assert_int_equal(tcb_of_fd(&p, fd)->state, TN_TCP_FIN_WAIT_2);
+	tern_close(p.s, fd);
+	advance(&p, 59 * T_SEC);
+	assert_int_equal(p.s->tcp.count, 1);
+	advance(&p, 2 * T_SEC);
+	assert_int_equal(p.s->tcp.count, 0);
+	peer_free(&p);
+}
+
+/* A zero window that no probe ever reopens: after tcp_retries2 (15)
+ * unanswered probes the connection fails with ETIMEDOUT; closed, it is
+ * given up after 8 (tcp_orphan_retries=0), as Linux's tcp_probe_timer. */
+static void test_persist_gives_up(void **state)
+{
+	for (int orphan = 0; orphan < 2; orphan++) {
+		struct peer p;
+		peer_init(&p);
+		int fd = passive_open(&p, listen_on(&p, SRV_PORT, 16), false);
+		send_seg(&p, SRV_PORT, p.seq, p.ack, TN_TCP_ACK, 0, NULL, NULL, 0); /* window 0 */
+		assert_int_equal(tern_send(p.s, fd, "stuck", 5, 0), 5);
+		if (orphan)
+			tern_close(p.s, fd);
+		advance(&p, 3000 * T_SEC);
+		assert_int_equal(stat(&p, "TcpExtTCPWinProbe"), orphan ? 8 : 15);
+		assert_int_equal(p.s->tcp.count, 0);
+		if (!orphan) {
+			int err = 0;
+			socklen_t len = sizeof(err);
+			tern_getsockopt(p.s, fd, SOL_SOCKET, SO_ERROR, &err, &len);
+			assert_int_equal(err, ETIMEDOUT);
+		}
+		peer_free(&p);
+	}
+}
+
 static void test_max_tw_buckets(void **state)
 {
 	struct peer p;
@@ -1032,6 +1081,8 @@ int main(void)
 		cmocka_unit_test(test_passive_close),
 		cmocka_unit_test(test_close_with_unread_data_sends_rst),
 		cmocka_unit_test(test_linger_zero_sends_rst),
+		cmocka_unit_test(test_close_after_shutdown_bounds_fin_wait_2),
+		cmocka_unit_test(test_persist_gives_up),
 		cmocka_unit_test(test_max_tw_buckets),
 		cmocka_unit_test(test_syn_reopens_time_wait),
 		cmocka_unit_test(test_syncookies_always),
