@@ -7,6 +7,7 @@
 #include "core/stack.h"
 #include "net/ipv4.h"
 #include "socket/epoll.h"
+#include "socket/sock.h"
 #include "tcp/tcp_int.h"
 #include "wire/csum.h"
 #include "wire/wire.h"
@@ -690,6 +691,16 @@ static bool timewait_input(struct tn_stack *s, struct tn_tcb *t, const struct tn
 	return false;
 }
 
+/* New data for a connection whose receiving side is shut (closed, or
+ * shutdown(SHUT_RD)) while our FIN is out: FIN-WAIT-1/2, as Linux's
+ * tcp_rcv_state_process checks RCV_SHUTDOWN there. */
+static bool data_after_close(const struct tn_tcb *t, const struct tn_tcp_seg *g)
+{
+	bool fin_wait = t->state == TN_TCP_FIN_WAIT_1 || t->state == TN_TCP_FIN_WAIT_2;
+	bool rcv_shut = t->orphan || (t->sk && t->sk->rd_shut);
+	return fin_wait && rcv_shut && g->len && tn_seq_gt(g->h.seq + g->len, t->rcv_nxt);
+}
+
 static void conn_input(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp_seg *g, struct tn_pkt *pkt)
 {
 	const struct tn_tcp_hdr *h = &g->h;
@@ -759,6 +770,15 @@ static void conn_input(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp
 	}
 	if (!ack_input(s, t, g)) {
 		tn_pkt_free(pkt);
+		return;
+	}
+	if (data_after_close(t, g)) {
+		/* RFC 1122 4.2.2.13 and Linux: no one will read it, so the
+		 * sender must learn at once rather than fill a dead window */
+		tn_stat_inc(s, TN_TcpExtTCPAbortOnData);
+		tn_tcp_send_rst_for(s, g->dst, g->src, h, g->len);
+		tn_pkt_free(pkt);
+		tn_tcp_abort(s, t, ECONNRESET);
 		return;
 	}
 	if (data_input(s, t, g, pkt))

@@ -656,6 +656,26 @@ static void test_persist_gives_up(void **state)
 	}
 }
 
+/* Data for a closed socket while our FIN is out: a RST at once (RFC 1122
+ * 4.2.2.13, Linux's TCPAbortOnData), not a window filling for no one. */
+static void test_data_after_close_resets(void **state)
+{
+	struct peer p;
+	peer_init(&p);
+	int fd = passive_open(&p, listen_on(&p, SRV_PORT, 16), false);
+	tern_close(p.s, fd);
+	struct out f;
+	assert_true(take(&p, &f));
+	assert_true(f.h.flags & TN_TCP_FIN);
+	peer_send(&p, SRV_PORT, TN_TCP_ACK, "late data", 9); /* FIN not yet acknowledged: FIN-WAIT-1 */
+	struct out r;
+	assert_true(take(&p, &r));
+	assert_true(r.h.flags & TN_TCP_RST);
+	assert_int_equal(stat(&p, "TcpExtTCPAbortOnData"), 1);
+	assert_int_equal(p.s->tcp.count, 0);
+	peer_free(&p);
+}
+
 static void test_max_tw_buckets(void **state)
 {
 	struct peer p;
@@ -1083,6 +1103,7 @@ int main(void)
 		cmocka_unit_test(test_linger_zero_sends_rst),
 		cmocka_unit_test(test_close_after_shutdown_bounds_fin_wait_2),
 		cmocka_unit_test(test_persist_gives_up),
+		cmocka_unit_test(test_data_after_close_resets),
 		cmocka_unit_test(test_max_tw_buckets),
 		cmocka_unit_test(test_syn_reopens_time_wait),
 		cmocka_unit_test(test_syncookies_always),
