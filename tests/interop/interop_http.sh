@@ -113,7 +113,14 @@ for _ in $(seq 100); do ip netns exec "$ns" ss -ltn | grep -q '198.18.9.1:8002 '
 got=$("$TERN" -n ithttp get http://198.18.9.1:8002/) || fail "tern get from nc exited $?"
 [ "$got" = "body from nc" ] || fail "tern get from nc: $got"
 wait $ncpid
-ok "nc: echo after Linux's half-close; tern get of a body ended by Linux's close"
+printf 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n6\r\n chunk\r\n0\r\nT: 1\r\n\r\n' |
+	ip netns exec "$ns" timeout 10 nc -l 198.18.9.1 8004 >/dev/null &
+ncpid=$!
+for _ in $(seq 100); do ip netns exec "$ns" ss -ltn | grep -q '198.18.9.1:8004 ' && break; sleep 0.05; done
+got=$("$TERN" -n ithttp get http://198.18.9.1:8004/) || fail "tern get of a chunked body exited $?"
+[ "$got" = "hello chunk" ] || fail "tern get of a chunked body: $got"
+kill $ncpid 2>/dev/null; wait $ncpid 2>/dev/null
+ok "nc: echo after Linux's half-close; tern get of a body ended by Linux's close, and of a chunked one"
 
 # an aborted download: tern closes with unread data, Linux sees a RST
 cat >"$IT_TMP/slow.py" <<'PY'
