@@ -1,6 +1,7 @@
 /* The stack instance: creation, devices and addresses, and the poll loop
  * that drives timers, receive and transmit. */
 #include "core/stack.h"
+#include "wire/csum.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -294,8 +295,11 @@ static unsigned iface_flush(struct tn_stack *s, struct tn_iface *ifc)
 		unsigned n = 0;
 		for (struct tn_pkt *p = ifc->txq.head; p && n < TN_DEV_BURST; p = p->qnext)
 			burst[n++] = p;
-		for (unsigned i = 0; i < n; i++)
+		for (unsigned i = 0; i < n; i++) {
 			tn_pktq_pop(&ifc->txq, burst[i]->pkt_len);
+			if (!(ifc->dev->features & TN_DEV_F_CSUM_OFFLOAD))
+				tn_csum_finish(burst[i]);
+		}
 		unsigned sent = tn_dev_tx(ifc->dev, burst, n);
 		sent_total += sent;
 		if (sent < n) {

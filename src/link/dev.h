@@ -50,7 +50,14 @@ struct tn_dev {
 	struct tn_dev_stats stats;
 	void *priv;                 /* driver state */
 	uint64_t now;               /* clock, set by the stack before each call */
+	uint32_t features;          /* TN_DEV_F_* */
 };
+
+/* Carries packets whose L4 checksum is unfinished (TN_PKT_CSUM_PARTIAL) to
+ * a receiver that then need not verify it: an in-memory link, as Linux's
+ * loopback and veth do.  Decorators that alter or record frames (fault,
+ * pcap) do not set it, so what they see and deliver is checksummed. */
+#define TN_DEV_F_CSUM_OFFLOAD 1u
 
 static inline unsigned tn_dev_rx(struct tn_dev *d, struct tn_mempool *mp, struct tn_pkt **pkts, unsigned n)
 {

@@ -16,6 +16,7 @@
 
 struct ml_slot {
 	uint32_t len;
+	uint32_t csum_partial; /* the sender left the L4 checksum to the link */
 	uint8_t data[TN_PKT_DATAROOM];
 };
 
@@ -87,6 +88,7 @@ static unsigned ml_tx(struct tn_dev *d, struct tn_pkt **pkts, unsigned n)
 			continue;
 		}
 		s->len = p->pkt_len;
+		s->csum_partial = (p->flags & TN_PKT_CSUM_PARTIAL) != 0;
 		d->stats.tx_packets++;
 		d->stats.tx_bytes += p->pkt_len;
 		tn_pkt_free(p);
@@ -116,6 +118,8 @@ static unsigned ml_rx(struct tn_dev *d, struct tn_mempool *mp, struct tn_pkt **p
 		if (!p)
 			break; /* no buffer: the frame waits in the ring */
 		memcpy(tn_pkt_put(p, s->len), s->data, s->len);
+		if (s->csum_partial)
+			p->flags |= TN_PKT_CSUM_PARTIAL;
 		d->stats.rx_packets++;
 		d->stats.rx_bytes += s->len;
 		pkts[got++] = p;
@@ -187,6 +191,7 @@ static struct ml_end *ml_end_new(struct ml_shared *sh, int side, const char *nam
 	e->sh = sh;
 	e->side = side;
 	e->dev.ops = &ml_ops;
+	e->dev.features = TN_DEV_F_CSUM_OFFLOAD;
 	e->dev.priv = e;
 	e->dev.framing = framing;
 	e->dev.mtu = mtu;

@@ -96,6 +96,7 @@ static int ip_finish_output(struct tn_stack *s, struct tn_pkt *pkt, int ifindex,
 		send_to_hop(s, pkt, &hop);
 		return 0;
 	}
+	tn_csum_finish(pkt); /* fragments cannot carry an unfinished checksum */
 	return tn_frag_output(s, pkt, mtu, send_to_hop, &hop);
 }
 

@@ -100,8 +100,7 @@ int tn_tcp_xmit_hdr(struct tn_stack *s, struct tn_tcb *t, struct tn_tcp_hdr *h, 
 	tn_tcp_emit(h, d, hl);
 	if (len)
 		tn_tcp_sndbuf_copy(t, h->seq - t->snd_una, d + hl, len);
-	uint32_t sum = tn_csum_pseudo4(t->laddr, t->raddr, TN_IPPROTO_TCP, (uint32_t)hl + len);
-	tn_put16(d + 16, tn_csum_fold(tn_csum_partial(d, hl + len, sum)));
+	p->flags |= TN_PKT_CSUM_PARTIAL; /* filled in on the way out, unless the link takes it */
 	tn_stat_inc(s, TN_TcpOutSegs);
 	if (flags & TN_TCP_RST)
 		tn_stat_inc(s, TN_TcpOutRsts);

@@ -73,3 +73,26 @@ uint32_t tn_csum_pkt(const struct tn_pkt *p, uint32_t off, uint32_t len, uint32_
 		acc = (acc & 0xffff) + (acc >> 16);
 	return (uint32_t)acc;
 }
+
+void tn_csum_finish(struct tn_pkt *p)
+{
+	if (!(p->flags & TN_PKT_CSUM_PARTIAL))
+		return;
+	p->flags &= ~(uint32_t)TN_PKT_CSUM_PARTIAL;
+	uint8_t *ip = p->buf + p->l3_off;
+	if (ip < p->data || ip + 20 > p->data + p->len)
+		return;
+	uint32_t ihl = (uint32_t)(ip[0] & 0xf) * 4, tot = (uint32_t)ip[2] << 8 | ip[3];
+	uint32_t l4 = (uint32_t)(ip - p->data) + ihl, field = ip[9] == 6 ? 16 : ip[9] == 17 ? 6 : 0;
+	if (!field || tot < ihl || l4 + field + 2 > p->len || l4 + (tot - ihl) > p->pkt_len)
+		return;
+	uint32_t src = (uint32_t)ip[12] << 24 | (uint32_t)ip[13] << 16 | (uint32_t)ip[14] << 8 | ip[15];
+	uint32_t dst = (uint32_t)ip[16] << 24 | (uint32_t)ip[17] << 16 | (uint32_t)ip[18] << 8 | ip[19];
+	uint8_t *f = p->data + l4 + field;
+	f[0] = f[1] = 0;
+	uint16_t c = tn_csum_fold(tn_csum_pkt(p, l4, tot - ihl, tn_csum_pseudo4(src, dst, ip[9], tot - ihl)));
+	if (ip[9] == 17 && c == 0)
+		c = 0xffff; /* RFC 768: a computed zero is sent as all ones */
+	f[0] = (uint8_t)(c >> 8);
+	f[1] = (uint8_t)c;
+}

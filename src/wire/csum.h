@@ -13,6 +13,11 @@ uint32_t tn_csum_partial(const void *data, size_t len, uint32_t sum);
 /* Sum over bytes [off, off+len) of a packet chain; odd segment boundaries
  * are handled. */
 uint32_t tn_csum_pkt(const struct tn_pkt *p, uint32_t off, uint32_t len, uint32_t sum);
+/* Fill in the TCP or UDP checksum a packet marked TN_PKT_CSUM_PARTIAL left
+ * undone, and clear the mark: the software fallback for a device that does
+ * not take such packets (Linux's skb_checksum_help).  The IPv4 header is at
+ * p->l3_off and the L4 header in the first segment. */
+void tn_csum_finish(struct tn_pkt *p);
 /* Fold to 16 bits and complement: the value to put in a checksum field. */
 static inline uint16_t tn_csum_fold(uint32_t sum)
 {
