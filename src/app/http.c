@@ -468,8 +468,10 @@ int tn_http_parse_request(const char *buf, size_t len, struct tn_http_head *h)
 	if (rc < 0)
 		return -400;
 	if (rc == 0) {
-		size_t mend, tend;
-		rc = scan_request_line(buf + start, len - start, &mend, &tend);
+		/* a CR last may be the start of the line end: not a line byte */
+		size_t n = len - start, mend, tend;
+		n -= buf[len - 1] == '\r';
+		rc = scan_request_line(buf + start, n, &mend, &tend);
 		return rc < 0 ? rc : len >= TN_HTTP_MAX_HEAD ? -431 : 0;
 	}
 	if ((rc = parse_request_line(line, h)) < 0)
