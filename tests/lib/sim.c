@@ -106,6 +106,19 @@ bool sim_run_while_not(struct sim *sim, bool (*pred)(void *), void *ctx, uint64_
 
 void sim_run_until(struct sim *sim, uint64_t t) { sim_run_while_not(sim, NULL, NULL, t); }
 
+void sim_pair(struct sim *sim, uint64_t seed, const struct tn_fault_cfg *imp, const char *cidr0, const char *cidr1)
+{
+	sim_init(sim, seed);
+	sim_add(sim, "a");
+	sim_add(sim, "b");
+	int i0, i1;
+	sim_link(sim, 0, 1, 1500, imp, imp, &i0, &i1, NULL);
+	sim_addr(sim, 0, i0, cidr0);
+	sim_addr(sim, 1, i1, cidr1);
+	sim_run_until(sim, sim->now + 1000000000ull);
+	sim_mark_baseline(sim);
+}
+
 void sim_mark_baseline(struct sim *sim)
 {
 	for (int i = 0; i < sim->n; i++)

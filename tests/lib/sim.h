@@ -31,6 +31,10 @@ void sim_gw(struct sim *sim, int i, const char *gw);
 void sim_run_until(struct sim *sim, uint64_t t);
 /* Run until pred(ctx) is true or t is reached; returns pred's last value. */
 bool sim_run_while_not(struct sim *sim, bool (*pred)(void *), void *ctx, uint64_t t);
+/* Two stacks (0 and 1) on one link, impaired both ways by imp (NULL: clean),
+ * at addresses cidr0 and cidr1, run for a second so ARP and gratuitous
+ * traffic settle, and the leak baseline taken. */
+void sim_pair(struct sim *sim, uint64_t seed, const struct tn_fault_cfg *imp, const char *cidr0, const char *cidr1);
 void sim_mark_baseline(struct sim *sim);
 /* True if every stack's pool is back to its baseline. */
 bool sim_no_leak(struct sim *sim);

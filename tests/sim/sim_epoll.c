@@ -15,14 +15,7 @@ enum { A, B };
 
 static void pair(struct sim *sim)
 {
-	sim_init(sim, 5);
-	sim_add(sim, "a");
-	sim_add(sim, "b");
-	int ia, ib;
-	sim_link(sim, A, B, 1500, NULL, NULL, &ia, &ib, NULL);
-	sim_addr(sim, A, ia, "198.18.2.1/24");
-	sim_addr(sim, B, ib, "198.18.2.2/24");
-	sim_run_until(sim, sim->now + 1 * SEC);
+	sim_pair(sim, 5, NULL, "198.18.2.1/24", "198.18.2.2/24");
 }
 
 static int udp_bound(struct tn_stack *s, uint16_t port)

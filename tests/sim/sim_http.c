@@ -54,15 +54,7 @@ static void write_file(const char *dir, const char *name, const char *data, size
 static void world_init(struct world *w, const struct tn_fault_cfg *imp, const struct tn_httpd_cfg *extra)
 {
 	memset(w, 0, sizeof(*w));
-	sim_init(&w->sim, 7);
-	sim_add(&w->sim, "client");
-	sim_add(&w->sim, "server");
-	int ic, is;
-	sim_link(&w->sim, C, S, 1500, imp, imp, &ic, &is, NULL);
-	sim_addr(&w->sim, C, ic, "198.18.3.1/24");
-	sim_addr(&w->sim, S, is, "198.18.3.2/24");
-	sim_run_until(&w->sim, w->sim.now + 1 * SEC);
-	sim_mark_baseline(&w->sim);
+	sim_pair(&w->sim, 7, imp, "198.18.3.1/24", "198.18.3.2/24");
 	snprintf(w->docroot, sizeof(w->docroot), "/tmp/tern-http-XXXXXX");
 	assert_non_null(mkdtemp(w->docroot));
 	write_file(w->docroot, "index.html", "<h1>tern</h1>\n", 14);

@@ -20,15 +20,7 @@ enum { C, S };
 
 static void pair(struct sim *sim, uint64_t seed, const struct tn_fault_cfg *imp)
 {
-	sim_init(sim, seed);
-	sim_add(sim, "client");
-	sim_add(sim, "server");
-	int ic, is;
-	sim_link(sim, C, S, 1500, imp, imp, &ic, &is, NULL);
-	sim_addr(sim, C, ic, "198.18.1.1/24");
-	sim_addr(sim, S, is, "198.18.1.2/24");
-	sim_run_until(sim, sim->now + 1 * SEC);
-	sim_mark_baseline(sim);
+	sim_pair(sim, seed, imp, "198.18.1.1/24", "198.18.1.2/24");
 }
 
 struct ev {
