@@ -384,6 +384,15 @@ static void consume_request(struct hconn *c)
 	c->head_len = 0;
 }
 
+/* A request we will not serve: answer with status, drop what is buffered
+ * (the stream may be out of step) and close after the answer. */
+static void reject(struct tn_httpd *h, struct hconn *c, int status)
+{
+	c->nreq++;
+	respond_status(h, c, status, NULL, false);
+	c->in_len = 0;
+}
+
 /* Parse what is buffered: start answering if a whole request is here. */
 static void parse_input(struct tn_httpd *h, struct hconn *c)
 {
@@ -392,18 +401,14 @@ static void parse_input(struct tn_httpd *h, struct hconn *c)
 		if (rc == 0)
 			return;
 		if (rc < 0) {
-			c->nreq++;
-			respond_status(h, c, -rc, NULL, false);
-			c->in_len = 0;
+			reject(h, c, -rc);
 			return;
 		}
 		c->head_len = (uint32_t)rc;
 		c->reading_body = c->req.body != TN_HTTP_BODY_NONE;
 		c->body_need = c->req.body == TN_HTTP_BODY_LENGTH ? c->req.content_length : 0;
 		if (c->req.body == TN_HTTP_BODY_LENGTH && c->body_need > h->cfg.max_body) {
-			c->nreq++;
-			respond_status(h, c, 413, NULL, false);
-			c->in_len = 0;
+			reject(h, c, 413);
 			return;
 		}
 		if (c->reading_body && c->req.expect_continue && c->in_len == c->head_len) {
@@ -416,9 +421,7 @@ static void parse_input(struct tn_httpd *h, struct hconn *c)
 		if (rc == 0)
 			return;
 		if (rc < 0) {
-			c->nreq++;
-			respond_status(h, c, -rc, NULL, false);
-			c->in_len = 0;
+			reject(h, c, -rc);
 			return;
 		}
 		c->reading_body = false;
@@ -557,9 +560,7 @@ static void conn_work(struct tn_httpd *h, struct hconn *c)
 			return;
 		c->in_len += (uint32_t)k;
 		if (!c->reading_body && c->in_len > TN_HTTP_MAX_HEAD + 4096u) {
-			c->nreq++;
-			respond_status(h, c, 431, NULL, false);
-			c->in_len = 0;
+			reject(h, c, 431);
 			continue;
 		}
 		parse_input(h, c);
