@@ -87,6 +87,9 @@ struct tn_tcb {
 	struct tn_pkt_queue rcvq;  /* in order; bytes = payload bytes */
 	struct tn_pkt *ooo;        /* out of order, sorted by seq, qnext-linked */
 	uint32_t ooo_bytes;
+	uint32_t sack_recent;      /* seq of the latest out-of-order arrival: SACK's first block */
+	uint32_t dsack_start, dsack_end; /* a duplicate to report (RFC 2883), if dsack */
+	bool dsack;
 	uint32_t rcvbuf_max;
 	uint32_t unacked_segs;     /* full segments received since our last ACK */
 	uint32_t last_data_ms;     /* when in-order data last arrived (ms clock) */

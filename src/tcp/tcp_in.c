@@ -13,10 +13,6 @@
 #include "wire/wire.h"
 
 /* What a queued segment covers, kept in pkt->cb. */
-struct tcp_cb {
-	uint32_t seq, end; /* payload [seq, end) */
-	bool fin;
-};
 static struct tcp_cb *tcb_of(struct tn_pkt *p) { return (struct tcp_cb *)p->cb; }
 
 /* ---- options negotiated on SYN ---- */
@@ -555,14 +551,27 @@ static bool drain_ooo(struct tn_tcb *t)
 	return fin;
 }
 
+/* RFC 2883: a duplicate segment is reported in the next ACK's first SACK
+ * block, so the sender learns its retransmission was spurious. */
+static void note_dsack(struct tn_tcb *t, uint32_t start, uint32_t end)
+{
+	if (!t->sack_ok || start == end)
+		return;
+	t->dsack = true;
+	t->dsack_start = start;
+	t->dsack_end = end;
+}
+
 static void ooo_insert(struct tn_stack *s, struct tn_tcb *t, struct tn_pkt *p)
 {
 	struct tcp_cb *cb = tcb_of(p);
 	struct tn_pkt **pp = &t->ooo;
 	while (*pp && tn_seq_lt(tcb_of(*pp)->seq, cb->seq))
 		pp = &(*pp)->qnext;
+	t->sack_recent = cb->seq;
 	if (*pp && tcb_of(*pp)->seq == cb->seq && tn_seq_ge(tcb_of(*pp)->end, cb->end)) {
-		tn_pkt_free(p); /* a duplicate of what we hold */
+		note_dsack(t, cb->seq, cb->end); /* a duplicate of what we hold */
+		tn_pkt_free(p);
 		return;
 	}
 	tn_stat_inc(s, TN_TcpExtTCPOFOQueue);
@@ -723,6 +732,8 @@ static void conn_input(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp
 			    (h->flags & (TN_TCP_SYN | TN_TCP_ACK | TN_TCP_RST)) == (TN_TCP_SYN | TN_TCP_ACK) &&
 			    h->seq + 1 == t->rcv_nxt && h->ack == t->snd_nxt;
 	if (!simul_synack && !acceptable(t, g)) {
+		if (g->len && tn_seq_le(h->seq + g->len, t->rcv_nxt))
+			note_dsack(t, h->seq, h->seq + g->len); /* old data again */
 		int counter = t->state == TN_TCP_SYN_RECEIVED ? TN_TcpExtTCPACKSkippedSynRecv : TN_TcpExtTCPACKSkippedSeq;
 		if (!(h->flags & TN_TCP_RST) && !oow_rate_limited(s, t, g, counter))
 			tn_tcp_send_ack(s, t);

@@ -6,6 +6,12 @@
 #include "wire/tcp.h"
 
 #define TN_TCP_MS 1000000ull
+/* Per-packet TCP state of a received segment (in pkt->cb): queued data. */
+struct tcp_cb {
+	uint32_t seq, end; /* payload [seq, end) */
+	bool fin;
+};
+
 #define TN_TCP_RTO_MIN (200 * TN_TCP_MS)     /* Linux's TCP_RTO_MIN */
 #define TN_TCP_RTO_INIT (1000 * TN_TCP_MS)   /* RFC 6298 2.1 */
 #define TN_TCP_RTO_FALLBACK (3000 * TN_TCP_MS) /* RFC 6298 5.7, Linux's TCP_TIMEOUT_FALLBACK */

@@ -65,6 +65,39 @@ void tn_tcp_syn_options(struct tn_stack *s, const struct tn_tcb *t, struct tn_tc
 
 /* Build and send one segment: header, options, and `len` payload bytes
  * from the send buffer at sequence `seq`.  Returns 0 or -errno. */
+/* RFC 2018 section 4: the block holding the latest arrival first, then the
+ * other out-of-order ranges, highest first, as many as fit (4, or 3 next to
+ * timestamps); a D-SACK block (RFC 2883) goes before them all, once. */
+static void sack_blocks(struct tn_tcb *t, struct tn_tcp_opts *o)
+{
+	unsigned max = o->has_ts ? 3 : 4, n = 0;
+	if (t->dsack) {
+		o->sack[n++] = (struct tn_tcp_sack_block){t->dsack_start, t->dsack_end};
+		t->dsack = false;
+	}
+	struct tn_tcp_sack_block r[64];
+	unsigned nr = 0;
+	for (struct tn_pkt *p = t->ooo; p && nr < 64; p = p->qnext) {
+		const struct tcp_cb *cb = (const struct tcp_cb *)p->cb;
+		if (nr && tn_seq_ge(r[nr - 1].end, cb->seq)) { /* touches the last range: extend it */
+			if (tn_seq_gt(cb->end, r[nr - 1].end))
+				r[nr - 1].end = cb->end;
+			continue;
+		}
+		r[nr++] = (struct tn_tcp_sack_block){cb->seq, cb->end};
+	}
+	for (unsigned i = 0; i < nr && n < max; i++) /* the latest arrival's range */
+		if (tn_seq_ge(t->sack_recent, r[i].start) && tn_seq_lt(t->sack_recent, r[i].end)) {
+			o->sack[n++] = r[i];
+			r[i].start = r[i].end; /* taken */
+			break;
+		}
+	for (unsigned i = nr; i-- > 0 && n < max;)
+		if (r[i].start != r[i].end)
+			o->sack[n++] = r[i];
+	o->nsack = (uint8_t)n;
+}
+
 int tn_tcp_xmit(struct tn_stack *s, struct tn_tcb *t, uint32_t seq, uint32_t len, uint16_t flags)
 {
 	struct tn_tcp_hdr h = {.seq = seq, .flags = flags};
@@ -75,6 +108,8 @@ int tn_tcp_xmit(struct tn_stack *s, struct tn_tcb *t, uint32_t seq, uint32_t len
 		h.opt.tsval = tn_tcp_ts_now(s);
 		h.opt.tsecr = t->ts_recent;
 	}
+	if (!(flags & TN_TCP_SYN) && t->sack_ok && (t->ooo || t->dsack))
+		sack_blocks(t, &h.opt);
 	return tn_tcp_xmit_hdr(s, t, &h, len);
 }
 

@@ -953,6 +953,59 @@ static void test_rto_fallback_after_resent_synack(void **state)
 	peer_free(&p);
 }
 
+/* RFC 2018: with SACK permitted, a duplicate ACK names what arrived beyond
+ * the hole, the latest arrival's block first, at most 3 blocks next to
+ * timestamps; RFC 2883: a duplicate segment is named once in a D-SACK. */
+static void test_sack_and_dsack_blocks(void **state)
+{
+	struct peer p;
+	peer_init(&p);
+	int fd = passive_open(&p, listen_on(&p, SRV_PORT, 16), true);
+	uint32_t base = p.seq;
+	struct tn_tcp_opts o = {.has_ts = true, .tsval = 6000};
+	/* holes at [0,10), [20,30), [40,50), [60,70); data at 10, 30, 50, 70 */
+	static const uint32_t at[] = {10, 30, 50, 70};
+	struct out a;
+	for (int i = 0; i < 4; i++) {
+		send_seg(&p, SRV_PORT, base + at[i], p.ack, TN_TCP_ACK, 65535, &o, "0123456789", 10);
+		assert_true(take(&p, &a));
+		assert_int_equal(a.h.ack, base);
+		assert_int_equal(a.h.opt.nsack, i + 1 < 3 ? i + 1 : 3);
+		assert_int_equal(a.h.opt.sack[0].start, base + at[i]); /* the latest first */
+		assert_int_equal(a.h.opt.sack[0].end, base + at[i] + 10);
+	}
+	/* the highest others follow the latest: 70, then 50, 30 */
+	assert_int_equal(a.h.opt.sack[1].start, base + 50);
+	assert_int_equal(a.h.opt.sack[2].start, base + 30);
+	/* data at 20 joins [10,20) and [30,40): one block [10,40) */
+	send_seg(&p, SRV_PORT, base + 20, p.ack, TN_TCP_ACK, 65535, &o, "0123456789", 10);
+	assert_true(take(&p, &a));
+	assert_int_equal(a.h.opt.sack[0].start, base + 10);
+	assert_int_equal(a.h.opt.sack[0].end, base + 40);
+	/* a duplicate of held data: D-SACK first, then the blocks */
+	send_seg(&p, SRV_PORT, base + 50, p.ack, TN_TCP_ACK, 65535, &o, "0123456789", 10);
+	assert_true(take(&p, &a));
+	assert_int_equal(a.h.opt.sack[0].start, base + 50);
+	assert_int_equal(a.h.opt.sack[0].end, base + 60);
+	/* fill everything: no blocks left */
+	send_seg(&p, SRV_PORT, base, p.ack, TN_TCP_ACK, 65535, &o, "0123456789", 10);
+	send_seg(&p, SRV_PORT, base + 40, p.ack, TN_TCP_ACK, 65535, &o, "0123456789", 10);
+	send_seg(&p, SRV_PORT, base + 60, p.ack, TN_TCP_ACK, 65535, &o, "0123456789", 10);
+	while (take(&p, &a))
+		;
+	assert_int_equal(a.h.ack, base + 80);
+	assert_int_equal(a.h.opt.nsack, 0);
+	/* old data again (below RCV.NXT): reported as a D-SACK below the ACK */
+	send_seg(&p, SRV_PORT, base, p.ack, TN_TCP_ACK, 65535, &o, "0123456789", 10);
+	assert_true(take(&p, &a));
+	assert_int_equal(a.h.opt.nsack, 1);
+	assert_int_equal(a.h.opt.sack[0].start, base);
+	assert_int_equal(a.h.opt.sack[0].end, base + 10);
+	char buf[128];
+	assert_int_equal(tern_recv(p.s, fd, buf, sizeof(buf), 0), 80);
+	peer_free(&p);
+}
+
 static void test_delayed_ack(void **state)
 {
 	struct peer p;
@@ -1114,6 +1167,7 @@ int main(void)
 		cmocka_unit_test(test_abort_on_overflow),
 		cmocka_unit_test(test_rto_backoff),
 		cmocka_unit_test(test_rto_fallback_after_resent_synack),
+		cmocka_unit_test(test_sack_and_dsack_blocks),
 		cmocka_unit_test(test_delayed_ack),
 		cmocka_unit_test(test_fast_retransmit),
 		cmocka_unit_test(test_ephemeral_port_reuse_by_tuple),
