@@ -1,11 +1,15 @@
 #include "core/sysctl.h"
+#include "tcp/tcp_cc.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define E(n, field, cnt, lo, hi) {n, offsetof(struct tn_sysctl, field), cnt, lo, hi}
+#define E(n, field, cnt, lo, hi) {n, offsetof(struct tn_sysctl, field), cnt, lo, hi, NULL}
+#define S(n, field, check) {n, offsetof(struct tn_sysctl, field), 0, 0, sizeof(((struct tn_sysctl *)0)->field), check}
+
+static bool cc_name_valid(const char *v) { return tn_tcp_cc_find(v) != NULL; }
 
 const struct tn_sysctl_entry tn_sysctl_table[] = {
 	E("net.ipv4.ip_default_ttl", ip_default_ttl, 1, 1, 255),
@@ -46,6 +50,16 @@ const struct tn_sysctl_entry tn_sysctl_table[] = {
 	E("net.ipv4.tcp_invalid_ratelimit", tcp_invalid_ratelimit, 1, 0, INT_MAX),
 	E("net.ipv4.tcp_challenge_ack_limit", tcp_challenge_ack_limit, 1, 0, INT_MAX),
 	E("net.ipv4.tcp_moderate_rcvbuf", tcp_moderate_rcvbuf, 1, 0, 1),
+	E("net.ipv4.tcp_dsack", tcp_dsack, 1, 0, 1),
+	E("net.ipv4.tcp_recovery", tcp_recovery, 1, 0, 7),
+	E("net.ipv4.tcp_early_retrans", tcp_early_retrans, 1, 0, 4),
+	E("net.ipv4.tcp_frto", tcp_frto, 1, 0, 2),
+	E("net.ipv4.tcp_reordering", tcp_reordering, 1, 1, 300),
+	E("net.ipv4.tcp_slow_start_after_idle", tcp_slow_start_after_idle, 1, 0, 1),
+	E("net.ipv4.tcp_pacing_ss_ratio", tcp_pacing_ss_ratio, 1, 0, 1000),
+	E("net.ipv4.tcp_pacing_ca_ratio", tcp_pacing_ca_ratio, 1, 0, 1000),
+	S("net.ipv4.tcp_congestion_control", tcp_congestion_control, cc_name_valid),
+	S("net.ipv4.tcp_available_congestion_control", tcp_available_congestion_control, NULL),
 	E("net.ipv4.conf.all.accept_source_route", accept_source_route, 1, 0, 1),
 	E("net.core.rmem_default", core_rmem_default, 1, 4096, INT_MAX),
 	E("net.core.rmem_max", core_rmem_max, 1, 4096, INT_MAX),
@@ -112,6 +126,17 @@ void tn_sysctl_defaults(struct tn_sysctl *sc)
 	sc->tcp_invalid_ratelimit = 500;
 	sc->tcp_challenge_ack_limit = 1000; /* Linux before 6.0; later ones rely on the per-connection limit */
 	sc->tcp_moderate_rcvbuf = 1;
+	sc->tcp_dsack = 1;
+	sc->tcp_recovery = 1;
+	sc->tcp_early_retrans = 3;
+	sc->tcp_frto = 2;
+	sc->tcp_reordering = 3;
+	sc->tcp_slow_start_after_idle = 1;
+	sc->tcp_pacing_ss_ratio = 200;
+	sc->tcp_pacing_ca_ratio = 120;
+	snprintf(sc->tcp_congestion_control, sizeof(sc->tcp_congestion_control), "cubic");
+	snprintf(sc->tcp_available_congestion_control, sizeof(sc->tcp_available_congestion_control), "%s",
+		 tn_tcp_cc_available());
 }
 
 const struct tn_sysctl_entry *tn_sysctl_find(const char *name)
@@ -134,6 +159,20 @@ int tn_sysctl_set(struct tn_sysctl *sc, const char *name, const char *value)
 	const struct tn_sysctl_entry *e = tn_sysctl_find(name);
 	if (!e)
 		return -ENOENT;
+	if (e->count == 0) {
+		size_t n = strcspn(value, " \t\n");
+		if (!e->valid)
+			return -EPERM;
+		if (n == 0 || n >= (size_t)e->max || value[n + strspn(value + n, " \t\n")])
+			return -EINVAL;
+		char v[64];
+		memcpy(v, value, n);
+		v[n] = 0;
+		if (!e->valid(v))
+			return -EINVAL;
+		memcpy((char *)sc + e->offset, v, n + 1);
+		return 0;
+	}
 	int vals[4];
 	const char *p = value;
 	for (int i = 0; i < e->count; i++) {
@@ -164,6 +203,11 @@ int tn_sysctl_get(const struct tn_sysctl *sc, const char *name, char *buf, size_
 	size_t off = 0;
 	if (cap) /* a zero-sized buffer gets nothing, not even the NUL */
 		buf[0] = 0;
+	if (e->count == 0) {
+		if (cap)
+			snprintf(buf, cap, "%s", (const char *)sc + e->offset);
+		return 0;
+	}
 	for (int i = 0; i < e->count && off < cap; i++)
 		off += (size_t)snprintf(buf + off, cap - off, i ? "\t%d" : "%d", v[i]);
 	return 0;

@@ -5,6 +5,7 @@
 #define TN_SYSCTL_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 struct tn_sysctl {
@@ -58,6 +59,16 @@ struct tn_sysctl {
 	int tcp_invalid_ratelimit;   /* ms between replies to out-of-window segments */
 	int tcp_challenge_ack_limit; /* challenge ACKs per second, stack-wide */
 	int tcp_moderate_rcvbuf;     /* receive-buffer auto-tuning */
+	int tcp_dsack;               /* send D-SACK blocks (RFC 2883) */
+	int tcp_recovery;            /* bit 0: RACK loss detection (RFC 8985) */
+	int tcp_early_retrans;       /* 3 or 4: tail loss probes */
+	int tcp_frto;                /* F-RTO (RFC 5682) after a timeout */
+	int tcp_reordering;          /* DupThresh when RACK is off */
+	int tcp_slow_start_after_idle;
+	int tcp_pacing_ss_ratio;     /* % of cwnd/srtt paced in slow start */
+	int tcp_pacing_ca_ratio;     /* ... and in congestion avoidance */
+	char tcp_congestion_control[16];
+	char tcp_available_congestion_control[64];
 };
 
 struct tn_sysctl_entry {
@@ -65,6 +76,9 @@ struct tn_sysctl_entry {
 	size_t offset;     /* of the first int in struct tn_sysctl */
 	int count;         /* ints in the value (ip_local_port_range: 2) */
 	int min, max;
+	/* count 0: a string of `max` bytes, accepted if valid() says so (read
+	 * only when valid is NULL). */
+	bool (*valid)(const char *value);
 };
 
 extern const struct tn_sysctl_entry tn_sysctl_table[];

@@ -38,6 +38,52 @@ static inline bool tn_seq_le(uint32_t a, uint32_t b) { return (int32_t)(a - b) <
 static inline bool tn_seq_gt(uint32_t a, uint32_t b) { return (int32_t)(a - b) > 0; }
 static inline bool tn_seq_ge(uint32_t a, uint32_t b) { return (int32_t)(a - b) >= 0; }
 
+/* A segment sent and not yet cumulatively acknowledged: the unit the SACK
+ * scoreboard (RFC 6675), RACK (RFC 8985) and the delivery-rate estimator
+ * work on.  The bytes themselves stay in the send ring. */
+enum {
+	TN_TXREC_SACKED = 1,       /* covered by a SACK block */
+	TN_TXREC_LOST = 2,         /* judged lost: to be (or being) retransmitted */
+	TN_TXREC_RETRANS = 4,      /* retransmitted, that copy still in flight */
+	TN_TXREC_EVER_RETRANS = 8, /* retransmitted at least once (Karn) */
+	TN_TXREC_FIN = 16,         /* the FIN's sequence number */
+	TN_TXREC_APP_LIMITED = 32, /* sent while the application held the flow back */
+};
+struct tn_tcp_txrec {
+	uint32_t seq, end;
+	uint64_t xmit_ns;          /* last (re)transmission */
+	uint64_t first_tx_ns;      /* the connection's rate state when sent ... */
+	uint64_t delivered_ns;
+	uint64_t delivered;
+	uint8_t flags;
+};
+/* The records, oldest first, in a ring that grows by doubling and is freed
+ * when everything is acknowledged. */
+struct tn_tcp_txq {
+	struct tn_tcp_txrec *r;
+	uint32_t head, count, cap; /* cap: a power of two */
+};
+
+/* Loss-recovery state, as Linux's icsk_ca_state. */
+enum tn_tcp_ca_state {
+	TN_CA_OPEN = 0,
+	TN_CA_DISORDER,  /* SACKs or duplicate ACKs seen, nothing judged lost */
+	TN_CA_CWR,       /* reducing the window for a loss a probe repaired (or ECN) */
+	TN_CA_RECOVERY,  /* fast recovery (RFC 6675 with PRR) */
+	TN_CA_LOSS,      /* after a retransmission timeout */
+};
+
+/* What rtx_timer is armed for while a connection is synchronized. */
+enum tn_tcp_rtx_kind {
+	TN_RTX_RTO = 0,  /* retransmission (or SYN, TIME-WAIT, FIN-WAIT-2) */
+	TN_RTX_PERSIST,  /* zero-window probe */
+	TN_RTX_TLP,      /* tail loss probe (RFC 8985 7) */
+	TN_RTX_REO,      /* RACK reordering window (RFC 8985 6.2) */
+};
+
+struct tn_tcp_cc_ops;
+#define TN_TCP_CC_PRIV_U64 16 /* room for a congestion control's own state */
+
 /* The send buffer: bytes from snd_una onward, in a ring. */
 struct tn_tcp_sndbuf {
 	uint8_t *buf;
@@ -80,7 +126,43 @@ struct tn_tcb {
 	uint64_t rtt_start;   /* 0: no sample in flight */
 	uint8_t backoff, dupacks, syn_retries;
 	uint32_t cwnd, ssthresh, recover;
+	uint32_t cwnd_cnt;    /* bytes acked toward the next congestion-avoidance step */
 	uint64_t first_rtx_at; /* when the current retransmission run began */
+	uint64_t min_rtt;     /* ns, lowest RTT seen (0: none yet) */
+	uint64_t last_send;   /* ns: when data was last sent (slow start after idle) */
+
+	/* Loss recovery: scoreboard, RACK-TLP, PRR, undo */
+	struct tn_tcp_txq txq;
+	uint32_t sacked_out, lost_out, retrans_out; /* bytes in txq so marked */
+	uint32_t high_sacked;       /* highest SACKed sequence (end) */
+	uint32_t rtx_hint;          /* no lost record to resend below this seq */
+	uint8_t ca_state;           /* enum tn_tcp_ca_state */
+	uint8_t rtx_kind;           /* enum tn_tcp_rtx_kind */
+	uint8_t reo_wnd_mult, reo_wnd_persist; /* RACK's reordering window steps */
+	bool reord_seen;            /* the peer has shown us reordering */
+	bool frto;                  /* F-RTO (RFC 5682) under way after an RTO */
+	bool frto_new;              /* F-RTO step 2.b: send new data, not retransmissions */
+	bool tlp_out, tlp_retrans;  /* a tail loss probe is unanswered (and resent data) */
+	bool cwnd_limited;          /* the last send stopped at cwnd */
+	bool undo_valid;
+	uint32_t tlp_high_seq;
+	uint32_t undo_marker;       /* snd_una when the episode began */
+	int32_t undo_retrans;       /* retransmissions not yet shown spurious by D-SACK */
+	uint32_t retrans_stamp;     /* TS clock (ms) of the episode's first retransmission */
+	uint32_t prior_cwnd, prior_ssthresh;
+	uint32_t prr_delivered, prr_out, recover_fs; /* RFC 6937 */
+	uint32_t rack_end_seq;
+	uint32_t reo_round_seq;     /* RACK: one D-SACK step per round trip */
+	uint64_t rack_xmit_ns, rack_rtt;
+	/* delivery rate (draft-cheng-iccrg-delivery-rate-estimation) */
+	uint64_t delivered, delivered_ns, first_tx_ns, app_limited;
+	/* congestion control and pacing */
+	const struct tn_tcp_cc_ops *cc;
+	uint64_t cc_priv[TN_TCP_CC_PRIV_U64];
+	uint64_t pacing_rate;       /* bytes/s; 0: not paced */
+	uint64_t max_pacing_rate;   /* SO_MAX_PACING_RATE; UINT64_MAX: none */
+	uint64_t pace_next_ns;      /* the earliest the next paced segment may leave */
+	struct tn_timer pace_timer;
 
 	struct tn_tcp_sndbuf snd;
 	uint32_t sndbuf_max;

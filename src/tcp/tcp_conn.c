@@ -190,6 +190,9 @@ struct tn_tcb *tn_tcb_new(struct tn_stack *s)
 	tn_timer_init(&t->rtx_timer, tn_tcp_rtx_fire);
 	tn_timer_init(&t->delack_timer, tn_tcp_delack_fire);
 	tn_timer_init(&t->ka_timer, tn_tcp_keepalive_fire);
+	tn_timer_init(&t->pace_timer, tn_tcp_pace_fire);
+	t->max_pacing_rate = UINT64_MAX;
+	t->reo_wnd_mult = 1;
 	tn_pktq_init(&t->rcvq);
 	t->rto = TN_TCP_RTO_INIT;
 	t->mss = 536;
@@ -226,6 +229,7 @@ static void free_buffers(struct tn_tcb *t)
 	t->ooo_bytes = 0;
 	free(t->snd.buf);
 	memset(&t->snd, 0, sizeof(t->snd));
+	tn_txq_free(t);
 }
 
 /* A listener going away takes its children: established ones waiting in
@@ -294,6 +298,7 @@ void tn_tcp_destroy_tcb(struct tn_stack *s, struct tn_tcb *t)
 	tn_timer_cancel(&s->wheel, &t->rtx_timer);
 	tn_timer_cancel(&s->wheel, &t->delack_timer);
 	tn_timer_cancel(&s->wheel, &t->ka_timer);
+	tn_timer_cancel(&s->wheel, &t->pace_timer);
 	if (old == TN_TCP_LISTEN)
 		destroy_children(s, t);
 	if (t->parent)
@@ -326,7 +331,9 @@ bool tn_tcp_enter_timewait(struct tn_stack *s, struct tn_tcb *t)
 	tn_tcp_set_state(s, t, TN_TCP_TIME_WAIT);
 	tn_timer_cancel(&s->wheel, &t->delack_timer);
 	tn_timer_cancel(&s->wheel, &t->ka_timer);
+	tn_timer_cancel(&s->wheel, &t->pace_timer);
 	free_buffers(t);
+	tn_tcp_rtx_kind_reset(t);
 	tn_timer_arm(&s->wheel, &t->rtx_timer, s->now + TN_TCP_TIMEWAIT);
 	return true;
 }

@@ -8,6 +8,7 @@
 #include "net/ipv4.h"
 #include "socket/epoll.h"
 #include "socket/sock.h"
+#include "tcp/tcp_cc.h"
 #include "tcp/tcp_int.h"
 #include "wire/csum.h"
 #include "wire/wire.h"
@@ -43,7 +44,7 @@ static void take_syn_options(struct tn_stack *s, struct tn_tcb *t, const struct 
 
 /* ---- RTT (RFC 6298) ---- */
 
-static void rtt_sample(struct tn_tcb *t, uint64_t r)
+void tn_tcp_rtt_sample(struct tn_tcb *t, uint64_t r)
 {
 	if (r == 0)
 		r = 1000; /* below the clock: count it as 1 us */
@@ -73,9 +74,9 @@ static void take_rtt(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp_s
 	if (t->ts_ok && g->h.opt.has_ts && g->h.opt.tsecr) {
 		uint32_t ms = tn_tcp_ts_now(s) - g->h.opt.tsecr;
 		if (ms < 3600000)
-			rtt_sample(t, (uint64_t)ms * TN_TCP_MS);
+			tn_tcp_rtt_sample(t, (uint64_t)ms * TN_TCP_MS);
 	} else if (t->rtt_start && tn_seq_gt(g->h.ack, t->rtt_seq)) {
-		rtt_sample(t, s->now - t->rtt_start);
+		tn_tcp_rtt_sample(t, s->now - t->rtt_start);
 	}
 	if (t->rtt_start && tn_seq_gt(g->h.ack, t->rtt_seq))
 		t->rtt_start = 0;
@@ -99,6 +100,13 @@ static void child_init(struct tn_stack *s, struct tn_tcb *l, struct tn_tcb *c, c
 	c->sndbuf_locked = l->sndbuf_locked;
 	c->nodelay = l->nodelay;
 	c->cork = l->cork;
+	c->cc = l->cc;
+	c->max_pacing_rate = l->max_pacing_rate;
+}
+
+void tn_tcp_cc_start(struct tn_stack *s, struct tn_tcb *t)
+{
+	tn_tcp_cc_set(s, t, t->cc ? t->cc : tn_tcp_cc_default(s));
 }
 
 /* Linux's sk_acceptq_is_full and reqsk_queue_is_full: a backlog of N
@@ -289,11 +297,12 @@ static void syn_sent_input(struct tn_stack *s, struct tn_tcb *t, const struct tn
 	}
 	t->snd_una = h->ack;
 	if (t->backoff == 0 && t->rtt_start) /* Karn: only an unretransmitted SYN gives a sample */
-		rtt_sample(t, s->now - t->rtt_start);
+		tn_tcp_rtt_sample(t, s->now - t->rtt_start);
 	t->rtt_start = 0;
 	t->backoff = 0;
 	rto_fallback(t);
 	tn_timer_cancel(&s->wheel, &t->rtx_timer);
+	tn_tcp_cc_start(s, t);
 	tn_tcp_set_state(s, t, TN_TCP_ESTABLISHED);
 	tn_tcp_sndbuf_expand(s, t);
 	t->last_rcv = s->now;
@@ -384,6 +393,7 @@ static bool synrecv_established(struct tn_stack *s, struct tn_tcb *t, const stru
 	t->backoff = 0;
 	rto_fallback(t);
 	tn_timer_cancel(&s->wheel, &t->rtx_timer);
+	tn_tcp_cc_start(s, t);
 	tn_tcp_set_state(s, t, TN_TCP_ESTABLISHED);
 	tn_tcp_sndbuf_expand(s, t);
 	t->keepalive = l ? l->keepalive : t->keepalive;
@@ -405,59 +415,6 @@ static bool synrecv_established(struct tn_stack *s, struct tn_tcb *t, const stru
 	return true;
 }
 
-static void fast_retransmit(struct tn_stack *s, struct tn_tcb *t)
-{
-	uint32_t flight = t->snd_nxt - t->snd_una;
-	t->ssthresh = flight / 2 > 2u * t->mss ? flight / 2 : 2u * t->mss;
-	t->cwnd = t->ssthresh + 3u * t->mss;
-	t->recover = t->snd_max;
-	tn_stat_inc(s, TN_TcpExtTCPFastRetrans);
-	tn_stat_inc(s, TN_TcpRetransSegs);
-	uint32_t seg = t->snd.len < t->mss ? t->snd.len : t->mss;
-	if (seg)
-		tn_tcp_xmit(s, t, t->snd_una, seg, TN_TCP_ACK);
-	t->rtt_start = 0;
-}
-
-/* New data acknowledged (RFC 5681 slow start / congestion avoidance,
- * RFC 6582 NewReno partial ACKs). */
-static void ack_new_data(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp_seg *g)
-{
-	uint32_t acked = g->h.ack - t->snd_una;
-	bool fin_acked = tn_tcp_fin_sent(t) && !tn_tcp_fin_acked(t) && tn_seq_gt(g->h.ack, t->fin_seq);
-	tn_tcp_sndbuf_ack(t, fin_acked ? acked - 1 : acked);
-	t->snd_una = g->h.ack;
-	if (tn_seq_lt(t->snd_nxt, t->snd_una))
-		t->snd_nxt = t->snd_una;
-	take_rtt(s, t, g);
-	t->backoff = 0;
-	t->first_rtx_at = 0;
-	if (t->dupacks >= 3) {
-		if (tn_seq_lt(g->h.ack, t->recover)) { /* partial ACK: resend the next hole */
-			uint32_t seg = t->snd.len < t->mss ? t->snd.len : t->mss;
-			if (seg) {
-				tn_stat_inc(s, TN_TcpRetransSegs);
-				tn_tcp_xmit(s, t, t->snd_una, seg, TN_TCP_ACK);
-			}
-			t->cwnd = t->cwnd > acked ? t->cwnd - acked + t->mss : t->mss;
-		} else {
-			t->cwnd = t->ssthresh;
-			t->dupacks = 0;
-		}
-	} else {
-		t->dupacks = 0;
-		if (t->cwnd < t->ssthresh)
-			t->cwnd += acked < t->mss ? acked : t->mss;
-		else
-			t->cwnd += (uint32_t)((uint64_t)t->mss * t->mss / t->cwnd) + 1;
-	}
-	tn_tcp_sndbuf_expand(s, t);
-	if (t->snd_una == t->snd_max)
-		tn_timer_cancel(&s->wheel, &t->rtx_timer);
-	else
-		tn_tcp_arm_rtx(s, t);
-}
-
 /* "fifth: check the ACK field".  Returns false if the segment is done. */
 static bool ack_input(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp_seg *g)
 {
@@ -472,14 +429,11 @@ static bool ack_input(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp_
 		challenge_ack(s, t, g);
 		return false;
 	}
-	bool dup = h->ack == t->snd_una && g->len == 0 && !(h->flags & TN_TCP_FIN) &&
+	/* RFC 5681 2: a duplicate ACK acknowledges nothing new, carries no
+	 * data and no window change, while data is outstanding. */
+	bool dup = h->ack == t->snd_una && g->len == 0 && !(h->flags & (TN_TCP_FIN | TN_TCP_SYN)) &&
 		   t->snd_una != t->snd_max && ((uint32_t)h->win << t->snd_wscale) == t->snd_wnd;
-	if (tn_seq_gt(h->ack, t->snd_una))
-		ack_new_data(s, t, g);
-	else if (dup && ++t->dupacks == 3)
-		fast_retransmit(s, t);
-	else if (dup && t->dupacks > 3)
-		t->cwnd += t->mss;
+	tn_tcp_ack_process(s, t, g, dup);
 	/* Window update, RFC 9293's SND.WL1/SND.WL2 rule. */
 	if (tn_seq_lt(t->snd_wl1, h->seq) || (t->snd_wl1 == h->seq && tn_seq_le(t->snd_wl2, h->ack))) {
 		uint32_t old = t->snd_wnd;
@@ -488,8 +442,10 @@ static bool ack_input(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp_
 		t->snd_wl2 = h->ack;
 		if (t->snd_wnd > t->max_snd_wnd)
 			t->max_snd_wnd = t->snd_wnd;
-		if (old == 0 && t->snd_wnd && t->snd_una == t->snd_max) { /* the window opened: stop probing */
+		if (old == 0 && t->snd_wnd && t->snd_una == t->snd_max &&
+		    t->rtx_kind == TN_RTX_PERSIST) { /* the window opened: stop probing */
 			tn_timer_cancel(&s->wheel, &t->rtx_timer);
+			tn_tcp_rtx_kind_reset(t);
 			t->backoff = 0;
 		}
 	}
@@ -553,10 +509,11 @@ static bool drain_ooo(struct tn_tcb *t)
 
 /* RFC 2883: a duplicate segment is reported in the next ACK's first SACK
  * block, so the sender learns its retransmission was spurious. */
-static void note_dsack(struct tn_tcb *t, uint32_t start, uint32_t end)
+static void note_dsack(struct tn_stack *s, struct tn_tcb *t, uint32_t start, uint32_t end)
 {
-	if (!t->sack_ok || start == end)
+	if (!t->sack_ok || start == end || !s->sysctl.tcp_dsack)
 		return;
+	tn_stat_inc(s, TN_TcpExtTCPDSACKOldSent);
 	t->dsack = true;
 	t->dsack_start = start;
 	t->dsack_end = end;
@@ -570,7 +527,7 @@ static void ooo_insert(struct tn_stack *s, struct tn_tcb *t, struct tn_pkt *p)
 		pp = &(*pp)->qnext;
 	t->sack_recent = cb->seq;
 	if (*pp && tcb_of(*pp)->seq == cb->seq && tn_seq_ge(tcb_of(*pp)->end, cb->end)) {
-		note_dsack(t, cb->seq, cb->end); /* a duplicate of what we hold */
+		note_dsack(s, t, cb->seq, cb->end); /* a duplicate of what we hold */
 		tn_pkt_free(p);
 		return;
 	}
@@ -733,7 +690,7 @@ static void conn_input(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp
 			    h->seq + 1 == t->rcv_nxt && h->ack == t->snd_nxt;
 	if (!simul_synack && !acceptable(t, g)) {
 		if (g->len && tn_seq_le(h->seq + g->len, t->rcv_nxt))
-			note_dsack(t, h->seq, h->seq + g->len); /* old data again */
+			note_dsack(s, t, h->seq, h->seq + g->len); /* old data again */
 		int counter = t->state == TN_TCP_SYN_RECEIVED ? TN_TcpExtTCPACKSkippedSynRecv : TN_TcpExtTCPACKSkippedSeq;
 		if (!(h->flags & TN_TCP_RST) && !oow_rate_limited(s, t, g, counter))
 			tn_tcp_send_ack(s, t);

@@ -66,7 +66,43 @@ static inline bool tn_tcp_fin_acked(const struct tn_tcb *t)
 	return t->fin_sent && tn_seq_gt(t->snd_una, t->fin_seq);
 }
 
+/* tcp_in.c */
+/* RFC 6298 2.2-2.3: fold an RTT measurement (ns) into srtt, rttvar, rto. */
+void tn_tcp_rtt_sample(struct tn_tcb *t, uint64_t rtt_ns);
+/* Congestion control starts once the handshake has set MSS and cwnd. */
+void tn_tcp_cc_start(struct tn_stack *s, struct tn_tcb *t);
+
+/* tcp_recovery.c: the record queue, SACK scoreboard, RACK-TLP, PRR, undo */
+struct tn_tcp_txrec *tn_txq_at(const struct tn_tcb *t, uint32_t i);
+/* Record a segment about to be sent; NULL if out of memory. */
+struct tn_tcp_txrec *tn_txq_push(struct tn_stack *s, struct tn_tcb *t, uint32_t seq, uint32_t end, bool fin);
+void tn_txq_free(struct tn_tcb *t);
+/* An acceptable ACK (SND.UNA <= SEG.ACK <= SND.MAX): scoreboard, loss
+ * detection, recovery state, congestion window and timers.  `dup`: a
+ * duplicate ACK as RFC 5681 defines it. */
+void tn_tcp_ack_process(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp_seg *g, bool dup);
+void tn_tcp_rearm(struct tn_stack *s, struct tn_tcb *t, uint64_t reo_wait, bool restart_rto);
+void tn_tcp_enter_loss(struct tn_stack *s, struct tn_tcb *t);
+/* Arm the tail-loss-probe timer in place of the RTO if RFC 8985 7.2
+ * allows; false if it does not. */
+bool tn_tcp_schedule_tlp(struct tn_stack *s, struct tn_tcb *t);
+void tn_tcp_reo_fire(struct tn_stack *s, struct tn_tcb *t);
+void tn_tcp_tlp_fire(struct tn_stack *s, struct tn_tcb *t);
+struct tn_tcp_txrec *tn_tcp_next_lost(struct tn_tcb *t);
+void tn_tcp_note_retransmit(struct tn_stack *s, struct tn_tcb *t, struct tn_tcp_txrec *r);
+void tn_tcp_note_send(struct tn_tcb *t, uint32_t len);
+void tn_tcp_check_app_limited(struct tn_tcb *t);
+/* PRR's send quota for an ACK delivering `delivered` bytes (unit tests). */
+uint32_t tn_tcp_prr_sndcnt_for_test(struct tn_tcb *t, uint32_t delivered);
+static inline void tn_tcp_rtx_kind_reset(struct tn_tcb *t) { t->rtx_kind = TN_RTX_RTO; }
+
 /* tcp_out.c */
+/* Resend one record (in MSS pieces if the MSS shrank since). */
+void tn_tcp_retransmit_rec(struct tn_stack *s, struct tn_tcb *t, struct tn_tcp_txrec *r);
+/* One new segment regardless of cwnd (a tail loss probe), if the peer's
+ * window allows. */
+void tn_tcp_output_probe(struct tn_stack *s, struct tn_tcb *t);
+void tn_tcp_pace_fire(void *ctx, struct tn_timer *tm);
 uint32_t tn_tcp_ts_now(const struct tn_stack *s);
 int tn_tcp_xmit(struct tn_stack *s, struct tn_tcb *t, uint32_t seq, uint32_t len, uint16_t flags);
 /* Send h (seq, flags and options filled by the caller; ports, ACK number,

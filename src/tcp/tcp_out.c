@@ -4,6 +4,7 @@
 
 #include "core/stack.h"
 #include "net/ipv4.h"
+#include "tcp/tcp_cc.h"
 #include "tcp/tcp_int.h"
 #include "wire/csum.h"
 #include "wire/tcp.h"
@@ -179,10 +180,9 @@ void tn_tcp_arm_rtx(struct tn_stack *s, struct tn_tcb *t)
 	uint64_t rto = t->rto << t->backoff;
 	if (rto > TN_TCP_RTO_MAX)
 		rto = TN_TCP_RTO_MAX;
+	t->rtx_kind = TN_RTX_RTO;
 	tn_timer_arm(&s->wheel, &t->rtx_timer, s->now + rto);
 }
-
-static uint32_t in_flight(const struct tn_tcb *t) { return t->snd_nxt - t->snd_una; }
 
 /* TCP Small Queues (Linux's TSQ, simplified): a connection stops adding
  * to a device queue that is half full and waits on a list the poll loop
@@ -221,25 +221,180 @@ unsigned tn_tcp_tsq_run(struct tn_stack *s)
 	return (unsigned)(s->stats[TN_TcpOutSegs] - before); /* 0 if the queues are still full */
 }
 
-/* Send what the windows allow: new data in MSS-sized segments (Nagle
- * holds a small segment while data is unacknowledged, unless TCP_NODELAY),
- * then our FIN once all data is out. */
+/* ---- pacing (Linux's internal TCP pacing) ---- */
+
+static bool paced(const struct tn_tcb *t)
+{
+	return t->pacing_rate && (t->cc->wants_pacing || t->max_pacing_rate != UINT64_MAX);
+}
+
+/* May a segment leave now?  Else the pacing timer wakes us when it may.
+ * One timer tick of lateness is forgiven, as a burst, so a coarse timer
+ * does not cost rate. */
+static bool pace_allows(struct tn_stack *s, struct tn_tcb *t)
+{
+	if (!paced(t) || t->pace_next_ns <= s->now)
+		return true;
+	if (!tn_timer_pending(&t->pace_timer))
+		tn_timer_arm(&s->wheel, &t->pace_timer, t->pace_next_ns);
+	return false;
+}
+
+static void pace_sent(struct tn_stack *s, struct tn_tcb *t, uint32_t bytes)
+{
+	if (!paced(t))
+		return;
+	uint64_t rate = t->pacing_rate < t->max_pacing_rate ? t->pacing_rate : t->max_pacing_rate;
+	uint64_t len_ns = (uint64_t)(bytes + TN_TCP_HLEN + 20) * 1000000000ull / (rate ? rate : 1);
+	uint64_t floor = s->now > TN_TICK_NS ? s->now - TN_TICK_NS : 0;
+	uint64_t base = t->pace_next_ns > floor ? t->pace_next_ns : floor;
+	t->pace_next_ns = base + len_ns;
+}
+
+void tn_tcp_pace_fire(void *ctx, struct tn_timer *tm)
+{
+	struct tn_stack *s = ctx;
+	struct tn_tcb *t = container_of(tm, struct tn_tcb, pace_timer);
+	tn_tcp_output(s, t);
+}
+
+/* ---- sending ---- */
+
+static uint32_t unsent_bytes(const struct tn_tcb *t)
+{
+	uint32_t sent = t->snd_max - t->snd_una - (tn_tcp_fin_sent(t) && !tn_tcp_fin_acked(t) ? 1 : 0);
+	return t->snd.len > sent ? t->snd.len - sent : 0;
+}
+
+void tn_tcp_retransmit_rec(struct tn_stack *s, struct tn_tcb *t, struct tn_tcp_txrec *r)
+{
+	bool fin = r->flags & TN_TXREC_FIN;
+	uint32_t data = r->end - r->seq - (fin ? 1 : 0);
+	uint32_t seq = r->seq;
+	do {
+		uint32_t seg = data < t->mss ? data : t->mss;
+		data -= seg;
+		uint16_t flags = TN_TCP_ACK | (fin && !data ? TN_TCP_FIN : 0);
+		if (tn_tcp_xmit(s, t, seq, seg, flags) < 0)
+			break;
+		seq += seg;
+	} while (data);
+	pace_sent(s, t, r->end - r->seq);
+	tn_tcp_note_retransmit(s, t, r);
+}
+
+/* One new segment of `seg` bytes at SND.NXT. */
+static int send_new(struct tn_stack *s, struct tn_tcb *t, uint32_t seg, bool psh)
+{
+	if (!tn_txq_push(s, t, t->snd_nxt, t->snd_nxt + seg, false))
+		return -1;
+	if (tn_tcp_xmit(s, t, t->snd_nxt, seg, TN_TCP_ACK | (psh ? TN_TCP_PSH : 0)) < 0) {
+		t->txq.count--; /* not sent after all */
+		return -1;
+	}
+	t->snd_nxt += seg;
+	if (tn_seq_gt(t->snd_nxt, t->snd_max))
+		t->snd_max = t->snd_nxt;
+	t->last_send = s->now;
+	tn_tcp_note_send(t, seg);
+	pace_sent(s, t, seg);
+	if (!tn_timer_pending(&t->rtx_timer))
+		tn_tcp_arm_rtx(s, t);
+	return 0;
+}
+
+void tn_tcp_output_probe(struct tn_stack *s, struct tn_tcb *t)
+{
+	uint32_t unsent = unsent_bytes(t);
+	uint32_t wnd_room = t->snd_una + t->snd_wnd - t->snd_max;
+	if (tn_seq_lt(t->snd_una + t->snd_wnd, t->snd_max))
+		wnd_room = 0;
+	uint32_t seg = unsent < t->mss ? unsent : t->mss;
+	if (seg && seg <= wnd_room && !tn_tcp_fin_sent(t))
+		send_new(s, t, seg, seg == unsent);
+}
+
+/* RFC 5681 4.1 as Linux's tcp_cwnd_restart: after an idle spell longer
+ * than the RTO the window no longer reflects the path: back towards the
+ * initial window, halving once per RTO idle. */
+static void restart_after_idle(struct tn_stack *s, struct tn_tcb *t)
+{
+	if (t->txq.count || !t->last_send || t->cc->cong_control)
+		return;
+	uint64_t idle = s->now - t->last_send;
+	if (t->cc->cwnd_event && idle > 0)
+		t->cc->cwnd_event(s, t, TN_CA_EVENT_TX_START);
+	if (!s->sysctl.tcp_slow_start_after_idle || idle <= t->rto)
+		return;
+	uint32_t restart = TN_TCP_IW * (uint32_t)t->mss, cwnd = t->cwnd;
+	uint32_t keep = t->cwnd - t->cwnd / 4; /* tcp_current_ssthresh: 3/4 cwnd */
+	if (t->ssthresh < keep)
+		t->ssthresh = keep;
+	if (restart > cwnd)
+		restart = cwnd;
+	for (uint64_t d = idle - t->rto; d > t->rto && cwnd > restart; d -= t->rto)
+		cwnd >>= 1;
+	t->cwnd = cwnd > restart ? cwnd : restart;
+	if (t->cc->cwnd_event)
+		t->cc->cwnd_event(s, t, TN_CA_EVENT_CWND_RESTART);
+}
+
+/* Lost segments first (RFC 6675 NextSeg rule 1), within cwnd and pacing. */
+static bool send_lost(struct tn_stack *s, struct tn_tcb *t)
+{
+	if (t->frto_new)
+		return false;
+	struct tn_tcp_txrec *r = tn_tcp_next_lost(t);
+	if (!r)
+		return false;
+	uint32_t pipe = tn_tcp_in_flight(t), len = r->end - r->seq;
+	uint32_t need = len < t->mss ? len : t->mss;
+	if (pipe + need > t->cwnd && pipe > 0) {
+		t->cwnd_limited = true;
+		return false;
+	}
+	/* Beyond the peer's window only the first unacknowledged byte may go
+	 * (Linux's tcp_retransmit_skb). */
+	if (r->seq != t->snd_una && tn_seq_gt(r->end, t->snd_una + t->snd_wnd))
+		return false;
+	tn_tcp_retransmit_rec(s, t, r);
+	return true;
+}
+
+/* Send what the windows allow: lost data again, then new data in
+ * MSS-sized segments (Nagle holds a small segment while data is
+ * unacknowledged, unless TCP_NODELAY), then our FIN once all data is out. */
 void tn_tcp_output(struct tn_stack *s, struct tn_tcb *t)
 {
 	if (t->state != TN_TCP_ESTABLISHED && t->state != TN_TCP_CLOSE_WAIT &&
 	    t->state != TN_TCP_FIN_WAIT_1 && t->state != TN_TCP_LAST_ACK && t->state != TN_TCP_CLOSING)
 		return;
 	struct tn_iface *ifc = out_iface(s, t);
+	restart_after_idle(s, t);
+	uint32_t start_max = t->snd_max;
 	for (;;) {
-		if (tsq_throttled(s, t, ifc))
+		if (tsq_throttled(s, t, ifc) || !pace_allows(s, t))
 			break;
-		uint32_t sent = in_flight(t);
-		uint32_t unsent = t->snd.len > sent ? t->snd.len - sent : 0;
-		uint32_t wnd = t->snd_wnd < t->cwnd ? t->snd_wnd : t->cwnd;
-		uint32_t room = wnd > sent ? wnd - sent : 0;
+		if (send_lost(s, t))
+			continue;
+		if (t->lost_out > t->retrans_out && !t->frto_new)
+			break; /* a hole waits for room; new data must not pass it */
+		uint32_t pipe = tn_tcp_in_flight(t), unsent = unsent_bytes(t);
+		uint32_t sent = t->snd_max - t->snd_una;
+		uint32_t cwnd_room = t->cwnd > pipe ? t->cwnd - pipe : 0;
+		uint32_t wnd_room = t->snd_wnd > sent ? t->snd_wnd - sent : 0;
 		uint32_t seg = unsent < t->mss ? unsent : t->mss;
-		if (seg > room)
-			seg = room;
+		if (seg == 0) {
+			tn_tcp_check_app_limited(t);
+			t->cwnd_limited = false;
+			break;
+		}
+		if (seg > cwnd_room) {
+			t->cwnd_limited = true;
+			seg = cwnd_room;
+		}
+		if (seg > wnd_room)
+			seg = wnd_room;
 		if (seg == 0)
 			break;
 		/* A window-limited runt waits while data is in flight (an ACK will
@@ -251,34 +406,31 @@ void tn_tcp_output(struct tn_stack *s, struct tn_tcb *t)
 			break; /* Nagle */
 		if (seg < t->mss && t->cork && !t->fin_queued)
 			break; /* TCP_CORK: only full segments until uncorked */
-		uint16_t flags = TN_TCP_ACK | (seg == unsent ? TN_TCP_PSH : 0);
-		if (tn_tcp_xmit(s, t, t->snd_nxt, seg, flags) < 0)
+		if (send_new(s, t, seg, seg == unsent) < 0)
 			break;
-		if (!t->rtt_start) {
-			t->rtt_start = s->now;
-			t->rtt_seq = t->snd_nxt;
-		}
-		t->snd_nxt += seg;
-		if (tn_seq_gt(t->snd_nxt, t->snd_max))
-			t->snd_max = t->snd_nxt;
-		if (!tn_timer_pending(&t->rtx_timer))
-			tn_tcp_arm_rtx(s, t);
+		t->frto_new = false;
 	}
+	/* New data out: the tail may now be probed for (Linux's tcp_write_xmit
+	 * schedules the probe after each send). */
+	if (t->snd_max != start_max && t->rtx_kind == TN_RTX_RTO)
+		tn_tcp_schedule_tlp(s, t);
 	/* Zero window with data waiting and nothing in flight: the persist
 	 * timer probes, so a lost window update cannot stall us for ever. */
-	if (t->snd_wnd == 0 && t->snd.len > in_flight(t) && t->snd_una == t->snd_max &&
-	    !tn_timer_pending(&t->rtx_timer))
+	if (t->snd_wnd == 0 && unsent_bytes(t) && t->snd_una == t->snd_max &&
+	    !tn_timer_pending(&t->rtx_timer)) {
 		tn_tcp_arm_rtx(s, t);
-	bool all_sent = in_flight(t) >= t->snd.len;
+		t->rtx_kind = TN_RTX_PERSIST;
+	}
 	bool fin_state = t->state == TN_TCP_FIN_WAIT_1 || t->state == TN_TCP_LAST_ACK ||
 			 t->state == TN_TCP_CLOSING;
-	if (t->fin_queued && all_sent && !tn_tcp_fin_sent(t) && fin_state) {
+	if (t->fin_queued && unsent_bytes(t) == 0 && !tn_tcp_fin_sent(t) && fin_state &&
+	    tn_txq_push(s, t, t->snd_nxt, t->snd_nxt + 1, true)) {
 		tn_tcp_xmit(s, t, t->snd_nxt, 0, TN_TCP_FIN | TN_TCP_ACK);
 		t->fin_sent = true;
 		t->fin_seq = t->snd_nxt;
 		t->snd_nxt++;
 		t->snd_max = t->snd_nxt;
-		if (!tn_timer_pending(&t->rtx_timer))
+		if (!tn_timer_pending(&t->rtx_timer) || t->rtx_kind == TN_RTX_PERSIST)
 			tn_tcp_arm_rtx(s, t);
 	}
 }
@@ -339,10 +491,10 @@ static bool persist_gives_up(struct tn_stack *s, struct tn_tcb *t)
 	return t->probes_out >= max_probes;
 }
 
-/* Go back to snd_una and resend (RFC 6298 5.4-5.6, RFC 5681 3.1 eq. 4). */
+/* RFC 6298 5.4-5.6: everything outstanding is presumed lost; resend
+ * from SND.UNA in slow start, backing the timer off. */
 static void retransmit_timeout(struct tn_stack *s, struct tn_tcb *t)
 {
-	tn_stat_inc(s, TN_TcpRetransSegs);
 	tn_stat_inc(s, TN_TcpExtTCPTimeouts);
 	if (!t->first_rtx_at)
 		t->first_rtx_at = s->now;
@@ -350,23 +502,12 @@ static void retransmit_timeout(struct tn_stack *s, struct tn_tcb *t)
 		tn_tcp_abort(s, t, ETIMEDOUT);
 		return;
 	}
-	uint32_t flight = in_flight(t);
-	t->ssthresh = flight / 2 > 2u * t->mss ? flight / 2 : 2u * t->mss;
-	t->cwnd = t->mss;
-	t->dupacks = 0;
-	t->rtt_start = 0; /* Karn: no sample from a retransmitted segment */
+	tn_tcp_enter_loss(s, t);
+	t->rtt_start = 0;
 	if (t->backoff < 16)
 		t->backoff++;
-	bool fin_out = tn_tcp_fin_sent(t) && t->snd_una == t->fin_seq; /* only the FIN is unacknowledged */
-	t->snd_nxt = t->snd_una;
-	uint32_t seg = t->snd.len < t->mss ? t->snd.len : t->mss;
-	if (seg && !fin_out) {
-		tn_tcp_xmit(s, t, t->snd_una, seg, TN_TCP_ACK | TN_TCP_PSH);
-		t->snd_nxt += seg;
-	} else if (fin_out) {
-		tn_tcp_xmit(s, t, t->snd_una, 0, TN_TCP_FIN | TN_TCP_ACK);
-		t->snd_nxt++;
-	}
+	t->pace_next_ns = 0;
+	tn_tcp_output(s, t);
 	tn_tcp_arm_rtx(s, t);
 }
 
@@ -402,6 +543,14 @@ void tn_tcp_rtx_fire(void *ctx, struct tn_timer *tm)
 		tn_tcp_destroy_tcb(s, t);
 		return;
 	default:
+		if (t->rtx_kind == TN_RTX_TLP) {
+			tn_tcp_tlp_fire(s, t);
+			return;
+		}
+		if (t->rtx_kind == TN_RTX_REO) {
+			tn_tcp_reo_fire(s, t);
+			return;
+		}
 		if (t->snd_una == t->snd_max) {
 			if (t->snd_wnd == 0 && t->snd.len) { /* zero-window probe: an old byte's sequence */
 				if (persist_gives_up(s, t)) {
@@ -414,6 +563,7 @@ void tn_tcp_rtx_fire(void *ctx, struct tn_timer *tm)
 				if (t->backoff < 16)
 					t->backoff++;
 				tn_tcp_arm_rtx(s, t);
+				t->rtx_kind = TN_RTX_PERSIST;
 			}
 			return;
 		}

@@ -160,7 +160,10 @@ static void test_ten_thousand_connections(void **state)
 	printf("10000 connections: %d established at once at the peak, done at %.1f s virtual; "
 	       "an idle connection holds %zu B of TCB + %zu B of socket\n",
 	       peak, (double)(sim.now) / 1e9, sizeof(struct tn_tcb), sizeof(struct tn_sock));
-	assert_true(sizeof(struct tn_tcb) + sizeof(struct tn_sock) < 1024);
+	/* The loss-recovery, congestion-control and pacing state (about 400 B)
+	 * lives in the TCB; a compact form for idle connections is the C10M
+	 * issue's work.  This bound catches accidental growth. */
+	assert_true(sizeof(struct tn_tcb) + sizeof(struct tn_sock) < 1100);
 	/* the server closes on EOF; then TIME-WAIT (60 s) runs out */
 	for (int i = 0; i < 12000 && tern_stat(ss, "TcpCurrEstab") + tern_stat(cs, "TcpCurrEstab"); i++) {
 		sim_run_until(&sim, sim.now + 10 * MS);
@@ -236,6 +239,13 @@ static void transfer_both_ways(struct sim *sim, uint64_t bytes, uint64_t limit)
 	printf("%llu MiB each way in %.1f s virtual (%.1f Mbit/s each way), %lld + %lld retransmissions\n",
 	       (unsigned long long)(bytes >> 20), secs, (double)bytes * 8 / secs / 1e6,
 	       (long long)tern_stat(cs, "TcpRetransSegs"), (long long)tern_stat(ss, "TcpRetransSegs"));
+	static const char *const why[] = {"TcpExtTCPTimeouts", "TcpExtTCPLossProbes", "TcpExtTCPSackRecovery",
+					   "TcpExtTCPDSACKRecv", "TcpExtTCPDSACKUndo", "TcpExtTCPLossUndo",
+					   "TcpExtTCPSpuriousRTOs", "TcpExtTCPLostRetransmit", "TcpExtTCPSACKReorder"};
+	printf("  sender side:");
+	for (size_t i = 0; i < sizeof(why) / sizeof(why[0]); i++)
+		printf(" %s %lld", why[i] + 6, (long long)(tern_stat(cs, why[i]) + tern_stat(ss, why[i])));
+	printf("\n");
 	tern_close(cs, cfd);
 	tern_close(ss, sfd);
 	tern_close(ss, l);

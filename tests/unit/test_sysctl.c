@@ -71,7 +71,12 @@ static void test_table_consistent(void **state)
 		assert_ptr_equal(tn_sysctl_find(e->name), e);
 		for (size_t j = 0; j < i; j++)
 			assert_string_not_equal(tn_sysctl_table[j].name, e->name);
-		assert_true(e->count >= 1 && e->count <= 3);
+		assert_true(e->count >= 0 && e->count <= 3);
+		if (e->count == 0) { /* a string: NUL-terminated inside its field */
+			assert_true(e->offset + (size_t)e->max <= sizeof(sc));
+			assert_true(strnlen((const char *)&sc + e->offset, (size_t)e->max) < (size_t)e->max);
+			continue;
+		}
 		assert_true(e->offset + sizeof(int) * (size_t)e->count <= sizeof(sc));
 		const int *v = (const int *)((const char *)&sc + e->offset);
 		for (int k = 0; k < e->count; k++)

@@ -1,0 +1,407 @@
+/* BBR v1 (Cardwell et al., "BBR: Congestion-Based Congestion Control",
+ * ACM Queue 2016, and draft-cardwell-iccrg-bbr-congestion-control-00).
+ *
+ * BBR models the path by two numbers: the bottleneck bandwidth (the
+ * windowed maximum of delivery-rate samples over 10 round trips) and the
+ * round-trip propagation time (the windowed minimum RTT over 10 s).  It
+ * paces at gain x bandwidth and caps what is in flight at gain x their
+ * product (the BDP), moving through STARTUP (gain 2/ln2 until the
+ * bandwidth stops growing by 25% for three rounds), DRAIN (the inverse,
+ * until the queue STARTUP built is gone), PROBE_BW (gains cycling 5/4,
+ * 3/4, 1 x6, one phase per min RTT) and PROBE_RTT (4 packets for 200 ms
+ * when the min RTT is 10 s old).  It ignores loss except for keeping
+ * packets conserved during recovery. */
+#include <string.h>
+
+#include "core/stack.h"
+#include "tcp/tcp_cc.h"
+#include "tcp/tcp_int.h"
+
+#define BBR_UNIT 256 /* fixed-point gains */
+#define BBR_HIGH_GAIN (BBR_UNIT * 2885 / 1000 + 1) /* 2/ln(2) */
+#define BBR_DRAIN_GAIN (BBR_UNIT * 1000 / 2885)   /* its inverse */
+#define BBR_CWND_GAIN (BBR_UNIT * 2)
+#define BBR_CYCLE_LEN 8
+#define BBR_BW_RTTS 10                  /* max-bandwidth filter window, rounds */
+#define BBR_MIN_RTT_WIN (10000 * TN_TCP_MS) /* min-RTT filter window */
+#define BBR_PROBE_RTT_TIME (200 * TN_TCP_MS)
+#define BBR_FULL_BW_THRESH (BBR_UNIT * 5 / 4)
+#define BBR_FULL_BW_CNT 3
+#define BBR_MIN_CWND_SEGS 4
+#define BBR_PACING_MARGIN 1 /* percent below the estimate, to drain queues */
+
+static const int cycle_gain[BBR_CYCLE_LEN] = {BBR_UNIT * 5 / 4, BBR_UNIT * 3 / 4, BBR_UNIT, BBR_UNIT,
+					      BBR_UNIT, BBR_UNIT, BBR_UNIT, BBR_UNIT};
+
+enum tn_bbr_mode { BBR_STARTUP, BBR_DRAIN, BBR_PROBE_BW, BBR_PROBE_RTT };
+
+struct bbr_sample {
+	uint64_t bw;    /* bytes/s */
+	uint32_t round;
+};
+
+struct bbr {
+	struct bbr_sample bw[3]; /* Kathleen Nichols' windowed max: best, 2nd, 3rd */
+	uint64_t min_rtt, min_rtt_stamp, probe_rtt_done_stamp, cycle_stamp;
+	uint64_t next_rtt_delivered, full_bw;
+	uint32_t round_count, prior_cwnd;
+	uint16_t pacing_gain, cwnd_gain;
+	uint8_t mode, cycle_idx, full_bw_cnt, prev_ca_state;
+	bool round_start, full_bw_reached, packet_conservation, probe_rtt_round_done, idle_restart;
+};
+_Static_assert(sizeof(struct bbr) <= sizeof(((struct tn_tcb *)0)->cc_priv), "bbr state fits");
+
+static struct bbr *bbr_of(struct tn_tcb *t) { return (struct bbr *)t->cc_priv; }
+
+/* ---- windowed max filter (Linux's lib/minmax.c, in rounds) ---- */
+
+static void bw_reset(struct bbr *b, uint32_t round, uint64_t bw)
+{
+	for (int i = 0; i < 3; i++)
+		b->bw[i] = (struct bbr_sample){bw, round};
+}
+
+static void bw_update(struct bbr *b, uint32_t round, uint64_t bw)
+{
+	struct bbr_sample v = {bw, round};
+	if (bw >= b->bw[0].bw || round - b->bw[2].round > BBR_BW_RTTS) {
+		bw_reset(b, round, bw);
+		return;
+	}
+	if (bw >= b->bw[1].bw)
+		b->bw[2] = b->bw[1] = v;
+	else if (bw >= b->bw[2].bw)
+		b->bw[2] = v;
+	/* age out samples older than the window, keeping the ordering */
+	if (round - b->bw[0].round > BBR_BW_RTTS) {
+		b->bw[0] = b->bw[1];
+		b->bw[1] = b->bw[2];
+		b->bw[2] = v;
+		if (round - b->bw[0].round > BBR_BW_RTTS) {
+			b->bw[0] = b->bw[1];
+			b->bw[1] = b->bw[2];
+		}
+	} else if (b->bw[1].round == b->bw[0].round && round - b->bw[1].round > BBR_BW_RTTS / 4) {
+		b->bw[2] = b->bw[1] = v;
+	} else if (b->bw[2].round == b->bw[1].round && round - b->bw[2].round > BBR_BW_RTTS / 2) {
+		b->bw[2] = v;
+	}
+}
+
+uint64_t tn_bbr_max_bw(const struct tn_tcb *t) { return ((const struct bbr *)t->cc_priv)->bw[0].bw; }
+int tn_bbr_mode(const struct tn_tcb *t) { return ((const struct bbr *)t->cc_priv)->mode; }
+uint64_t tn_bbr_min_rtt(const struct tn_tcb *t) { return ((const struct bbr *)t->cc_priv)->min_rtt; }
+
+/* ---- model ---- */
+
+/* Bytes in flight that gain x BDP allows; the initial window while the
+ * min RTT is unknown. */
+static uint32_t bbr_bdp(const struct tn_tcb *t, const struct bbr *b, uint64_t bw, int gain)
+{
+	if (b->min_rtt == UINT64_MAX || !bw)
+		return TN_TCP_IW * (uint32_t)t->mss;
+	uint64_t bdp = bw * b->min_rtt / 1000000000ull;
+	uint64_t w = (bdp * (uint64_t)gain + BBR_UNIT - 1) / BBR_UNIT;
+	return w > UINT32_MAX / 2 ? UINT32_MAX / 2 : (uint32_t)w;
+}
+
+/* Room for the segments a send burst holds back (Linux's quantization
+ * budget): three bursts, plus two packets in the probing phase. */
+static uint32_t bbr_quantization(const struct tn_tcb *t, const struct bbr *b, uint32_t cwnd)
+{
+	cwnd += 3u * 2u * t->mss;
+	if (b->mode == BBR_PROBE_BW && b->cycle_idx == 0)
+		cwnd += 2u * t->mss;
+	return cwnd;
+}
+
+static void set_pacing_rate(struct tn_tcb *t, struct bbr *b, uint64_t bw, int gain)
+{
+	uint64_t rate = bw * (uint64_t)gain / BBR_UNIT * (100 - BBR_PACING_MARGIN) / 100;
+	if (rate && (b->full_bw_reached || rate > t->pacing_rate))
+		t->pacing_rate = rate < t->max_pacing_rate ? rate : t->max_pacing_rate;
+}
+
+static void init_pacing_rate(struct tn_tcb *t, struct bbr *b)
+{
+	uint64_t rtt = t->srtt ? t->srtt : TN_TCP_MS;
+	uint64_t bw = (uint64_t)t->cwnd * 1000000000ull / rtt;
+	t->pacing_rate = 0;
+	set_pacing_rate(t, b, bw, BBR_HIGH_GAIN);
+}
+
+static void enter_startup(struct bbr *b)
+{
+	b->mode = BBR_STARTUP;
+	b->pacing_gain = BBR_HIGH_GAIN;
+	b->cwnd_gain = BBR_HIGH_GAIN;
+}
+
+static void advance_cycle(struct tn_stack *s, struct bbr *b)
+{
+	b->cycle_idx = (uint8_t)((b->cycle_idx + 1) % BBR_CYCLE_LEN);
+	b->cycle_stamp = s->now;
+}
+
+static void enter_probe_bw(struct tn_stack *s, struct bbr *b)
+{
+	b->mode = BBR_PROBE_BW;
+	b->cwnd_gain = BBR_CWND_GAIN;
+	/* a random phase, never the draining 3/4 one, so flows desynchronise */
+	b->cycle_idx = (uint8_t)(BBR_CYCLE_LEN - 1 - tn_rand_below(&s->rng, BBR_CYCLE_LEN - 1));
+	advance_cycle(s, b);
+}
+
+static void save_cwnd(struct tn_tcb *t, struct bbr *b)
+{
+	if (b->prev_ca_state < TN_CA_RECOVERY && b->mode != BBR_PROBE_RTT)
+		b->prior_cwnd = t->cwnd;
+	else if (t->cwnd > b->prior_cwnd)
+		b->prior_cwnd = t->cwnd;
+}
+
+static void bbr_init(struct tn_stack *s, struct tn_tcb *t)
+{
+	struct bbr *b = bbr_of(t);
+	memset(b, 0, sizeof(*b));
+	b->min_rtt = t->srtt ? t->srtt : UINT64_MAX;
+	b->min_rtt_stamp = s->now;
+	b->next_rtt_delivered = t->delivered;
+	b->prev_ca_state = TN_CA_OPEN;
+	enter_startup(b);
+	init_pacing_rate(t, b);
+	t->pace_next_ns = 0;
+}
+
+static void update_bw(struct tn_tcb *t, struct bbr *b, const struct tn_rate_sample *rs)
+{
+	b->round_start = false;
+	if (rs->interval_ns <= 0 || !rs->delivered)
+		return;
+	if (rs->prior_delivered >= b->next_rtt_delivered) {
+		b->next_rtt_delivered = t->delivered;
+		b->round_count++;
+		b->round_start = true;
+		b->packet_conservation = false;
+	}
+	uint64_t bw = rs->delivered * 1000000000ull / (uint64_t)rs->interval_ns;
+	/* App-limited samples understate the path, unless they beat the max. */
+	if (!rs->is_app_limited || bw >= b->bw[0].bw)
+		bw_update(b, b->round_count, bw);
+}
+
+static bool next_cycle_phase(struct tn_stack *s, struct tn_tcb *t, struct bbr *b, const struct tn_rate_sample *rs)
+{
+	bool full_length = s->now - b->cycle_stamp > b->min_rtt;
+	int gain = b->pacing_gain;
+	if (gain == BBR_UNIT)
+		return full_length;
+	uint32_t inflight = tn_tcp_in_flight(t);
+	if (gain > BBR_UNIT) /* probe until the queue shows or the pipe is full */
+		return full_length && (rs->losses || inflight >= bbr_bdp(t, b, b->bw[0].bw, gain));
+	return full_length || inflight <= bbr_bdp(t, b, b->bw[0].bw, BBR_UNIT);
+}
+
+static void check_full_bw(struct bbr *b, const struct tn_rate_sample *rs)
+{
+	if (b->full_bw_reached || !b->round_start || rs->is_app_limited)
+		return;
+	if (b->bw[0].bw * BBR_UNIT >= b->full_bw * BBR_FULL_BW_THRESH) {
+		b->full_bw = b->bw[0].bw;
+		b->full_bw_cnt = 0;
+		return;
+	}
+	if (++b->full_bw_cnt >= BBR_FULL_BW_CNT)
+		b->full_bw_reached = true;
+}
+
+static void check_drain(struct tn_stack *s, struct tn_tcb *t, struct bbr *b)
+{
+	if (b->mode == BBR_STARTUP && b->full_bw_reached) {
+		b->mode = BBR_DRAIN;
+		b->pacing_gain = BBR_DRAIN_GAIN;
+		b->cwnd_gain = BBR_HIGH_GAIN;
+		t->ssthresh = bbr_bdp(t, b, b->bw[0].bw, BBR_UNIT);
+	}
+	if (b->mode == BBR_DRAIN && tn_tcp_in_flight(t) <= bbr_bdp(t, b, b->bw[0].bw, BBR_UNIT))
+		enter_probe_bw(s, b);
+}
+
+static void exit_probe_rtt(struct tn_stack *s, struct tn_tcb *t, struct bbr *b)
+{
+	b->min_rtt_stamp = s->now;
+	if (b->prior_cwnd > t->cwnd)
+		t->cwnd = b->prior_cwnd; /* restore what PROBE_RTT took */
+	if (b->full_bw_reached)
+		enter_probe_bw(s, b);
+	else
+		enter_startup(b);
+}
+
+static void update_min_rtt(struct tn_stack *s, struct tn_tcb *t, struct bbr *b, const struct tn_rate_sample *rs)
+{
+	bool expired = s->now > b->min_rtt_stamp + BBR_MIN_RTT_WIN;
+	if (rs->rtt_ns && (rs->rtt_ns < b->min_rtt || expired)) {
+		b->min_rtt = rs->rtt_ns;
+		b->min_rtt_stamp = s->now;
+	}
+	if (expired && !b->idle_restart && b->mode != BBR_PROBE_RTT) {
+		b->mode = BBR_PROBE_RTT;
+		b->pacing_gain = BBR_UNIT;
+		b->cwnd_gain = BBR_UNIT;
+		save_cwnd(t, b);
+		b->probe_rtt_done_stamp = 0;
+	}
+	if (b->mode == BBR_PROBE_RTT) {
+		uint64_t mark = t->delivered + tn_tcp_in_flight(t); /* no bandwidth samples from this */
+		t->app_limited = mark ? mark : 1;
+		if (!b->probe_rtt_done_stamp && tn_tcp_in_flight(t) <= BBR_MIN_CWND_SEGS * t->mss) {
+			b->probe_rtt_done_stamp = s->now + BBR_PROBE_RTT_TIME;
+			b->probe_rtt_round_done = false;
+			b->next_rtt_delivered = t->delivered;
+		} else if (b->probe_rtt_done_stamp) {
+			if (b->round_start)
+				b->probe_rtt_round_done = true;
+			if (b->probe_rtt_round_done && s->now >= b->probe_rtt_done_stamp)
+				exit_probe_rtt(s, t, b);
+		}
+	}
+	if (rs->delivered)
+		b->idle_restart = false;
+}
+
+static void update_gains(struct bbr *b)
+{
+	switch (b->mode) {
+	case BBR_STARTUP:
+		b->pacing_gain = BBR_HIGH_GAIN;
+		b->cwnd_gain = BBR_HIGH_GAIN;
+		break;
+	case BBR_DRAIN:
+		b->pacing_gain = BBR_DRAIN_GAIN;
+		b->cwnd_gain = BBR_HIGH_GAIN;
+		break;
+	case BBR_PROBE_BW:
+		b->pacing_gain = (uint16_t)cycle_gain[b->cycle_idx];
+		b->cwnd_gain = BBR_CWND_GAIN;
+		break;
+	default:
+		b->pacing_gain = BBR_UNIT;
+		b->cwnd_gain = BBR_UNIT;
+		break;
+	}
+}
+
+/* Packet conservation for the first round of recovery; the saved window
+ * back when recovery ends.  True when cwnd is decided already. */
+static bool recover_or_restore(struct tn_tcb *t, struct bbr *b, const struct tn_rate_sample *rs, uint32_t *cwnd)
+{
+	uint32_t inflight = tn_tcp_in_flight(t) + rs->acked_sacked;
+	if (rs->losses)
+		*cwnd = *cwnd > rs->losses + t->mss ? *cwnd - rs->losses : t->mss;
+	uint8_t state = t->ca_state;
+	if (state == TN_CA_RECOVERY && b->prev_ca_state != TN_CA_RECOVERY) {
+		b->packet_conservation = true;
+		b->next_rtt_delivered = t->delivered; /* the round starts now */
+		*cwnd = inflight;
+	} else if (b->prev_ca_state >= TN_CA_RECOVERY && state < TN_CA_RECOVERY) {
+		if (b->prior_cwnd > *cwnd)
+			*cwnd = b->prior_cwnd;
+		b->packet_conservation = false;
+	}
+	b->prev_ca_state = state;
+	if (b->packet_conservation) {
+		if (inflight > *cwnd)
+			*cwnd = inflight;
+		return true;
+	}
+	return false;
+}
+
+static void set_cwnd(struct tn_tcb *t, struct bbr *b, const struct tn_rate_sample *rs)
+{
+	uint32_t cwnd = t->cwnd, acked = rs->acked_sacked;
+	if (acked && !recover_or_restore(t, b, rs, &cwnd)) {
+		uint32_t target = bbr_quantization(t, b, bbr_bdp(t, b, b->bw[0].bw, b->cwnd_gain));
+		if (b->full_bw_reached)
+			cwnd = cwnd + acked < target ? cwnd + acked : target;
+		else if (cwnd < target || t->delivered < TN_TCP_IW * (uint64_t)t->mss)
+			cwnd += acked;
+		if (cwnd < BBR_MIN_CWND_SEGS * t->mss)
+			cwnd = BBR_MIN_CWND_SEGS * t->mss;
+	}
+	if (b->mode == BBR_PROBE_RTT && cwnd > BBR_MIN_CWND_SEGS * t->mss)
+		cwnd = BBR_MIN_CWND_SEGS * t->mss;
+	t->cwnd = cwnd;
+}
+
+static void bbr_main(struct tn_stack *s, struct tn_tcb *t, const struct tn_rate_sample *rs)
+{
+	struct bbr *b = bbr_of(t);
+	update_bw(t, b, rs);
+	if (b->mode == BBR_PROBE_BW && next_cycle_phase(s, t, b, rs))
+		advance_cycle(s, b);
+	check_full_bw(b, rs);
+	check_drain(s, t, b);
+	update_min_rtt(s, t, b, rs);
+	update_gains(b);
+	uint64_t bw = b->bw[0].bw;
+	if (bw)
+		set_pacing_rate(t, b, bw, b->pacing_gain);
+	set_cwnd(t, b, rs);
+}
+
+static uint32_t bbr_ssthresh(struct tn_stack *s, struct tn_tcb *t)
+{
+	(void)s;
+	save_cwnd(t, bbr_of(t));
+	return t->ssthresh;
+}
+
+static void bbr_set_state(struct tn_stack *s, struct tn_tcb *t, uint8_t new_state)
+{
+	(void)s;
+	struct bbr *b = bbr_of(t);
+	if (new_state == TN_CA_LOSS) {
+		/* a timeout: the next round starts afresh, and bandwidth growth is
+		 * judged again */
+		b->prev_ca_state = TN_CA_LOSS;
+		b->full_bw = 0;
+		b->round_start = true;
+	}
+}
+
+static void bbr_cwnd_event(struct tn_stack *s, struct tn_tcb *t, enum tn_ca_event ev)
+{
+	struct bbr *b = bbr_of(t);
+	if (ev != TN_CA_EVENT_TX_START || !t->app_limited)
+		return;
+	b->idle_restart = true;
+	if (b->mode == BBR_PROBE_BW) /* restart at the estimated rate, not a gain above it */
+		set_pacing_rate(t, b, b->bw[0].bw, BBR_UNIT);
+	else if (b->mode == BBR_PROBE_RTT && b->probe_rtt_done_stamp && s->now >= b->probe_rtt_done_stamp)
+		exit_probe_rtt(s, t, b);
+}
+
+static uint32_t bbr_undo_cwnd(struct tn_stack *s, struct tn_tcb *t)
+{
+	(void)s;
+	struct bbr *b = bbr_of(t);
+	b->full_bw = 0;
+	b->full_bw_cnt = 0;
+	return t->cwnd;
+}
+
+static void bbr_cong_avoid(struct tn_stack *s, struct tn_tcb *t, uint32_t acked) { (void)s, (void)t, (void)acked; }
+
+const struct tn_tcp_cc_ops tn_tcp_bbr = {
+	.name = "bbr",
+	.init = bbr_init,
+	.ssthresh = bbr_ssthresh,
+	.cong_avoid = bbr_cong_avoid,
+	.set_state = bbr_set_state,
+	.cwnd_event = bbr_cwnd_event,
+	.undo_cwnd = bbr_undo_cwnd,
+	.cong_control = bbr_main,
+	.wants_pacing = true,
+};
