@@ -111,6 +111,27 @@ int tern_getpeername(struct tn_stack *s, int fd, struct sockaddr *addr, socklen_
 int tern_setsockopt(struct tn_stack *s, int fd, int level, int name, const void *val,
 		    socklen_t len);
 int tern_getsockopt(struct tn_stack *s, int fd, int level, int name, void *val, socklen_t *len);
+
+/* TCP_INFO in the layout of Linux's <linux/tcp.h> (glibc's struct tcp_info
+ * is its first part, so either may be passed with its own size).  Also
+ * TCP_CONGESTION ("reno", "cubic", "bbr") and SO_MAX_PACING_RATE. */
+struct tern_tcp_info {
+	uint8_t tcpi_state, tcpi_ca_state, tcpi_retransmits, tcpi_probes, tcpi_backoff, tcpi_options;
+	uint8_t tcpi_snd_wscale : 4, tcpi_rcv_wscale : 4;
+	uint8_t tcpi_delivery_rate_app_limited : 1, tcpi_fastopen_client_fail : 2;
+	uint32_t tcpi_rto, tcpi_ato, tcpi_snd_mss, tcpi_rcv_mss;
+	uint32_t tcpi_unacked, tcpi_sacked, tcpi_lost, tcpi_retrans, tcpi_fackets;
+	uint32_t tcpi_last_data_sent, tcpi_last_ack_sent, tcpi_last_data_recv, tcpi_last_ack_recv;
+	uint32_t tcpi_pmtu, tcpi_rcv_ssthresh, tcpi_rtt, tcpi_rttvar, tcpi_snd_ssthresh, tcpi_snd_cwnd;
+	uint32_t tcpi_advmss, tcpi_reordering, tcpi_rcv_rtt, tcpi_rcv_space, tcpi_total_retrans;
+	uint64_t tcpi_pacing_rate, tcpi_max_pacing_rate, tcpi_bytes_acked, tcpi_bytes_received;
+	uint32_t tcpi_segs_out, tcpi_segs_in, tcpi_notsent_bytes, tcpi_min_rtt;
+	uint32_t tcpi_data_segs_in, tcpi_data_segs_out;
+	uint64_t tcpi_delivery_rate, tcpi_busy_time, tcpi_rwnd_limited, tcpi_sndbuf_limited;
+	uint32_t tcpi_delivered, tcpi_delivered_ce;
+	uint64_t tcpi_bytes_sent, tcpi_bytes_retrans;
+	uint32_t tcpi_dsack_dups, tcpi_reord_seen, tcpi_rcv_ooopack, tcpi_snd_wnd;
+};
 /* ---- Epoll-shaped readiness (struct epoll_event and EPOLL* from
  * <sys/epoll.h>): EPOLLIN/OUT/RDHUP/HUP/ERR, level-triggered by default,
  * EPOLLET and EPOLLONESHOT.  tern_epoll_wait never blocks: it returns what

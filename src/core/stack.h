@@ -70,6 +70,10 @@ struct tn_stack {
 	struct tn_pkt_queue loopback; /* sent to ourselves, input next pass */
 	void (*log)(void *ctx, int level, const char *msg);
 	void *log_ctx;
+	/* If set, called after every ACK a connection processes and every
+	 * timeout it takes, with the connection's state (tern trace). */
+	void (*tcp_trace)(void *ctx, const struct tn_stack *s, const struct tn_tcb *t);
+	void *tcp_trace_ctx;
 };
 
 static inline void tn_stat_inc(struct tn_stack *s, enum tn_stat c) { s->stats[c]++; }

@@ -2,6 +2,7 @@
  * ICMP ping sockets).  Calls never block; errors return -1 with errno set
  * to what Linux would set. */
 #include "socket/sock.h"
+#include "tcp/tcp_cc.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -504,6 +505,29 @@ static void stream_sync_keepalive(struct tn_stack *s, struct tn_sock *sk)
 	tn_tcp_keepalive_update(s, sk->tcb);
 }
 
+/* TCP_CONGESTION: a name, not necessarily NUL-terminated, as in Linux. */
+static int set_congestion(struct tn_stack *s, struct tn_sock *sk, const void *val, socklen_t len)
+{
+	char name[16];
+	if (!val || len == 0 || sk->type != SOCK_STREAM)
+		return set_errno(EINVAL);
+	size_t n = (size_t)len < sizeof(name) - 1 ? (size_t)len : sizeof(name) - 1;
+	memcpy(name, val, n);
+	name[n] = 0;
+	name[strcspn(name, "\n")] = 0;
+	const struct tn_tcp_cc_ops *ops = tn_tcp_cc_find(name);
+	if (!ops)
+		return set_errno(ENOENT);
+	sk->cc = ops;
+	if (sk->tcb) {
+		if (sk->tcb->state >= TN_TCP_ESTABLISHED && sk->tcb->state != TN_TCP_TIME_WAIT)
+			tn_tcp_cc_set(s, sk->tcb, ops);
+		else
+			sk->tcb->cc = ops;
+	}
+	return 0;
+}
+
 int tern_setsockopt(struct tn_stack *s, int fd, int level, int name, const void *val, socklen_t len)
 {
 	struct tn_sock *sk = sock_or_ebadf(s, fd);
@@ -515,6 +539,30 @@ int tern_setsockopt(struct tn_stack *s, int fd, int level, int name, const void 
 			return set_errno(EINVAL);
 		memcpy(&lg, val, sizeof(lg));
 		sk->linger_zero = lg.l_onoff && lg.l_linger == 0;
+		return 0;
+	}
+	if (level == IPPROTO_TCP && name == TCP_CONGESTION)
+		return set_congestion(s, sk, val, len);
+	if (level == SOL_SOCKET && name == SO_MAX_PACING_RATE) {
+		uint64_t rate = 0;
+		if (!val || (len != 4 && len != 8))
+			return set_errno(EINVAL);
+		if (len == 4) {
+			uint32_t r32;
+			memcpy(&r32, val, 4);
+			rate = r32 == UINT32_MAX ? 0 : r32;
+		} else {
+			memcpy(&rate, val, 8);
+			rate = rate == UINT64_MAX ? 0 : rate;
+		}
+		sk->max_pacing_rate = rate;
+		if (sk->tcb) {
+			sk->tcb->max_pacing_rate = rate ? rate : UINT64_MAX;
+			if (sk->tcb->pacing_rate > sk->tcb->max_pacing_rate)
+				sk->tcb->pacing_rate = sk->tcb->max_pacing_rate;
+			if (rate && !sk->tcb->pacing_rate)
+				sk->tcb->pacing_rate = rate;
+		}
 		return 0;
 	}
 	int v;
@@ -612,8 +660,19 @@ int tern_getsockopt(struct tn_stack *s, int fd, int level, int name, void *val, 
 	struct tn_sock *sk = sock_or_ebadf(s, fd);
 	if (!sk)
 		return -1;
+	if (level == IPPROTO_TCP && name == TCP_CONGESTION && sk->type == SOCK_STREAM) {
+		const struct tn_tcp_cc_ops *ops = sk->tcb && sk->tcb->cc ? sk->tcb->cc : sk->cc ? sk->cc : tn_tcp_cc_default(s);
+		if (!val || !len)
+			return set_errno(EINVAL);
+		char cc_name[16] = {0};
+		snprintf(cc_name, sizeof(cc_name), "%s", ops->name);
+		socklen_t n = *len < (socklen_t)sizeof(cc_name) ? *len : (socklen_t)sizeof(cc_name);
+		memcpy(val, cc_name, (size_t)n);
+		*len = n;
+		return 0;
+	}
 	if (level == IPPROTO_TCP && name == TCP_INFO && sk->type == SOCK_STREAM) {
-		struct tcp_info ti;
+		struct tern_tcp_info ti;
 		tn_tcp_info(s, sk->tcb, &ti);
 		socklen_t n = *len < (socklen_t)sizeof(ti) ? *len : (socklen_t)sizeof(ti);
 		if (val)

@@ -41,6 +41,8 @@ struct tn_sock {
 	bool rcvbuf_locked, sndbuf_locked; /* SO_RCVBUF/SO_SNDBUF set */
 	int rcvlowat;        /* SO_RCVLOWAT */
 	uint32_t ka_idle, ka_intvl, ka_cnt; /* TCP_KEEPIDLE/INTVL/CNT; 0: the sysctl */
+	const struct tn_tcp_cc_ops *cc;     /* TCP_CONGESTION; NULL: the sysctl */
+	uint64_t max_pacing_rate;           /* SO_MAX_PACING_RATE, bytes/s; 0: none */
 	struct tn_tcb *tcb;  /* stream sockets */
 	struct tn_ep_item *ep_items; /* epoll registrations of this socket */
 	struct tn_epoll *epoll;      /* set when this descriptor is an epoll instance */

@@ -37,6 +37,8 @@ static void copy_opts_to_tcb(const struct tn_sock *sk, struct tn_tcb *t)
 	t->reuseport = sk->reuseport;
 	t->keepalive = sk->keepalive;
 	t->ka_idle = sk->ka_idle, t->ka_intvl = sk->ka_intvl, t->ka_cnt = sk->ka_cnt;
+	t->cc = sk->cc;
+	t->max_pacing_rate = sk->max_pacing_rate ? sk->max_pacing_rate : UINT64_MAX;
 }
 
 int tn_stream_bind(struct tn_stack *s, struct tn_sock *sk, uint32_t addr, uint16_t port)
@@ -102,6 +104,8 @@ int tn_stream_accept(struct tn_stack *s, struct tn_sock *sk, struct sockaddr *ad
 	n->bound = n->connected = true;
 	n->nodelay = sk->nodelay;
 	n->cork = sk->cork;
+	n->cc = sk->cc;
+	n->max_pacing_rate = sk->max_pacing_rate;
 	n->rcvlowat = sk->rcvlowat;
 	n->rcvbuf_locked = c->rcvbuf_locked;
 	n->sndbuf_locked = c->sndbuf_locked;

@@ -130,6 +130,9 @@ struct tn_tcb {
 	uint64_t first_rtx_at; /* when the current retransmission run began */
 	uint64_t min_rtt;     /* ns, lowest RTT seen (0: none yet) */
 	uint64_t last_send;   /* ns: when data was last sent (slow start after idle) */
+	uint64_t bytes_sent, bytes_retrans, bytes_received; /* tcp_info's counters */
+	uint32_t total_retrans, dsack_dups, reord_events;
+	uint64_t delivery_rate; /* bytes/s: the last valid rate sample */
 
 	/* Loss recovery: scoreboard, RACK-TLP, PRR, undo */
 	struct tn_tcp_txq txq;
@@ -259,9 +262,9 @@ void tn_tcp_destroy_tcb(struct tn_stack *s, struct tn_tcb *t);
 /* TCP_QUICKACK: on, ACK at once for a while (and now, if one waits); off,
  * delay ACKs again. */
 void tn_tcp_set_quickack(struct tn_stack *s, struct tn_tcb *t, bool on);
-struct tcp_info;
+struct tern_tcp_info;
 /* TCP_INFO in Linux's layout (t may be NULL: a socket with no connection). */
-void tn_tcp_info(const struct tn_stack *s, const struct tn_tcb *t, struct tcp_info *ti);
+void tn_tcp_info(const struct tn_stack *s, const struct tn_tcb *t, struct tern_tcp_info *ti);
 /* TCP Small Queues: resume connections that stopped because their
  * device queue was half full; returns segments they sent. */
 unsigned tn_tcp_tsq_run(struct tn_stack *s);

@@ -764,27 +764,52 @@ static uint8_t linux_state(int state)
 	return state >= 0 && state <= TN_TCP_TIME_WAIT ? map[state] : 7;
 }
 
-void tn_tcp_info(const struct tn_stack *s, const struct tn_tcb *t, struct tcp_info *ti)
+void tn_tcp_info(const struct tn_stack *s, const struct tn_tcb *t, struct tern_tcp_info *ti)
 {
 	memset(ti, 0, sizeof(*ti));
 	ti->tcpi_state = linux_state(t ? t->state : TN_TCP_CLOSED);
 	if (!t)
 		return;
+	uint32_t mss = t->mss ? t->mss : 536;
+	ti->tcpi_ca_state = t->ca_state;
+	ti->tcpi_retransmits = t->backoff;
+	ti->tcpi_probes = t->probes_out;
 	ti->tcpi_backoff = t->backoff;
 	ti->tcpi_options = (t->ts_ok ? TCPI_OPT_TIMESTAMPS : 0) | (t->sack_ok ? TCPI_OPT_SACK : 0) |
 			   (t->snd_wscale != 0xff && t->snd_wscale ? TCPI_OPT_WSCALE : 0);
 	ti->tcpi_snd_wscale = t->snd_wscale == 0xff ? 0 : t->snd_wscale & 0xf;
 	ti->tcpi_rcv_wscale = t->rcv_wscale & 0xf;
+	ti->tcpi_delivery_rate_app_limited = t->app_limited != 0;
 	ti->tcpi_rto = (uint32_t)(t->rto / 1000);
 	ti->tcpi_ato = (uint32_t)t->ato_ms * 1000;
 	ti->tcpi_snd_mss = t->mss;
 	ti->tcpi_rcv_mss = t->rcv_mss;
-	ti->tcpi_unacked = t->mss ? (t->snd_nxt - t->snd_una + t->mss - 1) / t->mss : 0;
+	ti->tcpi_unacked = t->txq.count;
+	ti->tcpi_sacked = t->sacked_out / mss;
+	ti->tcpi_lost = t->lost_out / mss;
+	ti->tcpi_retrans = t->retrans_out / mss;
+	ti->tcpi_last_data_sent = t->last_send ? (uint32_t)((s->now - t->last_send) / TN_TCP_MS) : 0;
+	ti->tcpi_last_data_recv = t->last_rcv ? (uint32_t)((s->now - t->last_rcv) / TN_TCP_MS) : 0;
 	ti->tcpi_rtt = (uint32_t)(t->srtt / 1000);
 	ti->tcpi_rttvar = (uint32_t)(t->rttvar / 1000);
-	ti->tcpi_snd_ssthresh = t->ssthresh == UINT32_MAX ? 0x7fffffff : t->ssthresh / t->mss;
-	ti->tcpi_snd_cwnd = t->cwnd / t->mss;
+	ti->tcpi_snd_ssthresh = t->ssthresh == UINT32_MAX ? 0x7fffffff : t->ssthresh / mss;
+	ti->tcpi_snd_cwnd = t->cwnd / mss;
 	ti->tcpi_advmss = t->mss;
+	ti->tcpi_reordering = t->reord_seen ? 3u + t->reo_wnd_mult : 3u;
 	ti->tcpi_rcv_space = t->rcvbuf_max;
-	ti->tcpi_last_data_recv = t->last_rcv ? (uint32_t)((s->now - t->last_rcv) / TN_TCP_MS) : 0;
+	ti->tcpi_total_retrans = t->total_retrans;
+	ti->tcpi_pacing_rate = t->pacing_rate;
+	ti->tcpi_max_pacing_rate = t->max_pacing_rate;
+	ti->tcpi_bytes_acked = t->bytes_sent - t->bytes_retrans > t->snd_max - t->snd_una
+				       ? t->bytes_sent - t->bytes_retrans - (t->snd_max - t->snd_una) : 0;
+	ti->tcpi_bytes_received = t->bytes_received;
+	ti->tcpi_min_rtt = (uint32_t)(t->min_rtt / 1000);
+	ti->tcpi_notsent_bytes = t->snd.len > t->snd_max - t->snd_una ? t->snd.len - (t->snd_max - t->snd_una) : 0;
+	ti->tcpi_delivered = (uint32_t)(t->delivered / mss);
+	ti->tcpi_bytes_sent = t->bytes_sent;
+	ti->tcpi_bytes_retrans = t->bytes_retrans;
+	ti->tcpi_dsack_dups = t->dsack_dups;
+	ti->tcpi_reord_seen = t->reord_events;
+	ti->tcpi_snd_wnd = t->snd_wnd;
+	ti->tcpi_delivery_rate = t->delivery_rate;
 }

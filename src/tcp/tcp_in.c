@@ -495,6 +495,7 @@ static bool drain_ooo(struct tn_tcb *t)
 		}
 		uint32_t skip = t->rcv_nxt - cb->seq;
 		tn_pkt_pull(p, skip);
+		t->bytes_received += cb->end - t->rcv_nxt;
 		t->rcv_nxt = cb->end;
 		fin = cb->fin;
 		if (p->len)
@@ -619,6 +620,7 @@ static bool data_input(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp
 		note_data_arrival(t, tn_tcp_ts_now(s), t->rto);
 	bool had_ooo = t->ooo != NULL;
 	tn_pkt_pull(pkt, t->rcv_nxt - cb->seq);
+	t->bytes_received += cb->end - t->rcv_nxt;
 	t->rcv_nxt = cb->end;
 	if (pkt->len)
 		queue_in_order(t, pkt);

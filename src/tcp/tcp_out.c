@@ -296,6 +296,7 @@ static int send_new(struct tn_stack *s, struct tn_tcb *t, uint32_t seg, bool psh
 	if (tn_seq_gt(t->snd_nxt, t->snd_max))
 		t->snd_max = t->snd_nxt;
 	t->last_send = s->now;
+	t->bytes_sent += seg;
 	tn_tcp_note_send(t, seg);
 	pace_sent(s, t, seg);
 	if (!tn_timer_pending(&t->rtx_timer))

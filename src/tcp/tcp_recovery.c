@@ -246,6 +246,7 @@ static void clean_txq(struct tn_stack *s, struct tn_tcb *t, uint32_t ack, struct
 static void sack_dsack(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp_sack_block *b, struct ack_state *st)
 {
 	st->dsack = true;
+	t->dsack_dups++;
 	tn_stat_inc(s, TN_TcpExtTCPDSACKRecv);
 	/* RACK (RFC 8985 6.2 step 4): reordering shown by D-SACK widens the
 	 * reordering window, at most once per round trip. */
@@ -630,6 +631,8 @@ static void rate_finish(struct tn_stack *s, struct tn_tcb *t, struct ack_state *
 	/* An interval shorter than the path's RTT would claim a rate the path
 	 * cannot have carried (ACK compression). */
 	st->rs.interval_ns = interval < t->min_rtt ? -1 : (int64_t)interval;
+	if (st->rs.interval_ns > 0)
+		t->delivery_rate = st->rs.delivered * 1000000000ull / (uint64_t)st->rs.interval_ns;
 	(void)s;
 }
 
@@ -774,8 +777,9 @@ void tn_tcp_ack_process(struct tn_stack *s, struct tn_tcb *t, const struct tn_tc
 	} else if (st.acked) {
 		t->dupacks = 0;
 	}
-	if (st.reordered && !t->reord_seen) {
+	if (st.reordered) {
 		t->reord_seen = true;
+		t->reord_events++;
 		tn_stat_inc(s, TN_TcpExtTCPSACKReorder);
 	}
 	take_rtt_sample(s, t, g, &st);
@@ -803,6 +807,8 @@ void tn_tcp_ack_process(struct tn_stack *s, struct tn_tcb *t, const struct tn_tc
 	 * FIN-WAIT-2 timer rides on rtx_timer too). */
 	if (st.acked || st.sacked || st.newly_lost || reo_wait || t->ca_state != TN_CA_OPEN)
 		tn_tcp_rearm(s, t, reo_wait, st.acked > 0);
+	if (s->tcp_trace)
+		s->tcp_trace(s->tcp_trace_ctx, s, t);
 }
 
 /* The reordering timer ran out: look again (RFC 8985 6.3). */
@@ -885,6 +891,8 @@ void tn_tcp_enter_loss(struct tn_stack *s, struct tn_tcb *t)
 	t->frto_new = false;
 	t->tlp_out = false;
 	set_ca_state(s, t, TN_CA_LOSS);
+	if (s->tcp_trace)
+		s->tcp_trace(s->tcp_trace_ctx, s, t);
 }
 
 /* The next record to resend: lost, not yet resent, not SACKed. */
@@ -914,6 +922,9 @@ void tn_tcp_note_retransmit(struct tn_stack *s, struct tn_tcb *t, struct tn_tcp_
 	}
 	r->flags |= TN_TXREC_EVER_RETRANS;
 	rate_on_send(s, t, r);
+	t->total_retrans++;
+	t->bytes_retrans += len;
+	t->bytes_sent += len;
 	if (!t->retrans_stamp)
 		t->retrans_stamp = tn_tcp_ts_now(s) ? tn_tcp_ts_now(s) : 1;
 	if (t->undo_valid)
