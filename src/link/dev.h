@@ -97,6 +97,8 @@ struct tn_fault_cfg {
 	double corrupt;           /* probability one random bit is flipped */
 	uint64_t rate_bps;        /* 0: unlimited; else serialisation at this rate */
 	uint32_t limit;           /* frames held at most (default 1000) */
+	uint64_t burst_at;        /* with burst_len: frames [burst_at, burst_at + burst_len) */
+	uint32_t burst_len;       /* of those offered are lost (a burst loss) */
 	uint64_t seed;
 };
 struct tn_fault_stats {

@@ -29,6 +29,7 @@ struct fault {
 	uint64_t seq;
 	struct held *heap;      /* min-heap by (depart, seq) */
 	uint32_t nheld, cap;
+	uint64_t frames_in;     /* frames offered, for the burst window */
 };
 
 static const struct tn_dev_ops fault_ops;
@@ -174,7 +175,9 @@ static void sync_stats(struct fault *f)
 
 static void impair_one(struct fault *f, struct tn_pkt *p)
 {
-	if (chance(f, f->cfg.loss)) {
+	uint64_t n = f->frames_in++;
+	bool in_burst = f->cfg.burst_len && n >= f->cfg.burst_at && n - f->cfg.burst_at < f->cfg.burst_len;
+	if (in_burst || chance(f, f->cfg.loss)) {
 		f->st.lost++;
 		tn_pkt_free(p);
 		return;
