@@ -67,6 +67,14 @@ void tn_tcp_cc_set(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp_cc_
 /* The algorithm new connections get: net.ipv4.tcp_congestion_control. */
 const struct tn_tcp_cc_ops *tn_tcp_cc_default(const struct tn_stack *s);
 
+/* For tests and tools: CUBIC's curve, and BBR's model and mode
+ * (0 STARTUP, 1 DRAIN, 2 PROBE_BW, 3 PROBE_RTT). */
+double tn_cubic_window(double t_s, double k, double w_max);
+double tn_cubic_k(double w_max, double cwnd_epoch);
+uint64_t tn_bbr_max_bw(const struct tn_tcb *t);
+uint64_t tn_bbr_min_rtt(const struct tn_tcb *t);
+int tn_bbr_mode(const struct tn_tcb *t);
+
 /* Shared helpers for algorithms. */
 /* RFC 5681 slow start: grow by what was acked up to ssthresh; the rest of
  * `acked` that did not fit is returned for congestion avoidance. */

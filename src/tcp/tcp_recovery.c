@@ -435,7 +435,9 @@ static void prr_update(struct tn_tcb *t, uint32_t delivered_bytes, uint32_t newl
 	uint32_t pipe = tn_tcp_in_flight(t);
 	int64_t sndcnt;
 	if (pipe > t->ssthresh) {
-		uint64_t share = ((uint64_t)t->prr_delivered * t->ssthresh + t->recover_fs - 1) / t->recover_fs;
+		/* in whole segments, rounded up, as the RFC counts them */
+		uint64_t unit = (uint64_t)t->recover_fs * t->mss;
+		uint64_t share = ((uint64_t)t->prr_delivered * t->ssthresh + unit - 1) / unit * t->mss;
 		sndcnt = (int64_t)share - t->prr_out;
 	} else {
 		int64_t limit = (int64_t)t->prr_delivered - t->prr_out;

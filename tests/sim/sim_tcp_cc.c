@@ -186,6 +186,61 @@ static void test_random_loss_all_algorithms(void **state)
 	}
 }
 
+/* BBR's model on the bottleneck: STARTUP, (DRAIN,) then PROBE_BW; a
+ * bandwidth estimate within 10% of what the wire carries; a min RTT at
+ * the path's 20 ms; and PROBE_RTT once that estimate is 10 s old. */
+struct bbr_watch {
+	int modes_seen;      /* bit per mode */
+	int order[8], norder;
+	uint64_t max_bw, min_rtt;
+};
+
+static void watch_bbr(void *ctx, const struct tn_stack *s, const struct tn_tcb *t)
+{
+	struct bbr_watch *w = ctx;
+	if (!t->cc || strcmp(t->cc->name, "bbr") != 0)
+		return;
+	int m = tn_bbr_mode(t);
+	if (!(w->modes_seen & (1 << m)) && w->norder < 8)
+		w->order[w->norder++] = m;
+	w->modes_seen |= 1 << m;
+	w->max_bw = tn_bbr_max_bw(t);
+	w->min_rtt = tn_bbr_min_rtt(t);
+	(void)s;
+}
+
+static void test_bbr_model_and_modes(void **state)
+{
+	(void)state;
+	struct path p;
+	struct result r;
+	struct bbr_watch w = {0};
+	path_init(&p, "bbr", 13, 0, 0, 0);
+	p.sim.st[SND]->tcp_trace = watch_bbr;
+	p.sim.st[SND]->tcp_trace_ctx = &w;
+	transfer(&p, 75u << 20, &r); /* about 13 s at the bottleneck */
+	report("13 s, modes watched", &r);
+	printf("bbr model: max bw %.1f Mbit/s, min rtt %.1f ms, modes in order:", (double)w.max_bw * 8 / 1e6,
+	       (double)w.min_rtt / 1e6);
+	for (int i = 0; i < w.norder; i++)
+		printf(" %d", w.order[i]);
+	printf("\n");
+	/* DRAIN may begin and end within one ACK (the queue STARTUP built is
+	 * gone already when the losses it caused drain it), so it may not
+	 * be seen between ACKs */
+	int k = 0;
+	assert_int_equal(w.order[k++], 0); /* STARTUP */
+	if (w.order[k] == 1)
+		k++;                           /* DRAIN */
+	assert_true(w.norder >= k + 2);
+	assert_int_equal(w.order[k++], 2); /* PROBE_BW */
+	assert_int_equal(w.order[k], 3);   /* PROBE_RTT, after 10 s */
+	double bw_bits = (double)w.max_bw * 8;
+	assert_true(bw_bits >= 0.9 * PAYLOAD_RATE && bw_bits <= 1.1 * PAYLOAD_RATE);
+	assert_true(w.min_rtt >= ACK_DELAY && w.min_rtt < ACK_DELAY + 5 * MS);
+	sim_free(&p.sim);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -196,6 +251,7 @@ int main(void)
 		cmocka_unit_test(test_cubic_burst_without_rto),
 		cmocka_unit_test(test_bbr_burst_without_rto),
 		cmocka_unit_test(test_random_loss_all_algorithms),
+		cmocka_unit_test(test_bbr_model_and_modes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
