@@ -2,10 +2,12 @@
  * with a control socket for the other commands. */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -14,6 +16,7 @@
 #include "core/stack.h"
 #include "link/dev.h"
 #include "app/httpd.h"
+#include "app/iperf3.h"
 #include "tools.h"
 
 #define MAX_DEVS 8
@@ -68,12 +71,33 @@ struct host {
 	struct tn_httpd *httpd;
 	int http_port;
 	const char *docroot;
+	struct tn_iperf3 *iperf3;
+	int iperf3_port;
 };
 
 static int64_t wall_seconds(void *ctx)
 {
 	(void)ctx;
 	return (int64_t)time(NULL);
+}
+
+/* The process's CPU time, for the cpu_util fields of iperf3's results. */
+static void cpu_times(void *ctx, uint64_t *user_ns, uint64_t *system_ns)
+{
+	(void)ctx;
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) < 0) {
+		*user_ns = *system_ns = 0;
+		return;
+	}
+	*user_ns = (uint64_t)ru.ru_utime.tv_sec * 1000000000ull + (uint64_t)ru.ru_utime.tv_usec * 1000ull;
+	*system_ns = (uint64_t)ru.ru_stime.tv_sec * 1000000000ull + (uint64_t)ru.ru_stime.tv_usec * 1000ull;
+}
+
+static void iperf3_log(void *ctx, const char *line)
+{
+	(void)ctx;
+	fprintf(stderr, "tern: %s\n", line);
 }
 
 static volatile sig_atomic_t host_stop;
@@ -97,6 +121,7 @@ static void usage(void)
 		"                 [--tun IFNAME] [--mtu N] [--gateway G] [--forward] [--udp-echo PORT]\n"
 		"                 [--pcap FILE] [--discard PORT] [--chargen PORT] [--tcp-echo PORT]\n"
 		"                 [--http PORT [--docroot DIR]] (HTTP/1.1: files, /gen/BYTES, POST /echo)\n"
+		"                 [--iperf3 PORT] (an iperf3 server for TCP tests: iperf3 -c ADDR [-R] [-P N] ...)\n"
 		"                 [--impair \"loss 2%% delay 20ms reorder 10%%\"] (after a --tap: its egress)\n");
 }
 
@@ -453,8 +478,14 @@ static int host_loop(struct host *h)
 		tcp_services(h);
 		if (h->httpd)
 			tn_httpd_step(h->httpd);
+		if (h->iperf3)
+			tn_iperf3_step(h->iperf3);
 		uint64_t next = service_sessions(h, now);
 		tern_poll(h->s, now); /* send what the services queued */
+		if (h->iperf3) { /* after that poll: what it received is work now */
+			uint64_t t = tn_iperf3_next_at(h->iperf3);
+			next = t < next ? t : next;
+		}
 		uint64_t at = tern_poll_at(h->s);
 		if (at < next)
 			next = at;
@@ -510,6 +541,7 @@ static int parse_host_args(int argc, char **argv, struct host *h, struct dev_spe
 		{"discard", required_argument, 0, 'D'}, {"chargen", required_argument, 0, 'C'},
 		{"tcp-echo", required_argument, 0, 'E'}, {"http", required_argument, 0, 'H'},
 		{"docroot", required_argument, 0, 'R'}, {"impair", required_argument, 0, 'I'},
+		{"iperf3", required_argument, 0, 'P'},
 		{0, 0, 0, 0},
 	};
 	optind = 1;
@@ -556,6 +588,13 @@ static int parse_host_args(int argc, char **argv, struct host *h, struct dev_spe
 			break;
 		case 'H': h->http_port = atoi(optarg); break;
 		case 'R': h->docroot = optarg; break;
+		case 'P':
+			h->iperf3_port = atoi(optarg);
+			if (h->iperf3_port < 1 || h->iperf3_port > 65535) {
+				fprintf(stderr, "tern: --iperf3: a port, 1..65535\n");
+				return -1;
+			}
+			break;
 		case 'D':
 		case 'C':
 		case 'E':
@@ -724,7 +763,17 @@ int cmd_host(int argc, char **argv)
 			return 1;
 		}
 	}
+	if (h.iperf3_port) {
+		struct tn_iperf3_cfg ic = {.port = (uint16_t)h.iperf3_port, .cpu_times = cpu_times, .log = iperf3_log};
+		if (!(h.iperf3 = tn_iperf3_new(h.s, &ic))) {
+			fprintf(stderr, "tern: iperf3 port %d: %s\n", h.iperf3_port, strerror(errno));
+			tn_httpd_free(h.httpd);
+			tern_stack_free(h.s);
+			return 1;
+		}
+	}
 	if (listen_ctl(&h) < 0) {
+		tn_iperf3_free(h.iperf3);
 		tn_httpd_free(h.httpd);
 		tern_stack_free(h.s);
 		return 1;
@@ -741,6 +790,14 @@ int cmd_host(int argc, char **argv)
 	close(h.listen_fd);
 	unlink(h.path);
 	tn_httpd_free(h.httpd);
+	if (h.iperf3) {
+		const struct tn_iperf3_stats *is = tn_iperf3_stats(h.iperf3);
+		printf("tern host %s: iperf3: %" PRIu64 " tests, %" PRIu64 " completed, %" PRIu64 " ended early (%" PRIu64
+		       " timeouts), %" PRIu64 " refused busy, %" PRIu64 " bad cookies, %" PRIu64 " bad control, %" PRIu64
+		       " UDP/SCTP refused\n", h.name, is->tests, is->completed, is->aborted, is->timeouts, is->busy,
+		       is->bad_cookie, is->bad_control, is->refused_proto);
+		tn_iperf3_free(h.iperf3);
+	}
 	printf("tern host %s: counters at exit\n", h.name);
 	show_stat(h.s, stdout, false);
 	tern_stack_free(h.s);
