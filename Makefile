@@ -62,6 +62,23 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libtern.a
 
 tests: all $(UNIT_BINS) $(SIM_BINS) $(BENCH_BINS)
 
+# libtern-packetdrill.so: the library built position-independent, with
+# packetdrill's shared-object interface (packetdrill/); it exports
+# packetdrill_interface_init only.  sim_packetdrill dlopen()s it.
+PIC_OBJS := $(LIB_SRCS:%.c=$(BUILD)/pic/%.o) $(BUILD)/pic/packetdrill/tern_packetdrill.o
+PDRILL_SO := $(BUILD)/libtern-packetdrill.so
+
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -MMD -MP -c $< -o $@
+
+$(PDRILL_SO): $(PIC_OBJS) packetdrill/exports.map
+	$(CC) $(LDFLAGS) -shared -pthread -Wl,--version-script=packetdrill/exports.map -o $@ $(PIC_OBJS) $(LDLIBS)
+
+tests: $(PDRILL_SO)
+$(BUILD)/tests/sim/sim_packetdrill: $(PDRILL_SO)
+$(BUILD)/tests/sim/sim_packetdrill: LDLIBS += -ldl -pthread
+
 # The README's test command.  Installs what it needs when run as root.
 check:
 	@scripts/install-deps
@@ -93,3 +110,4 @@ clean:
 -include $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/obj/tests/unit/%.d)
 -include $(SIM_SRCS:tests/sim/%.c=$(BUILD)/obj/tests/sim/%.d)
 -include $(BENCH_SRCS:bench/%.c=$(BUILD)/obj/bench/%.d)
+-include $(PIC_OBJS:.o=.d)
