@@ -48,6 +48,7 @@ enum {
 	TN_TXREC_EVER_RETRANS = 8, /* retransmitted at least once (Karn) */
 	TN_TXREC_FIN = 16,         /* the FIN's sequence number */
 	TN_TXREC_APP_LIMITED = 32, /* sent while the application held the flow back */
+	TN_TXREC_PSH = 64,         /* sent with PSH: a retransmission keeps it */
 };
 struct tn_tcp_txrec {
 	uint32_t seq, end;

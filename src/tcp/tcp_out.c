@@ -274,7 +274,8 @@ void tn_tcp_retransmit_rec(struct tn_stack *s, struct tn_tcb *t, struct tn_tcp_t
 	do {
 		uint32_t seg = data < t->mss ? data : t->mss;
 		data -= seg;
-		uint16_t flags = TN_TCP_ACK | (fin && !data ? TN_TCP_FIN : 0);
+		uint16_t flags = TN_TCP_ACK | (fin && !data ? TN_TCP_FIN : 0) |
+				 ((r->flags & TN_TXREC_PSH) && !data ? TN_TCP_PSH : 0);
 		if (tn_tcp_xmit(s, t, seq, seg, flags) < 0)
 			break;
 		seq += seg;
@@ -286,8 +287,11 @@ void tn_tcp_retransmit_rec(struct tn_stack *s, struct tn_tcb *t, struct tn_tcp_t
 /* One new segment of `seg` bytes at SND.NXT. */
 static int send_new(struct tn_stack *s, struct tn_tcb *t, uint32_t seg, bool psh)
 {
-	if (!tn_txq_push(s, t, t->snd_nxt, t->snd_nxt + seg, false))
+	struct tn_tcp_txrec *r = tn_txq_push(s, t, t->snd_nxt, t->snd_nxt + seg, false);
+	if (!r)
 		return -1;
+	if (psh)
+		r->flags |= TN_TXREC_PSH;
 	if (tn_tcp_xmit(s, t, t->snd_nxt, seg, TN_TCP_ACK | (psh ? TN_TCP_PSH : 0)) < 0) {
 		t->txq.count--; /* not sent after all */
 		return -1;
