@@ -58,6 +58,7 @@ const struct tn_sysctl_entry tn_sysctl_table[] = {
 	E("net.ipv4.tcp_slow_start_after_idle", tcp_slow_start_after_idle, 1, 0, 1),
 	E("net.ipv4.tcp_pacing_ss_ratio", tcp_pacing_ss_ratio, 1, 0, 1000),
 	E("net.ipv4.tcp_pacing_ca_ratio", tcp_pacing_ca_ratio, 1, 0, 1000),
+	E("net.ipv4.tcp_ecn", tcp_ecn, 1, 0, 2),
 	S("net.ipv4.tcp_congestion_control", tcp_congestion_control, cc_name_valid),
 	S("net.ipv4.tcp_available_congestion_control", tcp_available_congestion_control, NULL),
 	E("net.ipv4.conf.all.accept_source_route", accept_source_route, 1, 0, 1),
@@ -134,6 +135,7 @@ void tn_sysctl_defaults(struct tn_sysctl *sc)
 	sc->tcp_slow_start_after_idle = 1;
 	sc->tcp_pacing_ss_ratio = 200;
 	sc->tcp_pacing_ca_ratio = 120;
+	sc->tcp_ecn = 2;
 	snprintf(sc->tcp_congestion_control, sizeof(sc->tcp_congestion_control), "cubic");
 	snprintf(sc->tcp_available_congestion_control, sizeof(sc->tcp_available_congestion_control), "%s",
 		 tn_tcp_cc_available());

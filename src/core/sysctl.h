@@ -67,6 +67,7 @@ struct tn_sysctl {
 	int tcp_slow_start_after_idle;
 	int tcp_pacing_ss_ratio;     /* % of cwnd/srtt paced in slow start */
 	int tcp_pacing_ca_ratio;     /* ... and in congestion avoidance */
+	int tcp_ecn;                 /* 0 off, 1 request and accept, 2 accept only */
 	char tcp_congestion_control[16];
 	char tcp_available_congestion_control[64];
 };

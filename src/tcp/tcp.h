@@ -148,6 +148,9 @@ struct tn_tcb {
 	bool frto_new;              /* F-RTO step 2.b: send new data, not retransmissions */
 	bool tlp_out, tlp_retrans;  /* a tail loss probe is unanswered (and resent data) */
 	bool cwnd_limited;          /* the last send stopped at cwnd */
+	bool ecn_ok;                /* ECN negotiated (RFC 3168) */
+	bool ece_pending;           /* CE seen: our ACKs carry ECE until the peer's CWR */
+	bool cwr_pending;           /* we reduced for an ECE: the next new data carries CWR */
 	bool undo_valid;
 	uint32_t tlp_high_seq;
 	uint32_t undo_marker;       /* snd_una when the episode began */

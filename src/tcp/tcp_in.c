@@ -233,6 +233,7 @@ static void listen_syn(struct tn_stack *s, struct tn_tcb *l, const struct tn_tcp
 	}
 	child_init(s, l, c, g);
 	take_syn_options(s, c, &g->h.opt);
+	c->ecn_ok = s->sysctl.tcp_ecn && (g->h.flags & (TN_TCP_ECE | TN_TCP_CWR)) == (TN_TCP_ECE | TN_TCP_CWR);
 	c->irs = g->h.seq;
 	c->rcv_nxt = c->rcv_adv = c->rcv_wup = g->h.seq + 1; /* nothing offered yet */
 	c->snd_wnd = g->h.win;
@@ -285,6 +286,8 @@ static void syn_sent_input(struct tn_stack *s, struct tn_tcb *t, const struct tn
 	if (!(h->flags & TN_TCP_SYN))
 		return;
 	take_syn_options(s, t, &h->opt);
+	t->ecn_ok = s->sysctl.tcp_ecn == 1 && !t->syn_retries &&
+		    (h->flags & (TN_TCP_ECE | TN_TCP_CWR)) == TN_TCP_ECE;
 	t->irs = h->seq;
 	t->rcv_nxt = t->rcv_adv = t->rcv_wup = h->seq + 1; /* nothing offered yet */
 	t->snd_wnd = h->win; /* RFC 7323: a SYN's window is never scaled */
@@ -706,6 +709,15 @@ static void conn_input(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp
 	tn_stat_inc(s, TN_TcpInSegs);
 	t->last_rcv = s->now;
 	t->ka_probes = 0;
+	if (t->ecn_ok) { /* RFC 3168 6.1.3: echo CE with ECE until the sender's CWR */
+		if (h->flags & TN_TCP_CWR)
+			t->ece_pending = false;
+		if (g->ecn == TN_ECN_CE && g->len) {
+			t->ece_pending = true;
+			t->quick_acks = TN_TCP_MAX_QUICKACKS > t->quick_acks ? t->quick_acks + 1 : t->quick_acks;
+			tn_stat_inc(s, TN_TcpExtTCPECNCERecv);
+		}
+	}
 	t->probes_out = 0; /* the peer is alive: Linux's tcp_ack clears icsk_probes_out */
 	if (h->flags & TN_TCP_RST) { /* RFC 5961 3.2 */
 		tn_pkt_free(pkt);
@@ -758,7 +770,7 @@ static void conn_input(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp
 void tn_tcp_input(struct tn_stack *s, struct tn_pkt *pkt)
 {
 	struct tn_ip_cb *ip = tn_ip_cb(pkt);
-	struct tn_tcp_seg g = {.src = ip->src, .dst = ip->dst};
+	struct tn_tcp_seg g = {.src = ip->src, .dst = ip->dst, .ecn = ip->tos & 3};
 	uint32_t total = pkt->pkt_len;
 	if (tn_pkt_may_pull(pkt, total < TN_TCP_MAX_HLEN ? total : TN_TCP_MAX_HLEN) < 0 ||
 	    tn_tcp_parse(pkt->data, pkt->len, &g.h) < 0) {

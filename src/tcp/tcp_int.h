@@ -28,7 +28,11 @@ struct tn_tcp_seg {
 	struct tn_tcp_hdr h;
 	uint32_t len;      /* payload bytes */
 	uint32_t src, dst;
+	uint8_t ecn;       /* the IP header's ECN field */
 };
+
+#define TN_ECN_ECT0 2
+#define TN_ECN_CE 3
 
 /* tcp_cookie.c: SYN cookies (RFC 4987 3.6, Linux's encoding). */
 /* The cookie (our ISN) for a SYN; *mss is lowered to the encoded MSS. */

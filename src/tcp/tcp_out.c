@@ -101,6 +101,14 @@ static void sack_blocks(struct tn_tcb *t, struct tn_tcp_opts *o)
 
 int tn_tcp_xmit(struct tn_stack *s, struct tn_tcb *t, uint32_t seq, uint32_t len, uint16_t flags)
 {
+	/* RFC 3168 6.1.1: an ECN-setup SYN carries ECE and CWR, its SYN-ACK
+	 * ECE alone; afterwards ECE echoes congestion until the peer's CWR. */
+	if ((flags & (TN_TCP_SYN | TN_TCP_ACK)) == TN_TCP_SYN && s->sysctl.tcp_ecn == 1 && !t->syn_retries)
+		flags |= TN_TCP_ECE | TN_TCP_CWR;
+	else if ((flags & TN_TCP_SYN) && t->ecn_ok)
+		flags |= TN_TCP_ECE;
+	else if (!(flags & (TN_TCP_SYN | TN_TCP_RST)) && t->ece_pending)
+		flags |= TN_TCP_ECE;
 	struct tn_tcp_hdr h = {.seq = seq, .flags = flags};
 	if (flags & TN_TCP_SYN)
 		tn_tcp_syn_options(s, t, &h.opt, flags & TN_TCP_ACK);
@@ -120,6 +128,13 @@ int tn_tcp_xmit_hdr(struct tn_stack *s, struct tn_tcb *t, struct tn_tcp_hdr *h, 
 	if (!p) {
 		tn_stat_inc(s, TN_TernExtNoBufs);
 		return -ENOBUFS;
+	}
+	/* ECT(0) on new data only: not on retransmissions, ACKs or SYNs (RFC
+	 * 3168 6.1.4-6.1.5); the first new data after a reduction says CWR. */
+	bool ect = t->ecn_ok && len && !tn_seq_lt(h->seq, t->snd_max);
+	if (ect && t->cwr_pending) {
+		t->cwr_pending = false;
+		h->flags |= TN_TCP_CWR;
 	}
 	uint16_t flags = h->flags;
 	h->sport = t->lport;
@@ -145,6 +160,8 @@ int tn_tcp_xmit_hdr(struct tn_stack *s, struct tn_tcb *t, struct tn_tcp_hdr *h, 
 		tn_timer_cancel(&s->wheel, &t->delack_timer);
 	}
 	struct tn_ip_out o = {.src = t->laddr, .dst = t->raddr, .proto = TN_IPPROTO_TCP, .df = 1};
+	if (ect)
+		o.tos = TN_ECN_ECT0;
 	return tn_ip_output(s, p, &o);
 }
 

@@ -570,7 +570,9 @@ static void process_recovery_state(struct tn_stack *s, struct tn_tcb *t, const s
 
 static void process_open_state(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp_seg *g, struct ack_state *st)
 {
-	if (t->ca_state == TN_CA_CWR && tn_seq_ge(t->snd_una, t->recover)) {
+	/* held until data beyond the reduction point is acknowledged, so our CWR
+	 * reached the peer (Linux: snd_una != high_seq) */
+	if (t->ca_state == TN_CA_CWR && tn_seq_gt(t->snd_una, t->recover)) {
 		end_reduction(s, t);
 		set_ca_state(s, t, TN_CA_OPEN);
 	}
@@ -592,6 +594,21 @@ static void process_open_state(struct tn_stack *s, struct tn_tcb *t, const struc
 	else if (t->ca_state == TN_CA_DISORDER && !t->sacked_out && !t->dupacks)
 		set_ca_state(s, t, TN_CA_OPEN);
 	(void)g;
+}
+
+/* RFC 3168 6.1.2: an ECN echo is a congestion signal without a loss:
+ * reduce as for a loss (PRR in CWR), at most once a window, and say CWR. */
+static void ecn_echo(struct tn_stack *s, struct tn_tcb *t)
+{
+	if (t->ca_state >= TN_CA_CWR)
+		return;
+	t->ssthresh = t->cc->ssthresh(s, t);
+	prr_init(t);
+	t->prior_cwnd = t->cwnd;
+	t->recover = t->snd_max;
+	t->cwr_pending = true;
+	tn_stat_inc(s, TN_TcpExtTCPECNReduce);
+	set_ca_state(s, t, TN_CA_CWR);
 }
 
 /* RFC 8985 7.4 as Linux's tcp_process_tlp_ack: did the probe repair a loss? */
@@ -799,6 +816,8 @@ void tn_tcp_ack_process(struct tn_stack *s, struct tn_tcb *t, const struct tn_tc
 		process_open_state(s, t, g, &st);
 		break;
 	}
+	if (t->ecn_ok && (g->h.flags & TN_TCP_ECE))
+		ecn_echo(s, t);
 	rate_finish(s, t, &st);
 	t->cwnd_limited = cwnd_limited;
 	cong_control(s, t, &st);

@@ -91,7 +91,7 @@ ip netns exec "$ns" python3 -m http.server 8000 --bind 198.18.9.1 --directory "$
 	>"$IT_TMP/pysrv.log" 2>&1 &
 py=$!
 IT_PIDS+=("$py")
-for _ in $(seq 50); do ip netns exec "$ns" curl -s -o /dev/null http://198.18.9.1:8000/ && break; sleep 0.1; done
+for _ in $(seq 150); do ip netns exec "$ns" curl -s -o /dev/null http://198.18.9.1:8000/ && break; sleep 0.1; done
 "$TERN" -n ithttp get -o "$IT_TMP/got.bin" http://198.18.9.1:8000/file.bin || fail "tern get exited $?"
 cmp -s "$IT_TMP/got.bin" "$IT_TMP/pysrv/file.bin" || fail "tern get: body differs"
 hdr=$("$TERN" -n ithttp get -I http://198.18.9.1:8000/file.bin | tr -d '\r')

@@ -62,7 +62,7 @@ void send_seg(struct peer *p, uint16_t dport, uint32_t seq, uint32_t ack, uint16
 	uint32_t sum = tn_csum_pseudo4(p->them, p->us, TN_IPPROTO_TCP, tot);
 	tn_put16(l4 + 16, tn_csum_fold(tn_csum_partial(l4, tot, sum)));
 	uint8_t pkt[1700];
-	struct tn_ipv4_hdr ih = {.ihl = 20, .tot_len = (uint16_t)(20 + tot), .ttl = 64, .proto = TN_IPPROTO_TCP,
+	struct tn_ipv4_hdr ih = {.ihl = 20, .tos = p->ip_tos, .tot_len = (uint16_t)(20 + tot), .ttl = 64, .proto = TN_IPPROTO_TCP,
 				 .src = p->them, .dst = p->us};
 	tn_ipv4_emit(&ih, pkt, sizeof(pkt));
 	memcpy(pkt + 20, l4, tot);
@@ -93,6 +93,7 @@ bool take(struct peer *p, struct out *o)
 	if (n < 0)
 		return false;
 	int ihl = (buf[0] & 0xf) * 4;
+	o->tos = buf[1];
 	assert_true(tn_tcp_parse(buf + ihl, (size_t)n - (size_t)ihl, &o->h) >= 20);
 	o->len = (uint32_t)n - (uint32_t)ihl - o->h.doff;
 	memcpy(o->data, buf + ihl + o->h.doff, o->len);

@@ -26,12 +26,14 @@ struct peer {
 	bool ts;             /* the peer uses timestamps */
 	uint32_t tsval;
 	uint32_t tern_ts;    /* tern's last TSval, echoed */
+	uint8_t ip_tos;      /* TOS/ECN byte of what the peer sends */
 };
 
 /* What tern sent: the header and payload length. */
 struct out {
 	struct tn_tcp_hdr h;
 	uint32_t len;
+	uint8_t tos;         /* the IP header's TOS/ECN byte */
 	uint8_t data[2048];
 };
 

@@ -271,6 +271,104 @@ static void test_cubic_window_follows_curve(void **state)
 	tern_stack_free(s);
 }
 
+/* RFC 3168 with tcp_ecn=2 (the default, as Linux): tern does not ask
+ * for ECN, but a peer's ECN-setup SYN gets an ECN-setup SYN-ACK; then
+ * new data is ECT(0), retransmissions and ACKs are not. */
+static void test_ecn_negotiation(void **state)
+{
+	(void)state;
+	struct peer p;
+	peer_init(&p);
+	/* active: no ECE/CWR on the SYN by default */
+	int c = tern_socket(p.s, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(9)};
+	to.sin_addr.s_addr = htonl(p.them);
+	tern_connect(p.s, c, (struct sockaddr *)&to, sizeof(to));
+	struct out o;
+	assert_true(take(&p, &o));
+	assert_int_equal(o.h.flags, TN_TCP_SYN);
+	tern_close(p.s, c);
+	while (take(&p, &o))
+		;
+	/* passive: the peer asks */
+	int lfd = listen_on(&p, 80, 4);
+	struct tn_tcp_opts so = syn_opts(true);
+	send_seg(&p, 80, p.iss, 0, TN_TCP_SYN | TN_TCP_ECE | TN_TCP_CWR, 65535, &so, NULL, 0);
+	assert_true(take(&p, &o));
+	assert_int_equal(o.h.flags, TN_TCP_SYN | TN_TCP_ACK | TN_TCP_ECE);
+	assert_int_equal(o.tos & 3, 0);
+	p.seq = p.iss + 1;
+	p.ack = o.h.seq + 1;
+	p.ts = true;
+	peer_send(&p, 80, TN_TCP_ACK, NULL, 0);
+	int fd = tern_accept(p.s, lfd, NULL, NULL);
+	assert_true(fd >= 0);
+	assert_int_equal(tern_send(p.s, fd, "hello", 5, 0), 5);
+	assert_true(take(&p, &o));
+	assert_int_equal(o.tos & 3, TN_ECN_ECT0);
+	advance(&p, 1500 * T_MS); /* unanswered: resent, not ECT */
+	assert_true(take(&p, &o));
+	assert_int_equal(o.len, 5);
+	assert_int_equal(o.tos & 3, 0);
+	peer_free(&p);
+}
+
+/* RFC 3168 6.1.2-6.1.3: CE on arriving data is echoed with ECE on every
+ * ACK until the sender's CWR; an ECE makes the sender reduce once (CWR
+ * state, cwnd down to ssthresh by PRR) and mark its next data CWR. */
+static void test_ecn_echo_and_response(void **state)
+{
+	(void)state;
+	struct peer p;
+	peer_init(&p);
+	int lfd = listen_on(&p, 80, 4);
+	struct tn_tcp_opts so = syn_opts(true);
+	send_seg(&p, 80, p.iss, 0, TN_TCP_SYN | TN_TCP_ECE | TN_TCP_CWR, 65535, &so, NULL, 0);
+	struct out o;
+	assert_true(take(&p, &o));
+	p.seq = p.iss + 1;
+	p.ack = o.h.seq + 1;
+	p.ts = true;
+	peer_send(&p, 80, TN_TCP_ACK, NULL, 0);
+	int fd = tern_accept(p.s, lfd, NULL, NULL);
+	struct tn_tcb *t = tcb_of_fd(&p, fd);
+	assert_true(t->ecn_ok);
+	/* the receiver's part */
+	p.ip_tos = TN_ECN_CE;
+	peer_send(&p, 80, TN_TCP_ACK | TN_TCP_PSH, "abc", 3);
+	p.ip_tos = TN_ECN_ECT0;
+	assert_true(take(&p, &o));
+	assert_true(o.h.flags & TN_TCP_ECE);
+	peer_send(&p, 80, TN_TCP_ACK | TN_TCP_PSH, "def", 3);
+	advance(&p, 300 * T_MS);
+	assert_true(take(&p, &o));
+	assert_true(o.h.flags & TN_TCP_ECE); /* still, until CWR */
+	peer_send(&p, 80, TN_TCP_ACK | TN_TCP_PSH | TN_TCP_CWR, "ghi", 3);
+	advance(&p, 300 * T_MS);
+	assert_true(take(&p, &o));
+	assert_false(o.h.flags & TN_TCP_ECE);
+	assert_int_equal(peer_stat(&p, "TcpExtTCPECNCERecv"), 1);
+	/* the sender's part: data out, an ACK with ECE */
+	static uint8_t data[4 * MSS];
+	assert_int_equal(tern_send(p.s, fd, data, sizeof(data), 0), (ssize_t)sizeof(data));
+	uint32_t end = 0;
+	while (take(&p, &o))
+		end = o.h.seq + o.len;
+	uint32_t cwnd = t->cwnd;
+	p.ack = end;
+	peer_send(&p, 80, TN_TCP_ACK | TN_TCP_ECE, NULL, 0);
+	assert_int_equal(t->ca_state, TN_CA_CWR);
+	assert_true(t->ssthresh < cwnd);
+	assert_int_equal(peer_stat(&p, "TcpExtTCPECNReduce"), 1);
+	peer_send(&p, 80, TN_TCP_ACK | TN_TCP_ECE, NULL, 0); /* the same window: no second cut */
+	assert_int_equal(peer_stat(&p, "TcpExtTCPECNReduce"), 1);
+	assert_int_equal(tern_send(p.s, fd, data, MSS, 0), MSS);
+	assert_true(take(&p, &o));
+	assert_true(o.h.flags & TN_TCP_CWR);
+	assert_int_equal(o.tos & 3, TN_ECN_ECT0);
+	peer_free(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -282,6 +380,8 @@ int main(void)
 		cmocka_unit_test(test_prr_ssrb),
 		cmocka_unit_test(test_cubic_equations),
 		cmocka_unit_test(test_cubic_window_follows_curve),
+		cmocka_unit_test(test_ecn_negotiation),
+		cmocka_unit_test(test_ecn_echo_and_response),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
