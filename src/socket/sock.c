@@ -301,17 +301,33 @@ ssize_t tern_sendmsg(struct tn_stack *s, int fd, const struct msghdr *msg, int f
 		total += msg->msg_iov[i].iov_len;
 	}
 	if (sk->type == SOCK_STREAM) {
+		/* All the iovecs reach the send buffer before a partial segment
+		 * may leave, so writev("abc", "defg") is one 7-byte segment, as in
+		 * Linux: held as TCP_CORK holds it, then pushed. */
+		struct tn_tcb *t = sk->tcb;
+		bool corked = t && t->cork;
+		if (t)
+			t->cork = true;
 		ssize_t sent = 0;
+		int err = 0;
 		for (size_t i = 0; i < (size_t)msg->msg_iovlen; i++) {
 			if (!msg->msg_iov[i].iov_len)
 				continue;
 			ssize_t k = tern_sendto(s, fd, msg->msg_iov[i].iov_base, msg->msg_iov[i].iov_len, flags, NULL, 0);
-			if (k < 0)
-				return sent ? sent : -1;
+			if (k < 0) {
+				err = errno;
+				break;
+			}
 			sent += k;
 			if ((size_t)k < msg->msg_iov[i].iov_len)
 				break;
 		}
+		if (t) {
+			t->cork = corked;
+			tn_tcp_output(s, t);
+		}
+		if (!sent && err)
+			return set_errno(err);
 		return sent;
 	}
 	if (total > 65535)
