@@ -16,7 +16,7 @@ static void usage(void)
 		"       tern [-n NAME] route [add|del PREFIX [via GW] [dev IF] [metric N]]\n"
 		"       tern [-n NAME] neigh            like ip neigh\n"
 		"       tern [-n NAME] addr             like ip addr\n"
-		"       tern [-n NAME] ss               TCP sockets, like ss -tan\n"
+		"       tern [-n NAME] ss [-i]          TCP sockets, like ss -tan; -i: TCP_INFO, like ss -tani\n"
 		"  -n NAME selects the running host (default \"tern\"), as ip -n selects a namespace.\n");
 }
 
