@@ -81,6 +81,7 @@ void progress_bar(FILE *f, struct progress *pg, uint64_t done, uint64_t total, d
 
 int cmd_host(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_trace(int argc, char **argv);
 /* Run a command on the host NAME through its control socket. */
 int ctl_client(const char *name, int argc, char **argv);
 const char *ctl_path(const char *name, char *buf, size_t cap);
