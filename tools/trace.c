@@ -664,9 +664,10 @@ static int write_svg(const struct trace *tr, FILE *f, const char *subtitle)
 			snprintf(l[4], sizeof(l[4]), "min RTT");
 			snprintf(l[5], sizeof(l[5]), "pacing rate");
 			snprintf(l[6], sizeof(l[6]), "delivery rate");
+			/* in flight first, under cwnd: it is at most cwnd, often equal */
+			fs[i].infl = plot_add_series(pa, l[2], "#2ca02c", PLOT_SOLID);
 			fs[i].cwnd = plot_add_series(pa, l[0], "#1f77b4", PLOT_SOLID);
 			fs[i].ssth = plot_add_series(pa, l[1], "#d62728", PLOT_DASHED);
-			fs[i].infl = plot_add_series(pa, l[2], "#2ca02c", PLOT_SOLID);
 			fs[i].srtt = plot_add_series(pb, l[3], "#1f77b4", PLOT_SOLID);
 			fs[i].minrtt = plot_add_series(pb, l[4], "#7f7f7f", PLOT_DASHED);
 			fs[i].pace = plot_add_series(pc, l[5], "#ff7f0e", PLOT_SOLID);
@@ -680,9 +681,9 @@ static int write_svg(const struct trace *tr, FILE *f, const char *subtitle)
 			snprintf(l[4], sizeof(l[4]), "min RTT %d", i);
 			snprintf(l[5], sizeof(l[5]), "pacing %d", i);
 			snprintf(l[6], sizeof(l[6]), "delivery %d", i);
+			fs[i].infl = plot_add_series(pa, l[2], c, PLOT_DOTTED);
 			fs[i].cwnd = plot_add_series(pa, l[0], c, PLOT_SOLID);
 			fs[i].ssth = plot_add_series(pa, l[1], c, PLOT_DASHED);
-			fs[i].infl = plot_add_series(pa, l[2], c, PLOT_DOTTED);
 			fs[i].srtt = plot_add_series(pb, l[3], c, PLOT_SOLID);
 			fs[i].minrtt = plot_add_series(pb, l[4], c, PLOT_DASHED);
 			fs[i].pace = plot_add_series(pc, l[5], c, PLOT_SOLID);
