@@ -50,7 +50,11 @@ $(BUILD)/tern: $(TOOL_OBJS) $(BUILD)/libtern.a
 
 $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(TESTLIB_OBJS) $(BUILD)/libtern.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJS) $(BUILD)/libtern.a -lcmocka $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(TEST_EXTRA_OBJS) $(TESTLIB_OBJS) $(BUILD)/libtern.a -lcmocka $(LDLIBS)
+
+# test_plot tests tools/plot.c, which is otherwise only in build/tern.
+$(BUILD)/tests/unit/test_plot: $(BUILD)/obj/tools/plot.o
+$(BUILD)/tests/unit/test_plot: TEST_EXTRA_OBJS = $(BUILD)/obj/tools/plot.o
 
 $(BUILD)/tests/sim/%: $(BUILD)/obj/tests/sim/%.o $(TESTLIB_OBJS) $(BUILD)/libtern.a
 	@mkdir -p $(dir $@)

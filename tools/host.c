@@ -227,7 +227,7 @@ static void run_command(struct host *h, struct session *ss)
 	} else if (strcmp(cmd, "route") == 0) {
 		rc = run_route(h->s, argc, argv, ss->out);
 	} else if (strcmp(cmd, "ss") == 0) {
-		show_ss(h->s, ss->out);
+		rc = run_ss(h->s, argc, argv, ss->out);
 	} else if (strcmp(cmd, "neigh") == 0) {
 		show_neigh(h->s, ss->out);
 	} else if (strcmp(cmd, "addr") == 0 || strcmp(cmd, "link") == 0) {

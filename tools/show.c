@@ -1,10 +1,12 @@
-/* Views of a stack in the forms of ip route, ip neigh, ip addr, netstat -s
- * and sysctl. */
+/* Views of a stack in the forms of ip route, ip neigh, ip addr, netstat -s,
+ * sysctl and ss. */
 #include <errno.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/stack.h"
+#include "tcp/tcp_cc.h"
 #include "tools.h"
 
 struct route_ctx {
@@ -186,14 +188,174 @@ static void ss_line(FILE *f, const struct tn_tcb *t)
 	fprintf(f, "%-11s %-6u %-6u %-25s %-25s\n", tn_tcp_state_name(t->state), rq, sq, l, r);
 }
 
-void show_ss(struct tn_stack *s, FILE *f)
+/* A rate in bits/s the way ss prints it (iproute2's sprint_bw). */
+static const char *bw_str(char *buf, size_t cap, double bps)
+{
+	if (bps >= 1e12)
+		snprintf(buf, cap, "%.3gT", bps / 1e12);
+	else if (bps >= 1e9)
+		snprintf(buf, cap, "%.3gG", bps / 1e9);
+	else if (bps >= 1e6)
+		snprintf(buf, cap, "%.3gM", bps / 1e6);
+	else if (bps >= 1e3)
+		snprintf(buf, cap, "%.3gk", bps / 1e3);
+	else
+		snprintf(buf, cap, "%g", bps);
+	return buf;
+}
+
+/* The detail line of ss -i (iproute2's tcp_show_info and tcp_stats_print):
+ * the same fields in the same order and forms, each shown only when it
+ * has a value, so fields tern does not keep (pmtu, segs_out, busy, ...)
+ * stay out.  ts/sack/ecn are ss -o's and left out here as there. */
+void ss_info_line(FILE *f, const struct tern_tcp_info *ti, const char *cc, bool listener)
+{
+	char b[32];
+	fputs("\t", f);
+	if (cc && cc[0])
+		fprintf(f, " %s", cc);
+	if (ti->tcpi_options & TCPI_OPT_WSCALE)
+		fprintf(f, " wscale:%u,%u", ti->tcpi_snd_wscale, ti->tcpi_rcv_wscale);
+	if (ti->tcpi_rto && ti->tcpi_rto != 3000000)
+		fprintf(f, " rto:%g", (double)ti->tcpi_rto / 1000);
+	if (ti->tcpi_backoff)
+		fprintf(f, " backoff:%u", ti->tcpi_backoff);
+	if (ti->tcpi_rtt)
+		fprintf(f, " rtt:%g/%g", (double)ti->tcpi_rtt / 1000, (double)ti->tcpi_rttvar / 1000);
+	if (ti->tcpi_ato)
+		fprintf(f, " ato:%g", (double)ti->tcpi_ato / 1000);
+	if (ti->tcpi_snd_mss)
+		fprintf(f, " mss:%u", ti->tcpi_snd_mss);
+	if (ti->tcpi_pmtu)
+		fprintf(f, " pmtu:%u", ti->tcpi_pmtu);
+	if (ti->tcpi_rcv_mss)
+		fprintf(f, " rcvmss:%u", ti->tcpi_rcv_mss);
+	if (ti->tcpi_advmss)
+		fprintf(f, " advmss:%u", ti->tcpi_advmss);
+	if (ti->tcpi_snd_cwnd)
+		fprintf(f, " cwnd:%u", ti->tcpi_snd_cwnd);
+	if (ti->tcpi_snd_ssthresh && ti->tcpi_snd_ssthresh < 0xffff)
+		fprintf(f, " ssthresh:%u", ti->tcpi_snd_ssthresh);
+	if (ti->tcpi_bytes_sent)
+		fprintf(f, " bytes_sent:%llu", (unsigned long long)ti->tcpi_bytes_sent);
+	if (ti->tcpi_bytes_retrans)
+		fprintf(f, " bytes_retrans:%llu", (unsigned long long)ti->tcpi_bytes_retrans);
+	if (ti->tcpi_bytes_acked)
+		fprintf(f, " bytes_acked:%llu", (unsigned long long)ti->tcpi_bytes_acked);
+	if (ti->tcpi_bytes_received)
+		fprintf(f, " bytes_received:%llu", (unsigned long long)ti->tcpi_bytes_received);
+	if (ti->tcpi_segs_out)
+		fprintf(f, " segs_out:%u", ti->tcpi_segs_out);
+	if (ti->tcpi_segs_in)
+		fprintf(f, " segs_in:%u", ti->tcpi_segs_in);
+	if (ti->tcpi_data_segs_out)
+		fprintf(f, " data_segs_out:%u", ti->tcpi_data_segs_out);
+	if (ti->tcpi_data_segs_in)
+		fprintf(f, " data_segs_in:%u", ti->tcpi_data_segs_in);
+	if (ti->tcpi_rtt && ti->tcpi_snd_mss && ti->tcpi_snd_cwnd)
+		fprintf(f, " send %sbps",
+			bw_str(b, sizeof(b), (double)ti->tcpi_snd_cwnd * ti->tcpi_snd_mss * 8000000. / ti->tcpi_rtt));
+	if (ti->tcpi_last_data_sent)
+		fprintf(f, " lastsnd:%u", ti->tcpi_last_data_sent);
+	if (ti->tcpi_last_data_recv)
+		fprintf(f, " lastrcv:%u", ti->tcpi_last_data_recv);
+	if (ti->tcpi_last_ack_recv)
+		fprintf(f, " lastack:%u", ti->tcpi_last_ack_recv);
+	if (ti->tcpi_pacing_rate && ti->tcpi_pacing_rate != UINT64_MAX) {
+		fprintf(f, " pacing_rate %sbps", bw_str(b, sizeof(b), (double)ti->tcpi_pacing_rate * 8));
+		if (ti->tcpi_max_pacing_rate && ti->tcpi_max_pacing_rate != UINT64_MAX)
+			fprintf(f, "/%sbps", bw_str(b, sizeof(b), (double)ti->tcpi_max_pacing_rate * 8));
+	}
+	if (ti->tcpi_delivery_rate)
+		fprintf(f, " delivery_rate %sbps", bw_str(b, sizeof(b), (double)ti->tcpi_delivery_rate * 8));
+	if (ti->tcpi_delivered)
+		fprintf(f, " delivered:%u", ti->tcpi_delivered);
+	if (ti->tcpi_delivered_ce)
+		fprintf(f, " delivered_ce:%u", ti->tcpi_delivered_ce);
+	if (ti->tcpi_delivery_rate_app_limited)
+		fprintf(f, " app_limited");
+	if (ti->tcpi_busy_time) {
+		fprintf(f, " busy:%llums", (unsigned long long)ti->tcpi_busy_time / 1000);
+		if (ti->tcpi_rwnd_limited)
+			fprintf(f, " rwnd_limited:%llums(%.1f%%)", (unsigned long long)ti->tcpi_rwnd_limited / 1000,
+				100.0 * (double)ti->tcpi_rwnd_limited / (double)ti->tcpi_busy_time);
+		if (ti->tcpi_sndbuf_limited)
+			fprintf(f, " sndbuf_limited:%llums(%.1f%%)", (unsigned long long)ti->tcpi_sndbuf_limited / 1000,
+				100.0 * (double)ti->tcpi_sndbuf_limited / (double)ti->tcpi_busy_time);
+	}
+	if (ti->tcpi_unacked)
+		fprintf(f, " unacked:%u", ti->tcpi_unacked);
+	if (ti->tcpi_retrans || ti->tcpi_total_retrans)
+		fprintf(f, " retrans:%u/%u", ti->tcpi_retrans, ti->tcpi_total_retrans);
+	if (ti->tcpi_lost)
+		fprintf(f, " lost:%u", ti->tcpi_lost);
+	if (ti->tcpi_sacked && !listener)
+		fprintf(f, " sacked:%u", ti->tcpi_sacked);
+	if (ti->tcpi_dsack_dups)
+		fprintf(f, " dsack_dups:%u", ti->tcpi_dsack_dups);
+	if (ti->tcpi_fackets)
+		fprintf(f, " fackets:%u", ti->tcpi_fackets);
+	if (ti->tcpi_reordering != 3)
+		fprintf(f, " reordering:%u", ti->tcpi_reordering);
+	if (ti->tcpi_reord_seen)
+		fprintf(f, " reord_seen:%u", ti->tcpi_reord_seen);
+	if (ti->tcpi_rcv_rtt)
+		fprintf(f, " rcv_rtt:%g", (double)ti->tcpi_rcv_rtt / 1000);
+	if (ti->tcpi_rcv_space)
+		fprintf(f, " rcv_space:%u", ti->tcpi_rcv_space);
+	if (ti->tcpi_rcv_ssthresh)
+		fprintf(f, " rcv_ssthresh:%u", ti->tcpi_rcv_ssthresh);
+	if (ti->tcpi_notsent_bytes)
+		fprintf(f, " notsent:%u", ti->tcpi_notsent_bytes);
+	if (ti->tcpi_min_rtt && ti->tcpi_min_rtt != UINT32_MAX)
+		fprintf(f, " minrtt:%g", (double)ti->tcpi_min_rtt / 1000);
+	fputc('\n', f);
+}
+
+static void ss_entry(struct tn_stack *s, FILE *f, const struct tn_tcb *t, bool info)
+{
+	ss_line(f, t);
+	/* ss has no TCP_INFO for a TIME-WAIT socket (the kernel keeps only a
+	 * timewait sock) and prints nothing under it */
+	if (!info || t->state == TN_TCP_TIME_WAIT)
+		return;
+	struct tern_tcp_info ti;
+	tn_tcp_info(s, t, &ti);
+	ss_info_line(f, &ti, t->cc ? t->cc->name : NULL, t->state == TN_TCP_LISTEN);
+}
+
+void show_ss(struct tn_stack *s, FILE *f, bool info)
 {
 	fprintf(f, "%-11s %-6s %-6s %-25s %-25s\n", "State", "Recv-Q", "Send-Q", "Local Address:Port",
 		"Peer Address:Port");
 	for (int i = 0; i < 256; i++)
 		for (const struct tn_tcb *t = s->tcp.listeners[i]; t; t = t->hnext)
-			ss_line(f, t);
+			ss_entry(s, f, t, info);
 	for (uint32_t i = 0; i < s->tcp.nconns; i++)
 		for (const struct tn_tcb *t = s->tcp.conns[i]; t; t = t->hnext)
-			ss_line(f, t);
+			ss_entry(s, f, t, info);
+}
+
+/* `ss [-i]`: also takes -t, -a and -n (and them combined, as -tani), which
+ * describe what tern's ss always shows. */
+int run_ss(struct tn_stack *s, int argc, char **argv, FILE *f)
+{
+	bool info = false;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--info") == 0) {
+			info = true;
+			continue;
+		}
+		if (strcmp(a, "--tcp") == 0 || strcmp(a, "--all") == 0 || strcmp(a, "--numeric") == 0)
+			continue;
+		if (a[0] != '-' || !a[1] || strspn(a + 1, "tani") != strlen(a + 1)) {
+			fprintf(f, "usage: ss [-i] (also -t, -a, -n: TCP sockets, all of them, numeric)\n");
+			return 2;
+		}
+		if (strchr(a + 1, 'i'))
+			info = true;
+	}
+	show_ss(s, f, info);
+	return 0;
 }

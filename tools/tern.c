@@ -8,6 +8,9 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: tern demo                       run three stacks on in-memory links (no root)\n"
+		"       tern trace [--cc reno|cubic|bbr] [--rate 100mbit] [--delay 20ms] [--loss 1%%] [--bytes 50M]\n"
+		"                  [--flows N] [-o PREFIX] ...   cwnd, RTT and rates over time, as CSV and SVG\n"
+		"                                       (no root; tern trace --help)\n"
 		"       tern host [options]             run a host on TAP/TUN devices (tern host --help)\n"
 		"       tern [-n NAME] ping [-c N] [-i S] [-s N] ADDR\n"
 		"       tern [-n NAME] get [-i] [-I] [-X M] [-d DATA] [-o FILE] http://A.B.C.D[:PORT]/PATH\n"
@@ -16,7 +19,7 @@ static void usage(void)
 		"       tern [-n NAME] route [add|del PREFIX [via GW] [dev IF] [metric N]]\n"
 		"       tern [-n NAME] neigh            like ip neigh\n"
 		"       tern [-n NAME] addr             like ip addr\n"
-		"       tern [-n NAME] ss               TCP sockets, like ss -tan\n"
+		"       tern [-n NAME] ss [-i]          TCP sockets, like ss -tan; -i: TCP_INFO, like ss -tani\n"
 		"  -n NAME selects the running host (default \"tern\"), as ip -n selects a namespace.\n");
 }
 
@@ -37,6 +40,8 @@ int main(int argc, char **argv)
 		return cmd_host(argc - i, argv + i);
 	if (strcmp(cmd, "demo") == 0)
 		return cmd_demo(argc - i, argv + i);
+	if (strcmp(cmd, "trace") == 0)
+		return cmd_trace(argc - i, argv + i);
 	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
 		usage();
 		return 0;

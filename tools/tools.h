@@ -61,7 +61,12 @@ void get_free(struct get_session *g);
 void show_route(struct tn_stack *s, FILE *f);
 void show_neigh(struct tn_stack *s, FILE *f);
 void show_addr(struct tn_stack *s, FILE *f);
-void show_ss(struct tn_stack *s, FILE *f); /* like ss -tan */
+void show_ss(struct tn_stack *s, FILE *f, bool info); /* like ss -tan, with info ss -tani */
+/* `ss [-i]`: returns the exit status. */
+int run_ss(struct tn_stack *s, int argc, char **argv, FILE *f);
+/* The tab-indented detail line ss -i prints under a TCP socket. */
+struct tern_tcp_info;
+void ss_info_line(FILE *f, const struct tern_tcp_info *ti, const char *cc, bool listener);
 void show_stat(struct tn_stack *s, FILE *f, bool nstat);
 /* `sysctl [-a] [-w k=v] [k]`: returns the exit status. */
 int run_sysctl(struct tn_stack *s, int argc, char **argv, FILE *f);
@@ -76,6 +81,7 @@ void progress_bar(FILE *f, struct progress *pg, uint64_t done, uint64_t total, d
 
 int cmd_host(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_trace(int argc, char **argv);
 /* Run a command on the host NAME through its control socket. */
 int ctl_client(const char *name, int argc, char **argv);
 const char *ctl_path(const char *name, char *buf, size_t cap);

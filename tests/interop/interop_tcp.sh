@@ -72,8 +72,14 @@ s = socket.create_connection(("198.18.8.2", 9)); s.sendall(b"x" * 1000); time.sl
 sleep 0.7
 ss_out=$("$TERN" -n ittcp ss)
 echo "$ss_out" | grep -qE "^ESTAB +0 +0 +198.18.8.2:9 +198.18.8.1:[0-9]+" || fail "ss: no ESTAB on :9: $ss_out"
+# ss -i: TCP_INFO under each socket, in ss -ti's words (the client sent 1000 bytes)
+ss_out=$("$TERN" -n ittcp ss -i)
+echo "$ss_out" | grep -A1 -E "^ESTAB +0 +0 +198.18.8.2:9 " |
+	grep -qE "^	 cubic wscale:[0-9]+,7 rto:[0-9.]+ rtt:[0-9.]+/[0-9.]+ ato:[0-9]+ mss:[0-9]+ .*cwnd:10 .*bytes_received:1000 " ||
+	fail "ss -i: no detail line for the connection on :9: $ss_out"
+"$TERN" -n ittcp ss -x >/dev/null 2>&1 && fail "ss -x accepted"
 wait $!  # only the client: a bare wait would wait for the tern hosts too
-ok "tern ss shows listeners and connections like ss -tan"
+ok "tern ss shows listeners and connections like ss -tan, and TCP_INFO like ss -tani"
 
 
 # A lossy path: Linux's netem on its side when the kernel has it, and
