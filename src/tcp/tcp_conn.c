@@ -528,11 +528,12 @@ static int ensure_sndbuf(struct tn_tcb *t, uint32_t need)
 {
 	if (t->snd.buf && t->snd.cap >= need)
 		return 0;
+	/* Doubling, not the exact send-buffer size: that grows a little on
+	 * every ACK, and sizing to it reallocated (and copied) the ring each
+	 * time.  At most twice what is held. */
 	uint32_t cap = t->snd.cap ? t->snd.cap : 4096;
 	while (cap < need)
 		cap *= 2;
-	if (cap > t->sndbuf_max)
-		cap = t->sndbuf_max > need ? t->sndbuf_max : need;
 	uint8_t *b = malloc(cap);
 	if (!b)
 		return -ENOMEM;

@@ -106,6 +106,9 @@ static void child_init(struct tn_stack *s, struct tn_tcb *l, struct tn_tcb *c, c
 
 void tn_tcp_cc_start(struct tn_stack *s, struct tn_tcb *t)
 {
+	/* sequence marks start at SND.UNA: compared modulo 2^32, a stale 0
+	 * would be "ahead" for half of all ISNs */
+	t->high_sacked = t->recover = t->reo_round_seq = t->rack_end_seq = t->snd_una;
 	tn_tcp_cc_set(s, t, t->cc ? t->cc : tn_tcp_cc_default(s));
 }
 

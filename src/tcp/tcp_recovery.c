@@ -786,6 +786,8 @@ void tn_tcp_ack_process(struct tn_stack *s, struct tn_tcb *t, const struct tn_tc
 			t->dupacks = 0;
 		}
 	}
+	if (!t->sacked_out) /* nothing SACKed: the highest SACKed mark restarts here */
+		t->high_sacked = t->snd_una;
 	if (t->sack_ok && g->h.opt.nsack)
 		sack_input(s, t, &g->h.opt, ack, &st);
 	if (dup && !t->sack_ok) {
