@@ -1099,16 +1099,23 @@ static void send_results(struct tn_iperf3 *p)
 }
 
 /* The client's counts are in: wait for the bytes it sent that are still
- * on their way, so both sides report the same. */
+ * on their way (a retransmission among them, perhaps), so both sides
+ * report the same.  A stream the client did not count, or any after
+ * --omit (whose end each side takes at its own moment), is done when
+ * nothing has come for a while. */
 static bool drained(struct tn_iperf3 *p)
 {
 	uint64_t now = now_ns(p);
-	if (now >= p->deadline || now - p->last_rx >= DRAIN_QUIET_NS)
+	if (now >= p->deadline)
 		return true;
+	bool quiet = now - p->last_rx >= DRAIN_QUIET_NS;
 	for (uint32_t i = 0; i < p->nconns; i++) {
 		struct dconn *c = &p->conns[i];
-		if (receiving(c) && c->fd >= 0 && (!c->peer_known || c->bytes < c->peer_bytes))
-			return false;
+		if (!receiving(c) || c->fd < 0 || (c->peer_known && c->bytes >= c->peer_bytes))
+			continue;
+		if (quiet && (!c->peer_known || p->prm.omit))
+			continue;
+		return false;
 	}
 	return true;
 }

@@ -57,7 +57,7 @@ struct tn_iperf3_stats {
 	uint64_t aborted;        /* ended early: client terminated or went away, or a timeout */
 	uint64_t timeouts;       /* of those, ended by one of our deadlines */
 	uint64_t busy;           /* connections refused with ACCESS_DENIED while a test ran */
-	uint64_t bad_cookie;     /* data connections whose cookie was not the test's */
+	uint64_t bad_cookie;     /* data connections refused: not the test's cookie, or one too many */
 	uint64_t bad_control;    /* control connections closed for malformed input */
 	uint64_t refused_proto;  /* UDP or SCTP tests refused */
 	uint64_t bytes_in, bytes_out; /* test data received and sent */

@@ -9,7 +9,8 @@ require_root
 require_cmd ip iperf3 python3
 
 ns_new ns ip3
-tern_start "$ns" itip3 --tap tn-ip3 --addr 198.18.12.2/24 --iperf3 5201
+host=itip3$$ # the control socket's name is global: unique, so runs may overlap
+tern_start "$ns" "$host" --tap tn-ip3 --addr 198.18.12.2/24 --iperf3 5201
 linux_addr "$ns" tn-ip3 198.18.12.1/24
 addr=198.18.12.2
 ip3() { ip netns exec "$ns" timeout 40 iperf3 -c "$addr" "$@"; }
@@ -144,8 +145,8 @@ hostile=$(ip netns exec "$ns" timeout 60 python3 "$IT_TMP/hostile.py" "$addr" 2>
 fig=$(run_json after -n 2M) || fail "after hostile input: $fig"
 ok "malformed control input (length, JSON, nesting, values, cookie) closes the connection; the next test runs: $fig"
 
-tern_stop itip3 || fail "tern host exited with an error"
-summary=$(grep "iperf3:" "$IT_TMP/itip3.out")
+tern_stop "$host" || fail "tern host exited with an error"
+summary=$(grep "iperf3:" "$IT_TMP/$host.out")
 echo "$summary"
 echo "$summary" | grep -q " 5 bad control" || fail "bad control inputs not counted: $summary"
 echo "$summary" | grep -q " 1 refused busy" || fail "busy refusal not counted: $summary"
