@@ -392,13 +392,10 @@ static uint32_t bbr_undo_cwnd(struct tn_stack *s, struct tn_tcb *t)
 	return t->cwnd;
 }
 
-static void bbr_cong_avoid(struct tn_stack *s, struct tn_tcb *t, uint32_t acked) { (void)s, (void)t, (void)acked; }
-
 const struct tn_tcp_cc_ops tn_tcp_bbr = {
 	.name = "bbr",
 	.init = bbr_init,
 	.ssthresh = bbr_ssthresh,
-	.cong_avoid = bbr_cong_avoid,
 	.set_state = bbr_set_state,
 	.cwnd_event = bbr_cwnd_event,
 	.undo_cwnd = bbr_undo_cwnd,

@@ -95,7 +95,7 @@ static void reno_cong_avoid(struct tn_stack *s, struct tn_tcb *t, uint32_t acked
 	tn_tcp_cong_avoid_ai(t, t->cwnd, acked);
 }
 
-static uint32_t reno_undo_cwnd(struct tn_stack *s, struct tn_tcb *t)
+uint32_t tn_tcp_reno_undo_cwnd(struct tn_stack *s, struct tn_tcb *t)
 {
 	(void)s;
 	return t->cwnd > t->prior_cwnd ? t->cwnd : t->prior_cwnd;
@@ -106,5 +106,5 @@ const struct tn_tcp_cc_ops tn_tcp_reno = {
 	.init = reno_init,
 	.ssthresh = reno_ssthresh,
 	.cong_avoid = reno_cong_avoid,
-	.undo_cwnd = reno_undo_cwnd,
+	.undo_cwnd = tn_tcp_reno_undo_cwnd,
 };

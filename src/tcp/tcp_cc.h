@@ -39,12 +39,14 @@ struct tn_tcp_cc_ops {
 	void (*init)(struct tn_stack *s, struct tn_tcb *t);
 	/* The slow-start threshold on entering recovery or after a timeout. */
 	uint32_t (*ssthresh)(struct tn_stack *s, struct tn_tcb *t);
-	/* Open the window for `acked` newly delivered bytes (not in recovery). */
+	/* Open the window for `acked` newly delivered bytes (not in recovery);
+	 * required unless cong_control is set. */
 	void (*cong_avoid)(struct tn_stack *s, struct tn_tcb *t, uint32_t acked);
 	/* Optional. */
 	void (*set_state)(struct tn_stack *s, struct tn_tcb *t, uint8_t new_state);
 	void (*cwnd_event)(struct tn_stack *s, struct tn_tcb *t, enum tn_ca_event ev);
-	/* The window to restore when a reduction proves spurious. */
+	/* The window to restore when a reduction proves spurious; without it,
+	 * tn_tcp_reno_undo_cwnd. */
 	uint32_t (*undo_cwnd)(struct tn_stack *s, struct tn_tcb *t);
 	/* Every ACK that delivered data, with its RTT sample (HyStart). */
 	void (*pkts_acked)(struct tn_stack *s, struct tn_tcb *t, const struct tn_rate_sample *rs);
@@ -82,6 +84,9 @@ uint32_t tn_tcp_slow_start(struct tn_tcb *t, uint32_t acked, uint32_t limit);
 /* RFC 5681 3.1 byte counting: one MSS per `w` bytes acknowledged. */
 void tn_tcp_cong_avoid_ai(struct tn_tcb *t, uint32_t w, uint32_t acked);
 bool tn_tcp_in_slow_start(const struct tn_tcb *t);
+/* Linux's tcp_reno_undo_cwnd: the larger of cwnd and the window before
+ * the reduction. */
+uint32_t tn_tcp_reno_undo_cwnd(struct tn_stack *s, struct tn_tcb *t);
 /* Bytes in flight (RFC 6675 pipe): sent, not acked, SACKed or lost, plus
  * retransmissions in flight. */
 uint32_t tn_tcp_in_flight(const struct tn_tcb *t);

@@ -805,7 +805,7 @@ void tn_tcp_info(const struct tn_stack *s, const struct tn_tcb *t, struct tern_t
 				       ? t->bytes_sent - t->bytes_retrans - (t->snd_max - t->snd_una) : 0;
 	ti->tcpi_bytes_received = t->bytes_received;
 	ti->tcpi_min_rtt = (uint32_t)(t->min_rtt / 1000);
-	ti->tcpi_notsent_bytes = t->snd.len > t->snd_max - t->snd_una ? t->snd.len - (t->snd_max - t->snd_una) : 0;
+	ti->tcpi_notsent_bytes = tn_tcp_unsent(t);
 	ti->tcpi_delivered = (uint32_t)(t->delivered / mss);
 	ti->tcpi_bytes_sent = t->bytes_sent;
 	ti->tcpi_bytes_retrans = t->bytes_retrans;

@@ -190,12 +190,11 @@ static void cubic_cwnd_event(struct tn_stack *s, struct tn_tcb *t, enum tn_ca_ev
 
 static uint32_t cubic_undo_cwnd(struct tn_stack *s, struct tn_tcb *t)
 {
-	(void)s;
 	struct cubic *c = cubic_of(t);
 	c->epoch_start = 0;
 	if (c->cwnd_prior > c->w_max) /* the loss was not one: its maximum stands */
 		c->w_max = c->cwnd_prior;
-	return t->cwnd > t->prior_cwnd ? t->cwnd : t->prior_cwnd;
+	return tn_tcp_reno_undo_cwnd(s, t);
 }
 
 const struct tn_tcp_cc_ops tn_tcp_cubic = {

@@ -69,11 +69,19 @@ static void rto_fallback(struct tn_tcb *t)
 		t->rto = TN_TCP_RTO_FALLBACK;
 }
 
+bool tn_tcp_ts_rtt_ms(const struct tn_stack *s, const struct tn_tcb *t, const struct tn_tcp_seg *g, uint32_t *ms)
+{
+	if (!t->ts_ok || !g->h.opt.has_ts || !g->h.opt.tsecr)
+		return false;
+	*ms = tn_tcp_ts_now(s) - g->h.opt.tsecr;
+	return *ms < 3600000; /* else not an echo of ours */
+}
+
 static void take_rtt(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp_seg *g)
 {
+	uint32_t ms;
 	if (t->ts_ok && g->h.opt.has_ts && g->h.opt.tsecr) {
-		uint32_t ms = tn_tcp_ts_now(s) - g->h.opt.tsecr;
-		if (ms < 3600000)
+		if (tn_tcp_ts_rtt_ms(s, t, g, &ms))
 			tn_tcp_rtt_sample(t, (uint64_t)ms * TN_TCP_MS);
 	} else if (t->rtt_start && tn_seq_gt(g->h.ack, t->rtt_seq)) {
 		tn_tcp_rtt_sample(t, s->now - t->rtt_start);

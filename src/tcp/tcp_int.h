@@ -69,10 +69,19 @@ static inline bool tn_tcp_fin_acked(const struct tn_tcb *t)
 {
 	return t->fin_sent && tn_seq_gt(t->snd_una, t->fin_seq);
 }
+/* Bytes in the send buffer not yet sent (our FIN, once out, is not data). */
+static inline uint32_t tn_tcp_unsent(const struct tn_tcb *t)
+{
+	uint32_t sent = t->snd_max - t->snd_una - (tn_tcp_fin_sent(t) && !tn_tcp_fin_acked(t) ? 1 : 0);
+	return t->snd.len > sent ? t->snd.len - sent : 0;
+}
 
 /* tcp_in.c */
 /* RFC 6298 2.2-2.3: fold an RTT measurement (ns) into srtt, rttvar, rto. */
 void tn_tcp_rtt_sample(struct tn_tcb *t, uint64_t rtt_ns);
+/* The RTT (ms) a segment's timestamp echo gives; false if it has none
+ * or the echo is implausible. */
+bool tn_tcp_ts_rtt_ms(const struct tn_stack *s, const struct tn_tcb *t, const struct tn_tcp_seg *g, uint32_t *ms);
 /* Congestion control starts once the handshake has set MSS and cwnd. */
 void tn_tcp_cc_start(struct tn_stack *s, struct tn_tcb *t);
 

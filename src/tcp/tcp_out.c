@@ -277,12 +277,6 @@ void tn_tcp_pace_fire(void *ctx, struct tn_timer *tm)
 
 /* ---- sending ---- */
 
-static uint32_t unsent_bytes(const struct tn_tcb *t)
-{
-	uint32_t sent = t->snd_max - t->snd_una - (tn_tcp_fin_sent(t) && !tn_tcp_fin_acked(t) ? 1 : 0);
-	return t->snd.len > sent ? t->snd.len - sent : 0;
-}
-
 void tn_tcp_retransmit_rec(struct tn_stack *s, struct tn_tcb *t, struct tn_tcp_txrec *r)
 {
 	bool fin = r->flags & TN_TXREC_FIN;
@@ -327,7 +321,7 @@ static int send_new(struct tn_stack *s, struct tn_tcb *t, uint32_t seg, bool psh
 
 void tn_tcp_output_probe(struct tn_stack *s, struct tn_tcb *t)
 {
-	uint32_t unsent = unsent_bytes(t);
+	uint32_t unsent = tn_tcp_unsent(t);
 	uint32_t wnd_room = t->snd_una + t->snd_wnd - t->snd_max;
 	if (tn_seq_lt(t->snd_una + t->snd_wnd, t->snd_max))
 		wnd_room = 0;
@@ -401,7 +395,7 @@ void tn_tcp_output(struct tn_stack *s, struct tn_tcb *t)
 			continue;
 		if (t->lost_out > t->retrans_out && !t->frto_new)
 			break; /* a hole waits for room; new data must not pass it */
-		uint32_t pipe = tn_tcp_in_flight(t), unsent = unsent_bytes(t);
+		uint32_t pipe = tn_tcp_in_flight(t), unsent = tn_tcp_unsent(t);
 		uint32_t sent = t->snd_max - t->snd_una;
 		uint32_t cwnd_room = t->cwnd > pipe ? t->cwnd - pipe : 0;
 		uint32_t wnd_room = t->snd_wnd > sent ? t->snd_wnd - sent : 0;
@@ -438,14 +432,14 @@ void tn_tcp_output(struct tn_stack *s, struct tn_tcb *t)
 		tn_tcp_schedule_tlp(s, t);
 	/* Zero window with data waiting and nothing in flight: the persist
 	 * timer probes, so a lost window update cannot stall us for ever. */
-	if (t->snd_wnd == 0 && unsent_bytes(t) && t->snd_una == t->snd_max &&
+	if (t->snd_wnd == 0 && tn_tcp_unsent(t) && t->snd_una == t->snd_max &&
 	    !tn_timer_pending(&t->rtx_timer)) {
 		tn_tcp_arm_rtx(s, t);
 		t->rtx_kind = TN_RTX_PERSIST;
 	}
 	bool fin_state = t->state == TN_TCP_FIN_WAIT_1 || t->state == TN_TCP_LAST_ACK ||
 			 t->state == TN_TCP_CLOSING;
-	if (t->fin_queued && unsent_bytes(t) == 0 && !tn_tcp_fin_sent(t) && fin_state &&
+	if (t->fin_queued && tn_tcp_unsent(t) == 0 && !tn_tcp_fin_sent(t) && fin_state &&
 	    tn_txq_push(s, t, t->snd_nxt, t->snd_nxt + 1, true)) {
 		tn_tcp_xmit(s, t, t->snd_nxt, 0, TN_TCP_FIN | TN_TCP_ACK);
 		t->fin_sent = true;

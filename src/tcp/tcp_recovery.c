@@ -150,7 +150,7 @@ static bool sent_after(uint64_t t1, uint32_t seq1, uint64_t t2, uint32_t seq2)
 
 /* The record reached the peer (tcp_rate_skb_delivered): the newest such
  * record's stamps define this ACK's rate sample. */
-static void rate_delivered(struct tn_stack *s, struct tn_tcb *t, struct tn_tcp_txrec *r, struct ack_state *st)
+static void rate_delivered(struct tn_tcb *t, struct tn_tcp_txrec *r, struct ack_state *st)
 {
 	if (!r->delivered_ns && !r->xmit_ns)
 		return;
@@ -163,7 +163,6 @@ static void rate_delivered(struct tn_stack *s, struct tn_tcb *t, struct tn_tcp_t
 		st->prior_end = r->end;
 		t->first_tx_ns = r->xmit_ns;
 	}
-	(void)s;
 }
 
 /* RFC 8985 6.2 step 2: the most recently sent segment known delivered. */
@@ -185,7 +184,7 @@ static void delivered(struct tn_stack *s, struct tn_tcb *t, struct tn_tcp_txrec 
 {
 	t->delivered += rec_len(r);
 	t->delivered_ns = s->now;
-	rate_delivered(s, t, r, st);
+	rate_delivered(t, r, st);
 	rack_update(s, t, r);
 	if (!(r->flags & TN_TXREC_EVER_RETRANS)) {
 		if (tn_seq_le(r->end, t->recover)) /* F-RTO: sent before the timeout */
@@ -380,8 +379,11 @@ static void set_ca_state(struct tn_stack *s, struct tn_tcb *t, uint8_t state)
 	t->ca_state = state;
 }
 
-static void prr_init(struct tn_tcb *t)
+/* Linux's tcp_init_cwnd_reduction: the algorithm's ssthresh, and PRR
+ * counting from here (RFC 6937: RecoverFS = SND.NXT - SND.UNA). */
+static void init_cwnd_reduction(struct tn_stack *s, struct tn_tcb *t)
 {
+	t->ssthresh = t->cc->ssthresh(s, t);
 	t->prr_delivered = 0;
 	t->prr_out = 0;
 	t->recover_fs = t->snd_max - t->snd_una;
@@ -405,10 +407,8 @@ static void enter_recovery(struct tn_stack *s, struct tn_tcb *t)
 	tn_stat_inc(s, t->sack_ok ? TN_TcpExtTCPSackRecovery : TN_TcpExtTCPRenoRecovery);
 	if (t->ca_state < TN_CA_CWR)
 		init_undo(t);
-	if (t->ca_state != TN_CA_CWR) {
-		t->ssthresh = t->cc->ssthresh(s, t);
-		prr_init(t);
-	}
+	if (t->ca_state != TN_CA_CWR)
+		init_cwnd_reduction(s, t);
 	t->recover = t->snd_max;
 	t->tlp_out = false;
 	set_ca_state(s, t, TN_CA_RECOVERY);
@@ -463,7 +463,7 @@ uint32_t tn_tcp_prr_sndcnt_for_test(struct tn_tcb *t, uint32_t delivered_bytes)
 
 static void undo(struct tn_stack *s, struct tn_tcb *t, int counter)
 {
-	t->cwnd = t->cc->undo_cwnd ? t->cc->undo_cwnd(s, t) : (t->cwnd > t->prior_cwnd ? t->cwnd : t->prior_cwnd);
+	t->cwnd = t->cc->undo_cwnd ? t->cc->undo_cwnd(s, t) : tn_tcp_reno_undo_cwnd(s, t);
 	if (t->prior_ssthresh > t->ssthresh)
 		t->ssthresh = t->prior_ssthresh;
 	for (uint32_t i = 0; i < t->txq.count; i++) /* nothing was lost after all */
@@ -491,13 +491,12 @@ static bool may_undo(const struct tn_tcb *t, const struct tn_tcp_seg *g)
 
 /* ---- the state machine (Linux's tcp_fastretrans_alert, reduced) ---- */
 
-static void reno_dupack(struct tn_stack *s, struct tn_tcb *t)
+static void reno_dupack(struct tn_tcb *t)
 {
 	/* No SACK: each duplicate ACK stands for one segment that left the
 	 * network (RFC 6675's pipe without a scoreboard, Linux's reno sacks). */
 	uint32_t out = t->snd_max - t->snd_una;
 	t->sacked_out = t->sacked_out + t->mss < out ? t->sacked_out + t->mss : (out > t->mss ? out - t->mss : 0);
-	(void)s;
 }
 
 static void mark_head_lost(struct tn_stack *s, struct tn_tcb *t, struct ack_state *st)
@@ -531,7 +530,7 @@ static void process_loss_state(struct tn_stack *s, struct tn_tcb *t, const struc
 			/* step 2.b: send new data, not retransmissions, and see
 			 * what the next ACK says */
 			t->recover = t->snd_max;
-			if (t->snd.len > t->snd_max - t->snd_una && tn_seq_gt(t->snd_una + t->snd_wnd, t->snd_max)) {
+			if (tn_tcp_unsent(t) && tn_seq_gt(t->snd_una + t->snd_wnd, t->snd_max)) {
 				t->frto_new = true;
 				return;
 			}
@@ -568,7 +567,7 @@ static void process_recovery_state(struct tn_stack *s, struct tn_tcb *t, const s
 		mark_head_lost(s, t, st);
 }
 
-static void process_open_state(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp_seg *g, struct ack_state *st)
+static void process_open_state(struct tn_stack *s, struct tn_tcb *t, struct ack_state *st)
 {
 	/* held until data beyond the reduction point is acknowledged, so our CWR
 	 * reached the peer (Linux: snd_una != high_seq) */
@@ -593,7 +592,6 @@ static void process_open_state(struct tn_stack *s, struct tn_tcb *t, const struc
 		set_ca_state(s, t, TN_CA_DISORDER);
 	else if (t->ca_state == TN_CA_DISORDER && !t->sacked_out && !t->dupacks)
 		set_ca_state(s, t, TN_CA_OPEN);
-	(void)g;
 }
 
 /* RFC 3168 6.1.2: an ECN echo is a congestion signal without a loss:
@@ -602,8 +600,7 @@ static void ecn_echo(struct tn_stack *s, struct tn_tcb *t)
 {
 	if (t->ca_state >= TN_CA_CWR)
 		return;
-	t->ssthresh = t->cc->ssthresh(s, t);
-	prr_init(t);
+	init_cwnd_reduction(s, t);
 	t->prior_cwnd = t->cwnd;
 	t->recover = t->snd_max;
 	t->cwr_pending = true;
@@ -634,7 +631,7 @@ static void process_tlp_ack(struct tn_stack *s, struct tn_tcb *t, uint32_t ack, 
 
 /* ---- rate sample, congestion control, timers ---- */
 
-static void rate_finish(struct tn_stack *s, struct tn_tcb *t, struct ack_state *st)
+static void rate_finish(struct tn_tcb *t, struct ack_state *st)
 {
 	if (t->app_limited && t->delivered > t->app_limited)
 		t->app_limited = 0;
@@ -652,7 +649,6 @@ static void rate_finish(struct tn_stack *s, struct tn_tcb *t, struct ack_state *
 	st->rs.interval_ns = interval < t->min_rtt ? -1 : (int64_t)interval;
 	if (st->rs.interval_ns > 0)
 		t->delivery_rate = st->rs.delivered * 1000000000ull / (uint64_t)st->rs.interval_ns;
-	(void)s;
 }
 
 static void update_pacing_rate(struct tn_stack *s, struct tn_tcb *t)
@@ -688,7 +684,7 @@ bool tn_tcp_schedule_tlp(struct tn_stack *s, struct tn_tcb *t)
 		return false;
 	if (t->ca_state != TN_CA_OPEN && t->ca_state != TN_CA_CWR)
 		return false;
-	uint32_t unsent = t->snd.len > t->snd_max - t->snd_una ? t->snd.len - (t->snd_max - t->snd_una) : 0;
+	uint32_t unsent = tn_tcp_unsent(t);
 	if (t->cwnd > tn_tcp_in_flight(t) && unsent && t->snd_wnd > t->snd_max - t->snd_una)
 		return false; /* more will be sent anyway */
 	uint64_t pto = t->srtt ? 2 * t->srtt : 1000 * TN_TCP_MS;
@@ -746,13 +742,11 @@ static uint32_t detect_loss(struct tn_stack *s, struct tn_tcb *t, uint64_t *reo_
 static void take_rtt_sample(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp_seg *g, struct ack_state *st)
 {
 	uint64_t rtt = 0;
+	uint32_t ms;
 	if (st->acked && st->rtt_ok && st->oldest_rtt_ns)
 		rtt = st->oldest_rtt_ns;
-	else if (st->acked && t->ts_ok && g->h.opt.has_ts && g->h.opt.tsecr) {
-		uint32_t ms = tn_tcp_ts_now(s) - g->h.opt.tsecr;
-		if (ms < 3600000)
-			rtt = (uint64_t)(ms ? ms : 1) * TN_TCP_MS;
-	}
+	else if (st->acked && tn_tcp_ts_rtt_ms(s, t, g, &ms))
+		rtt = (uint64_t)(ms ? ms : 1) * TN_TCP_MS;
 	if (rtt)
 		tn_tcp_rtt_sample(t, rtt);
 	uint64_t min = st->rs.rtt_ns ? st->rs.rtt_ns : rtt;
@@ -792,7 +786,7 @@ void tn_tcp_ack_process(struct tn_stack *s, struct tn_tcb *t, const struct tn_tc
 		sack_input(s, t, &g->h.opt, ack, &st);
 	if (dup && !t->sack_ok) {
 		t->dupacks++;
-		reno_dupack(s, t);
+		reno_dupack(t);
 	} else if (dup) {
 		t->dupacks = t->dupacks < 255 ? t->dupacks + 1 : 255;
 	} else if (st.acked) {
@@ -815,12 +809,12 @@ void tn_tcp_ack_process(struct tn_stack *s, struct tn_tcb *t, const struct tn_tc
 		process_recovery_state(s, t, g, &st);
 		break;
 	default:
-		process_open_state(s, t, g, &st);
+		process_open_state(s, t, &st);
 		break;
 	}
 	if (t->ecn_ok && (g->h.flags & TN_TCP_ECE))
 		ecn_echo(s, t);
-	rate_finish(s, t, &st);
+	rate_finish(t, &st);
 	t->cwnd_limited = cwnd_limited;
 	cong_control(s, t, &st);
 	if (t->frto_new && t->cwnd < 2u * t->mss)
@@ -976,8 +970,7 @@ void tn_tcp_note_send(struct tn_tcb *t, uint32_t len)
 void tn_tcp_check_app_limited(struct tn_tcb *t)
 {
 	uint32_t flight = tn_tcp_in_flight(t);
-	uint32_t unsent = t->snd.len > t->snd_max - t->snd_una ? t->snd.len - (t->snd_max - t->snd_una) : 0;
-	if (unsent < t->mss && flight < t->cwnd && t->lost_out <= t->retrans_out) {
+	if (tn_tcp_unsent(t) < t->mss && flight < t->cwnd && t->lost_out <= t->retrans_out) {
 		uint64_t mark = t->delivered + flight;
 		t->app_limited = mark ? mark : 1;
 	}
