@@ -814,16 +814,6 @@ static ssize_t do_sendmsg(struct pd *pd, int fd, const struct msghdr *msg, int f
 	return rc;
 }
 
-static ssize_t pd_read(void *u, int fd, void *buf, size_t count)
-{
-	struct pd *pd = enter(u, CALL_OTHER);
-	struct iovec v = {.iov_base = buf, .iov_len = count};
-	struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1};
-	ssize_t n = do_recvmsg(pd, fd, &m, 0);
-	leave(pd);
-	return n;
-}
-
 static ssize_t pd_readv(void *u, int fd, const struct iovec *iov, int iovcnt)
 {
 	struct pd *pd = enter(u, CALL_OTHER);
@@ -848,6 +838,8 @@ static ssize_t pd_recv(void *u, int fd, void *buf, size_t len, int flags)
 	return n;
 }
 
+static ssize_t pd_read(void *u, int fd, void *buf, size_t count) { return pd_recv(u, fd, buf, count, 0); }
+
 static ssize_t pd_recvfrom(void *u, int fd, void *buf, size_t len, int flags, struct sockaddr *from,
 			   socklen_t *fromlen)
 {
@@ -869,16 +861,6 @@ static ssize_t pd_recvmsg(void *u, int fd, struct msghdr *msg, int flags)
 {
 	struct pd *pd = enter(u, CALL_OTHER);
 	ssize_t n = do_recvmsg(pd, fd, msg, flags);
-	leave(pd);
-	return n;
-}
-
-static ssize_t pd_write(void *u, int fd, const void *buf, size_t count)
-{
-	struct pd *pd = enter(u, CALL_OTHER);
-	struct iovec v = {.iov_base = (void *)buf, .iov_len = count};
-	struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1};
-	ssize_t n = do_sendmsg(pd, fd, &m, 0);
 	leave(pd);
 	return n;
 }
@@ -906,6 +888,8 @@ static ssize_t pd_send(void *u, int fd, const void *buf, size_t len, int flags)
 	leave(pd);
 	return n;
 }
+
+static ssize_t pd_write(void *u, int fd, const void *buf, size_t count) { return pd_send(u, fd, buf, count, 0); }
 
 static ssize_t pd_sendto(void *u, int fd, const void *buf, size_t len, int flags,
 			 const struct sockaddr *to, socklen_t tolen)

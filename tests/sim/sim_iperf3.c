@@ -139,13 +139,20 @@ static void cli_read_results(struct world *w, int fd, struct tn_iperf3_results *
 	free(json);
 }
 
-/* Cookie, parameters, streams: returns the control connection once the
- * test runs. */
-static int cli_start(struct world *w, const char *params, int nstreams, int *streams)
+/* A control connection past the cookie, asked for its parameters. */
+static int cli_control(struct world *w)
 {
 	int ctl = cli_connect(w);
 	cli_send(w, ctl, COOKIE, sizeof(COOKIE));
 	assert_int_equal(cli_state(w, ctl), TN_IPERF3_PARAM_EXCHANGE);
+	return ctl;
+}
+
+/* Cookie, parameters, streams: returns the control connection once the
+ * test runs. */
+static int cli_start(struct world *w, const char *params, int nstreams, int *streams)
+{
+	int ctl = cli_control(w);
 	cli_json(w, ctl, params);
 	assert_int_equal(cli_state(w, ctl), TN_IPERF3_CREATE_STREAMS);
 	for (int i = 0; i < nstreams; i++) {
@@ -332,9 +339,7 @@ static void test_busy_wrong_cookie_and_terminate(void **state)
 	(void)state;
 	struct world w;
 	world_init(&w, NULL);
-	int ctl = cli_connect(&w);
-	cli_send(&w, ctl, COOKIE, sizeof(COOKIE));
-	assert_int_equal(cli_state(&w, ctl), TN_IPERF3_PARAM_EXCHANGE);
+	int ctl = cli_control(&w);
 	int other = cli_connect(&w);
 	cli_send(&w, other, COOKIE, sizeof(COOKIE));
 	assert_int_equal(cli_state(&w, other), TN_IPERF3_ACCESS_DENIED);
@@ -379,9 +384,7 @@ static void test_udp_refused(void **state)
 	(void)state;
 	struct world w;
 	world_init(&w, NULL);
-	int ctl = cli_connect(&w);
-	cli_send(&w, ctl, COOKIE, sizeof(COOKIE));
-	assert_int_equal(cli_state(&w, ctl), TN_IPERF3_PARAM_EXCHANGE);
+	int ctl = cli_control(&w);
 	cli_json(&w, ctl, "{\"udp\":true,\"time\":10,\"parallel\":1,\"len\":1448,\"bandwidth\":1048576}");
 	assert_int_equal(cli_state(&w, ctl), TN_IPERF3_SERVER_ERROR);
 	uint32_t words[2];
@@ -415,9 +418,7 @@ static void test_hostile_control(void **state)
 	};
 	uint64_t bad = 0;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int ctl = cli_connect(&w);
-		cli_send(&w, ctl, COOKIE, sizeof(COOKIE));
-		assert_int_equal(cli_state(&w, ctl), TN_IPERF3_PARAM_EXCHANGE);
+		int ctl = cli_control(&w);
 		cli_send(&w, ctl, cases[i].after_cookie, cases[i].len);
 		int s = cli_state(&w, ctl);
 		if (s == TN_IPERF3_SERVER_ERROR) { /* bad parameters are answered */
