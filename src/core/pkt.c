@@ -48,6 +48,7 @@ static inline void pkt_reset(struct tn_pkt *p)
 	p->ifindex = 0;
 	p->l2_off = p->l3_off = p->l4_off = 0;
 	p->mark = 0;
+	p->gso_size = p->gso_segs = 0;
 	p->tstamp = 0;
 }
 

@@ -38,6 +38,9 @@ enum tn_pkt_flags {
 	TN_PKT_CSUM_PARTIAL = 1u << 6,
 };
 
+/* Segments in a packet, for counters that count what crosses the wire. */
+#define TN_PKT_SEGS(p) ((p)->gso_segs ? (p)->gso_segs : 1u)
+
 struct tn_pkt {
 	uint8_t *data;           /* first valid byte of this segment */
 	uint32_t len;            /* valid bytes in this segment */
@@ -52,6 +55,12 @@ struct tn_pkt {
 	uint16_t l4_off;         /* offset of the L4 header from buf[] */
 	uint16_t l2_off;         /* offset of the L2 header from buf[] */
 	uint32_t mark;
+	/* A large TCP segment standing for gso_segs segments of gso_size
+	 * payload bytes each (the last may be shorter): built once by TCP and
+	 * cut up at the device unless it takes TN_DEV_F_TSO (GSO), or merged
+	 * from consecutive received segments (GRO).  0 on an ordinary packet. */
+	uint16_t gso_size;
+	uint16_t gso_segs;
 	uint64_t tstamp;         /* ns, stack clock, when received/queued */
 	uint8_t cb[TN_PKT_CB_SIZE] __attribute__((aligned(8))); /* per-layer scratch */
 	uint8_t buf[] __attribute__((aligned(64)));

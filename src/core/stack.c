@@ -1,6 +1,7 @@
 /* The stack instance: creation, devices and addresses, and the poll loop
  * that drives timers, receive and transmit. */
 #include "core/stack.h"
+#include "net/gso.h"
 #include "wire/csum.h"
 
 #include <errno.h>
@@ -92,6 +93,8 @@ int tern_dev_attach(struct tn_stack *s, struct tn_dev *dev)
 		ifc->dev = dev;
 		ifc->ifindex = i;
 		ifc->txqueuelen = 1000;
+		ifc->gro = true;
+		ifc->gso = true;
 		tn_pktq_init(&ifc->txq);
 		dev->now = s->now;
 		s->nifaces++;
@@ -281,6 +284,22 @@ void tn_dev_queue_xmit(struct tn_stack *s, int ifindex, struct tn_pkt *pkt)
 		tn_drop(s, pkt, TN_TernExtTxQueueDrops);
 		return;
 	}
+	if (pkt->gso_size && !(ifc->dev->features & TN_DEV_F_TSO)) {
+		/* Software GSO: the device takes wire-sized frames only. */
+		uint32_t segs = TN_PKT_SEGS(pkt);
+		struct tn_pkt *seg = tn_gso_segment(s->pool, pkt);
+		if (!seg) {
+			tn_stat_add(s, TN_TernExtGsoFailed, segs);
+			return;
+		}
+		tn_stat_inc(s, TN_TernExtGsoSegmented);
+		while (seg) {
+			struct tn_pkt *next = seg->qnext;
+			tn_pktq_push(&ifc->txq, seg, seg->pkt_len);
+			seg = next;
+		}
+		return;
+	}
 	tn_pktq_push(&ifc->txq, pkt, pkt->pkt_len);
 }
 
@@ -318,7 +337,31 @@ static unsigned iface_flush(struct tn_stack *s, struct tn_iface *ifc)
 	return sent_total;
 }
 
-static void eth_input(struct tn_stack *s, struct tn_iface *ifc, struct tn_pkt *pkt)
+static void gro_deliver(struct tn_stack *s, struct tn_iface *ifc, struct tn_pkt_queue *up)
+{
+	struct tn_pkt *p;
+	while ((p = tn_pktq_pop(up, 0)) != NULL) {
+		if (p->gso_segs > 1)
+			tn_stat_add(s, TN_TernExtGroMerged, p->gso_segs - 1u);
+		tn_ipv4_input(s, ifc->ifindex, p);
+	}
+}
+
+/* IPv4 from a device: through GRO when the interface has it on. */
+static void ip_from_dev(struct tn_stack *s, struct tn_iface *ifc, struct tn_pkt *pkt, struct tn_gro *gro)
+{
+	if (!ifc->gro) {
+		tn_ipv4_input(s, ifc->ifindex, pkt);
+		return;
+	}
+	pkt->l3_off = tn_pkt_off(pkt, pkt->data);
+	struct tn_pkt_queue up;
+	tn_pktq_init(&up);
+	tn_gro_receive(gro, pkt, &up);
+	gro_deliver(s, ifc, &up);
+}
+
+static void eth_input(struct tn_stack *s, struct tn_iface *ifc, struct tn_pkt *pkt, struct tn_gro *gro)
 {
 	struct tn_eth_hdr eh;
 	if (tn_eth_parse(pkt->data, pkt->len, &eh) < 0) {
@@ -337,7 +380,7 @@ static void eth_input(struct tn_stack *s, struct tn_iface *ifc, struct tn_pkt *p
 	tn_pkt_pull(pkt, TN_ETH_HLEN);
 	switch (eh.type) {
 	case TN_ETHERTYPE_IPV4:
-		tn_ipv4_input(s, ifc->ifindex, pkt);
+		ip_from_dev(s, ifc, pkt, gro);
 		break;
 	case TN_ETHERTYPE_ARP:
 		tn_arp_input(s, ifc->ifindex, pkt);
@@ -347,25 +390,31 @@ static void eth_input(struct tn_stack *s, struct tn_iface *ifc, struct tn_pkt *p
 	}
 }
 
-static void frame_input(struct tn_stack *s, struct tn_iface *ifc, struct tn_pkt *pkt)
+static void frame_input(struct tn_stack *s, struct tn_iface *ifc, struct tn_pkt *pkt, struct tn_gro *gro)
 {
 	pkt->ifindex = (uint16_t)ifc->ifindex;
 	pkt->tstamp = s->now;
 	if (ifc->dev->framing == TN_DEV_L2)
-		eth_input(s, ifc, pkt);
+		eth_input(s, ifc, pkt, gro);
 	else
-		tn_ipv4_input(s, ifc->ifindex, pkt);
+		ip_from_dev(s, ifc, pkt, gro);
 }
 
 static unsigned iface_receive(struct tn_stack *s, struct tn_iface *ifc)
 {
 	struct tn_pkt *burst[TN_DEV_BURST];
 	unsigned total = 0;
+	struct tn_gro gro = {.n = 0};
 	while (total < TN_RX_BUDGET) {
 		ifc->dev->now = s->now;
 		unsigned n = tn_dev_rx(ifc->dev, s->pool, burst, TN_DEV_BURST);
 		for (unsigned i = 0; i < n; i++)
-			frame_input(s, ifc, burst[i]);
+			frame_input(s, ifc, burst[i], &gro);
+		/* The burst is done: what GRO holds goes up now. */
+		struct tn_pkt_queue up;
+		tn_pktq_init(&up);
+		tn_gro_flush(&gro, &up);
+		gro_deliver(s, ifc, &up);
 		total += n;
 		if (n < TN_DEV_BURST)
 			break;

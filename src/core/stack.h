@@ -36,6 +36,8 @@ struct tn_iface {
 	struct tn_pkt_queue txq;  /* bytes = pkt_len */
 	uint32_t txqueuelen;
 	uint64_t tx_queue_drops;
+	bool gro;                 /* merge received TCP segments (default on) */
+	bool gso;                 /* TCP builds large segments for it (default on) */
 };
 
 /* An address and the interface it belongs to, in a flat list searched on

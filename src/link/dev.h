@@ -58,6 +58,11 @@ struct tn_dev {
  * loopback and veth do.  Decorators that alter or record frames (fault,
  * pcap) do not set it, so what they see and deliver is checksummed. */
 #define TN_DEV_F_CSUM_OFFLOAD 1u
+/* Takes a large TCP segment (gso_size set) whole and carries it as one
+ * frame (a memlink, a TAP with a virtio-net header); without it the stack
+ * cuts such segments up before the device (tn_gso_segment).  Clearing the
+ * bit turns segmentation offload off, as `ethtool -K tso off` would. */
+#define TN_DEV_F_TSO 2u
 
 static inline unsigned tn_dev_rx(struct tn_dev *d, struct tn_mempool *mp, struct tn_pkt **pkts, unsigned n)
 {

@@ -2,6 +2,7 @@
  * (TTL, ICMP errors, fragmentation) and output (routing, source address,
  * fragmentation, neighbour resolution). */
 #include "net/ipv4.h"
+#include "net/gso.h"
 
 #include <errno.h>
 
@@ -86,15 +87,39 @@ static uint32_t path_mtu(struct tn_stack *s, const struct tn_route *rt, uint32_t
 	return (p && p < mtu) ? p : mtu;
 }
 
+/* A large TCP segment whose every segment fits the MTU goes as it is: the
+ * device, or GSO before it, cuts it up (Linux's skb_gso_validate_network_len). */
+static bool gso_fits(const struct tn_pkt *pkt, uint32_t mtu)
+{
+	if (!pkt->gso_size)
+		return false;
+	const uint8_t *ip = pkt->data;
+	uint32_t hl = (uint32_t)(ip[0] & 0xf) * 4 + (uint32_t)(ip[(ip[0] & 0xf) * 4 + 12] >> 4) * 4;
+	return hl + pkt->gso_size <= mtu;
+}
+
 /* Send a finished IP packet (data at the IP header) toward nexthop,
  * fragmenting to the MTU.  Consumes pkt. */
 static int ip_finish_output(struct tn_stack *s, struct tn_pkt *pkt, int ifindex, uint32_t nexthop,
 			    uint32_t mtu)
 {
 	struct out_hop hop = {ifindex, nexthop};
-	if (pkt->pkt_len <= mtu) {
+	if (pkt->pkt_len <= mtu || gso_fits(pkt, mtu)) {
 		send_to_hop(s, pkt, &hop);
 		return 0;
+	}
+	if (pkt->gso_size) { /* the path shrank under a large segment: cut, then fragment */
+		struct tn_pkt *seg = tn_gso_segment(s->pool, pkt);
+		int rc = seg ? 0 : -ENOBUFS;
+		while (seg) {
+			struct tn_pkt *next = seg->qnext;
+			seg->qnext = NULL;
+			int r = ip_finish_output(s, seg, ifindex, nexthop, mtu);
+			if (r < 0)
+				rc = r;
+			seg = next;
+		}
+		return rc;
 	}
 	tn_csum_finish(pkt); /* fragments cannot carry an unfinished checksum */
 	return tn_frag_output(s, pkt, mtu, send_to_hop, &hop);
@@ -121,7 +146,7 @@ static void ip_forward(struct tn_stack *s, int in_ifindex, struct tn_pkt *pkt,
 		return;
 	}
 	uint32_t mtu = path_mtu(s, rt, h->dst);
-	if (h->tot_len > mtu && (h->frag_off & TN_IP_DF)) {
+	if (h->tot_len > mtu && (h->frag_off & TN_IP_DF) && !gso_fits(pkt, mtu)) {
 		tn_icmp_send_error(s, pkt, TN_ICMP_DEST_UNREACH, TN_ICMP_FRAG_NEEDED, mtu);
 		tn_drop(s, pkt, TN_IpFragFails);
 		return;
@@ -131,7 +156,7 @@ static void ip_forward(struct tn_stack *s, int in_ifindex, struct tn_pkt *pkt,
 	uint16_t old = tn_get16(ip + 8);
 	ip[8] = (uint8_t)(h->ttl - 1);
 	tn_put16(ip + 10, tn_csum_update16(tn_get16(ip + 10), old, tn_get16(ip + 8)));
-	tn_stat_inc(s, TN_IpForwDatagrams);
+	tn_stat_add(s, TN_IpForwDatagrams, TN_PKT_SEGS(pkt));
 	pkt->flags |= TN_PKT_FORWARDED;
 	(void)in_ifindex;
 	ip_finish_output(s, pkt, rt->ifindex, rt->gw ? rt->gw : h->dst, mtu);
@@ -139,10 +164,19 @@ static void ip_forward(struct tn_stack *s, int in_ifindex, struct tn_pkt *pkt,
 
 void tn_ipv4_input(struct tn_stack *s, int ifindex, struct tn_pkt *pkt)
 {
-	tn_stat_inc(s, TN_IpInReceives);
+	tn_stat_add(s, TN_IpInReceives, TN_PKT_SEGS(pkt));
 	tn_stat_add(s, TN_IpExtInOctets, pkt->pkt_len);
 	struct tn_ipv4_hdr h;
-	int rc = tn_ipv4_parse(pkt->data, pkt->len, &h);
+	/* A chain (a large segment from GRO or a TSO link) has its header in
+	 * the first buffer and its length in pkt_len. */
+	uint32_t avail = pkt->len;
+	if (pkt->next) {
+		tn_pkt_may_pull(pkt, pkt->pkt_len < 60 ? pkt->pkt_len : 60);
+		avail = pkt->pkt_len;
+	}
+	int rc = tn_ipv4_parse(pkt->data, avail, &h);
+	if (rc == 0 && h.ihl > pkt->len)
+		rc = TN_WIRE_ETRUNC;
 	if (rc < 0) {
 		if (rc == TN_WIRE_ETRUNC && pkt->len >= TN_IPV4_HLEN)
 			tn_drop(s, pkt, TN_IpExtInTruncatedPkts);
@@ -262,7 +296,7 @@ int tn_ip_output(struct tn_stack *s, struct tn_pkt *pkt, const struct tn_ip_out 
 		return -EMSGSIZE;
 	}
 	struct tn_ipv4_hdr h = {
-		.tos = o->tos, .tot_len = (uint16_t)tot, .id = s->ip_id++,
+		.tos = o->tos, .tot_len = (uint16_t)tot, .id = s->ip_id,
 		/* IP_PMTUDISC_WANT: DF when the datagram fits the path, fragments otherwise. */
 		.frag_off = (o->df && tot <= mtu && !s->sysctl.ip_no_pmtu_disc) ? TN_IP_DF : 0,
 		.ttl = o->ttl ? o->ttl : (uint8_t)s->sysctl.ip_default_ttl,
@@ -274,9 +308,10 @@ int tn_ip_output(struct tn_stack *s, struct tn_pkt *pkt, const struct tn_ip_out 
 		return -ENOBUFS;
 	}
 	tn_ipv4_emit(&h, ip, TN_IPV4_HLEN);
+	s->ip_id = (uint16_t)(s->ip_id + TN_PKT_SEGS(pkt)); /* GSO numbers its segments id, id+1, ... */
 	pkt->l3_off = tn_pkt_off(pkt, ip);
 	pkt->flags |= TN_PKT_LOCAL_OUT;
-	tn_stat_inc(s, TN_IpOutRequests);
+	tn_stat_add(s, TN_IpOutRequests, TN_PKT_SEGS(pkt));
 	if (tn_ip_is_lbcast(o->dst) || tn_addr_is_bcast(s, o->dst, 0))
 		tn_stat_inc(s, TN_IpExtOutBcastPkts);
 	if (ifindex == 0) {

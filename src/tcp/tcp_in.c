@@ -494,30 +494,80 @@ static void queue_in_order(struct tn_tcb *t, struct tn_pkt *p)
 	tn_pktq_push(&t->rcvq, p, p->len);
 }
 
+/* The received queues hold one buffer per entry, each with its own
+ * sequence range: a chain (a large segment from GRO or a TSO link, or a
+ * reassembled datagram) is taken apart here, without copying.  Returns the
+ * pieces qnext-linked in order; the FIN belongs to the last. */
+static struct tn_pkt *split_chain(struct tn_pkt *p, uint32_t seq, bool fin)
+{
+	struct tn_pkt *list = NULL, **tailp = &list;
+	while (p) {
+		struct tn_pkt *next = p->next;
+		p->next = NULL;
+		p->pkt_len = p->len;
+		if (p->len || (fin && !next)) {
+			struct tcp_cb *cb = tcb_of(p);
+			cb->seq = seq;
+			cb->end = seq + p->len;
+			cb->fin = fin && !next;
+			seq = cb->end;
+			*tailp = p;
+			tailp = &p->qnext;
+		} else {
+			tn_pkt_free(p);
+		}
+		p = next;
+	}
+	*tailp = NULL;
+	return list;
+}
+
+/* Take one piece that starts at or before rcv_nxt; true if it ends in FIN. */
+static bool take_piece(struct tn_tcb *t, struct tn_pkt *p)
+{
+	struct tcp_cb *cb = tcb_of(p);
+	if (tn_seq_le(cb->end, t->rcv_nxt) && !(cb->fin && cb->end == t->rcv_nxt)) {
+		tn_pkt_free(p); /* wholly old */
+		return false;
+	}
+	tn_pkt_pull(p, t->rcv_nxt - cb->seq);
+	t->bytes_received += cb->end - t->rcv_nxt;
+	t->rcv_nxt = cb->end;
+	bool fin = cb->fin;
+	if (p->len)
+		queue_in_order(t, p);
+	else
+		tn_pkt_free(p);
+	return fin;
+}
+
+/* In-order pieces (the first starts at or before rcv_nxt). */
+static bool take_in_order(struct tn_tcb *t, struct tn_pkt *pieces)
+{
+	bool fin = false;
+	while (pieces) {
+		struct tn_pkt *p = pieces;
+		pieces = p->qnext;
+		p->qnext = NULL;
+		if (fin) { /* nothing follows a FIN */
+			tn_pkt_free(p);
+			continue;
+		}
+		fin = take_piece(t, p);
+	}
+	return fin;
+}
+
 /* Move segments the new rcv_nxt has reached from the out-of-order queue. */
 static bool drain_ooo(struct tn_tcb *t)
 {
 	bool fin = false;
-	while (t->ooo && tn_seq_le(tcb_of(t->ooo)->seq, t->rcv_nxt)) {
+	while (!fin && t->ooo && tn_seq_le(tcb_of(t->ooo)->seq, t->rcv_nxt)) {
 		struct tn_pkt *p = t->ooo;
 		t->ooo = p->qnext;
+		p->qnext = NULL;
 		t->ooo_bytes -= p->len;
-		struct tcp_cb *cb = tcb_of(p);
-		if (tn_seq_le(cb->end, t->rcv_nxt) && !(cb->fin && cb->end == t->rcv_nxt)) {
-			tn_pkt_free(p); /* wholly old */
-			continue;
-		}
-		uint32_t skip = t->rcv_nxt - cb->seq;
-		tn_pkt_pull(p, skip);
-		t->bytes_received += cb->end - t->rcv_nxt;
-		t->rcv_nxt = cb->end;
-		fin = cb->fin;
-		if (p->len)
-			queue_in_order(t, p);
-		else
-			tn_pkt_free(p);
-		if (fin)
-			break;
+		fin = take_piece(t, p);
 	}
 	return fin;
 }
@@ -550,6 +600,15 @@ static void ooo_insert(struct tn_stack *s, struct tn_tcb *t, struct tn_pkt *p)
 	p->qnext = *pp;
 	*pp = p;
 	t->ooo_bytes += p->len;
+}
+
+static void ooo_insert_all(struct tn_stack *s, struct tn_tcb *t, struct tn_pkt *pieces)
+{
+	while (pieces) {
+		struct tn_pkt *p = pieces;
+		pieces = p->qnext;
+		ooo_insert(s, t, p);
+	}
 }
 
 /* Returns false if t was freed (no room left for TIME-WAIT). */
@@ -604,28 +663,18 @@ static bool data_input(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp
 		tn_pkt_free(pkt);
 		return true;
 	}
-	if (pkt->next) { /* keep queued data in one segment per buffer */
-		struct tn_pkt *flat = tn_pkt_copy(s->pool, pkt);
-		tn_pkt_free(pkt);
-		if (!flat)
-			return true;
-		pkt = flat;
-	}
-	struct tcp_cb *cb = tcb_of(pkt);
-	cb->seq = g->h.seq;
-	cb->end = g->h.seq + g->len;
-	cb->fin = fin;
 	/* Everything inside the edge we advertised is taken (the window was a
 	 * promise); beyond it, only while the buffer has room. */
-	bool beyond_edge = tn_seq_gt(cb->end, t->rcv_adv);
+	bool beyond_edge = tn_seq_gt(g->h.seq + g->len, t->rcv_adv);
 	if (beyond_edge && t->rcvq.bytes + t->ooo_bytes + g->len > t->rcvbuf_max + t->mss) {
 		tn_stat_inc(s, TN_TcpExtTCPRcvQDrop);
 		tn_pkt_free(pkt); /* beyond what we advertised: drop, the peer resends */
 		tn_tcp_send_ack(s, t);
 		return true;
 	}
-	if (tn_seq_gt(cb->seq, t->rcv_nxt)) {
-		ooo_insert(s, t, pkt);
+	struct tn_pkt *pieces = split_chain(pkt, g->h.seq, fin);
+	if (tn_seq_gt(g->h.seq, t->rcv_nxt)) {
+		ooo_insert_all(s, t, pieces);
 		tn_tcp_send_ack(s, t); /* a duplicate ACK at once: fast retransmit needs it */
 		t->quick_acks = TN_TCP_MAX_QUICKACKS; /* and quick ACKs while the hole fills */
 		return true;
@@ -633,13 +682,7 @@ static bool data_input(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp
 	if (g->len)
 		note_data_arrival(t, tn_tcp_ts_now(s), t->rto);
 	bool had_ooo = t->ooo != NULL;
-	tn_pkt_pull(pkt, t->rcv_nxt - cb->seq);
-	t->bytes_received += cb->end - t->rcv_nxt;
-	t->rcv_nxt = cb->end;
-	if (pkt->len)
-		queue_in_order(t, pkt);
-	else
-		tn_pkt_free(pkt);
+	fin = take_in_order(t, pieces);
 	if (!fin)
 		fin = drain_ooo(t);
 	if (fin)
@@ -717,7 +760,7 @@ static void conn_input(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp
 		t->ts_recent = h->opt.tsval;
 		t->ts_recent_at = s->now;
 	}
-	tn_stat_inc(s, TN_TcpInSegs);
+	tn_stat_add(s, TN_TcpInSegs, TN_PKT_SEGS(pkt));
 	t->last_rcv = s->now;
 	t->ka_probes = 0;
 	if (t->ecn_ok) { /* RFC 3168 6.1.3: echo CE with ECE until the sender's CWR */
@@ -789,7 +832,8 @@ void tn_tcp_input(struct tn_stack *s, struct tn_pkt *pkt)
 		return;
 	}
 	uint32_t sum = tn_csum_pseudo4(ip->src, ip->dst, TN_IPPROTO_TCP, total);
-	bool trusted = pkt->flags & TN_PKT_CSUM_PARTIAL; /* our own, or from a link that vouches */
+	/* Our own, from a link that vouches, or verified by GRO already. */
+	bool trusted = pkt->flags & (TN_PKT_CSUM_PARTIAL | TN_PKT_CSUM_OK);
 	if (!trusted && tn_csum_fold(tn_csum_pkt(pkt, 0, total, sum)) != 0) {
 		tn_stat_inc(s, TN_TcpInCsumErrors);
 		tn_drop(s, pkt, TN_TcpInErrs);

@@ -3,6 +3,7 @@
 #include <errno.h>
 
 #include "core/stack.h"
+#include "net/gso.h"
 #include "net/ipv4.h"
 #include "tcp/tcp_cc.h"
 #include "tcp/tcp_int.h"
@@ -122,6 +123,32 @@ int tn_tcp_xmit(struct tn_stack *s, struct tn_tcb *t, uint32_t seq, uint32_t len
 	return tn_tcp_xmit_hdr(s, t, &h, len);
 }
 
+/* A large segment (GSO): after the head's first MSS, one buffer per
+ * further MSS of payload, each with headroom for the headers GSO writes in
+ * front of it, so cutting it up later copies no payload (gso.c). */
+static int add_segments(struct tn_stack *s, struct tn_tcb *t, struct tn_pkt *head, uint32_t seq, uint32_t len)
+{
+	struct tn_pkt *last = head;
+	uint16_t segs = 1;
+	while (len) {
+		uint32_t n = len < t->mss ? len : t->mss;
+		struct tn_pkt *e = tn_pkt_alloc(s->pool);
+		if (!e)
+			return -1;
+		tn_tcp_sndbuf_copy(t, seq - t->snd_una, tn_pkt_put(e, n), n);
+		e->pkt_len = n;
+		last->next = e;
+		last = e;
+		head->pkt_len += n;
+		seq += n;
+		len -= n;
+		segs++;
+	}
+	head->gso_size = (uint16_t)t->mss;
+	head->gso_segs = segs;
+	return 0;
+}
+
 int tn_tcp_xmit_hdr(struct tn_stack *s, struct tn_tcb *t, struct tn_tcp_hdr *h, uint32_t len)
 {
 	struct tn_pkt *p = tn_pkt_alloc(s->pool);
@@ -143,16 +170,22 @@ int tn_tcp_xmit_hdr(struct tn_stack *s, struct tn_tcb *t, struct tn_tcp_hdr *h, 
 		h->ack = t->rcv_nxt;
 	h->win = (flags & TN_TCP_RST) ? 0 : window_field(t, flags & TN_TCP_SYN);
 	size_t hl = TN_TCP_HLEN + tn_tcp_opts_len(&h->opt);
-	uint8_t *d = tn_pkt_put(p, (uint32_t)hl + len);
+	uint32_t first = len > t->mss ? t->mss : len;
+	uint8_t *d = tn_pkt_put(p, (uint32_t)hl + first);
 	if (!d) {
 		tn_pkt_free(p);
 		return -EMSGSIZE;
 	}
 	tn_tcp_emit(h, d, hl);
-	if (len)
-		tn_tcp_sndbuf_copy(t, h->seq - t->snd_una, d + hl, len);
+	if (first)
+		tn_tcp_sndbuf_copy(t, h->seq - t->snd_una, d + hl, first);
+	if (len > first && add_segments(s, t, p, h->seq + first, len - first) < 0) {
+		tn_pkt_free(p);
+		tn_stat_inc(s, TN_TernExtNoBufs);
+		return -ENOBUFS;
+	}
 	p->flags |= TN_PKT_CSUM_PARTIAL; /* filled in on the way out, unless the link takes it */
-	tn_stat_inc(s, TN_TcpOutSegs);
+	tn_stat_add(s, TN_TcpOutSegs, TN_PKT_SEGS(p));
 	if (flags & TN_TCP_RST)
 		tn_stat_inc(s, TN_TcpOutRsts);
 	if (flags & TN_TCP_ACK) {
@@ -211,9 +244,12 @@ static struct tn_iface *out_iface(struct tn_stack *s, const struct tn_tcb *t)
 	return rt ? tn_iface_get(s, rt->ifindex) : NULL;
 }
 
+#define TN_TSQ_BYTES (1u << 20) /* as Linux's tcp_limit_output_bytes, but per device queue */
+
 static bool tsq_throttled(struct tn_stack *s, struct tn_tcb *t, const struct tn_iface *ifc)
 {
-	if (!ifc || ifc->txq.count < ifc->txqueuelen / 2)
+	/* Bytes count too: a queue of large segments is short but deep. */
+	if (!ifc || (ifc->txq.count < ifc->txqueuelen / 2 && ifc->txq.bytes < TN_TSQ_BYTES))
 		return false;
 	if (!t->tsq_queued) {
 		t->tsq_queued = true;
@@ -295,16 +331,24 @@ void tn_tcp_retransmit_rec(struct tn_stack *s, struct tn_tcb *t, struct tn_tcp_t
 	tn_tcp_note_retransmit(s, t, r);
 }
 
-/* One new segment of `seg` bytes at SND.NXT. */
+/* New data at SND.NXT: `seg` bytes, one segment or (GSO) several full
+ * ones sent as one large segment.  The scoreboard keeps a record per MSS,
+ * so SACK and loss marking work on wire segments either way. */
 static int send_new(struct tn_stack *s, struct tn_tcb *t, uint32_t seg, bool psh)
 {
-	struct tn_tcp_txrec *r = tn_txq_push(s, t, t->snd_nxt, t->snd_nxt + seg, false);
-	if (!r)
-		return -1;
-	if (psh)
-		r->flags |= TN_TXREC_PSH;
+	uint32_t count = t->txq.count;
+	for (uint32_t off = 0; off < seg; off += t->mss) {
+		uint32_t end = seg - off > t->mss ? off + t->mss : seg;
+		struct tn_tcp_txrec *r = tn_txq_push(s, t, t->snd_nxt + off, t->snd_nxt + end, false);
+		if (!r) {
+			t->txq.count = count;
+			return -1;
+		}
+		if (psh && end == seg)
+			r->flags |= TN_TXREC_PSH;
+	}
 	if (tn_tcp_xmit(s, t, t->snd_nxt, seg, TN_TCP_ACK | (psh ? TN_TCP_PSH : 0)) < 0) {
-		t->txq.count--; /* not sent after all */
+		t->txq.count = count; /* not sent after all */
 		return -1;
 	}
 	t->snd_nxt += seg;
@@ -353,6 +397,35 @@ static void restart_after_idle(struct tn_stack *s, struct tn_tcb *t)
 	t->cwnd = cwnd > restart ? cwnd : restart;
 	if (t->cc->cwnd_event)
 		t->cc->cwnd_event(s, t, TN_CA_EVENT_CWND_RESTART);
+}
+
+/* How much goes as one large segment (GSO) when a full one may go: the
+ * full segments the data and both windows allow, up to 64 KiB and to about
+ * a millisecond at the pacing rate, but at least two (Linux's
+ * tcp_tso_autosize with tcp_min_tso_segs 2), so pacing stays smooth. */
+static uint32_t large_segment(const struct tn_tcb *t, const struct tn_iface *ifc, uint32_t unsent,
+			      uint32_t cwnd_room, uint32_t wnd_room)
+{
+	if (!ifc || !ifc->gso)
+		return t->mss;
+	uint32_t room = unsent < cwnd_room ? unsent : cwnd_room;
+	if (room > wnd_room)
+		room = wnd_room;
+	uint32_t n = room / t->mss;
+	uint32_t max = (TN_GSO_MAX_BYTES - 20 - TN_TCP_MAX_HLEN) / t->mss;
+	if (max > TN_GSO_MAX_SEGS)
+		max = TN_GSO_MAX_SEGS;
+	if (t->pacing_rate) {
+		uint64_t rate = t->pacing_rate < t->max_pacing_rate ? t->pacing_rate : t->max_pacing_rate;
+		uint64_t goal = (rate >> 10) / t->mss; /* 2^-10 s: Linux's sk_pacing_shift */
+		if (goal < 2)
+			goal = 2;
+		if (goal < max)
+			max = (uint32_t)goal;
+	}
+	if (n > max)
+		n = max;
+	return n > 1 ? n * t->mss : t->mss;
 }
 
 /* Lost segments first (RFC 6675 NextSeg rule 1), within cwnd and pacing. */
@@ -422,6 +495,8 @@ void tn_tcp_output(struct tn_stack *s, struct tn_tcb *t)
 			break; /* Nagle */
 		if (seg < t->mss && t->cork && !t->fin_queued)
 			break; /* TCP_CORK: only full segments until uncorked */
+		if (seg == t->mss)
+			seg = large_segment(t, ifc, unsent, cwnd_room, wnd_room);
 		if (send_new(s, t, seg, seg == unsent) < 0)
 			break;
 		t->frto_new = false;
