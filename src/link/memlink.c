@@ -2,7 +2,13 @@
  * is a single-producer/single-consumer ring of frame slots; frames are
  * copied in on transmit and out on receive, as a wire would, so each end's
  * packet buffers stay in its own stack's pool and the two ends may run on
- * different threads. */
+ * different threads.
+ *
+ * A memlink takes large TCP segments whole (TN_DEV_F_TSO), as Linux's veth
+ * and loopback pass GSO packets: such a frame fills as many consecutive
+ * slots as its bytes need, the first saying how many and carrying the
+ * segment size, like a virtio-net header.  The receiver gets it as one
+ * chain, so neither end cuts up or merges anything. */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -15,10 +21,17 @@
 #define ML_L2_OVERHEAD 18u /* Ethernet header + one VLAN tag */
 
 struct ml_slot {
-	uint32_t len;
-	uint32_t csum_partial; /* the sender left the L4 checksum to the link */
+	uint32_t len;          /* first slot: the whole frame's length */
+	uint8_t csum_partial;  /* the sender left the L4 checksum to the link */
+	uint8_t nslots;        /* first slot: slots the frame fills */
+	uint16_t gso_size;     /* first slot: the large segment's segment size */
+	uint16_t gso_segs;
 	uint8_t data[TN_PKT_DATAROOM];
 };
+
+/* A frame as big as a large segment (IP's 64 KiB plus the link header). */
+#define ML_MAX_FRAME (65535u + ML_L2_OVERHEAD)
+#define ML_SLOTS_FOR(len) (((len) + TN_PKT_DATAROOM - 1) / TN_PKT_DATAROOM)
 
 /* One direction.  The read-only fields share no cache line with the
  * indices, and each index has its own line, so the two threads only ever
@@ -55,14 +68,34 @@ static struct ml_dir *rx_dir(const struct tn_dev *d)
 	return &e->sh->dir[!e->side];
 }
 
-/* Producer side: is there a free slot at `head`?  The consumer's index is
- * re-read only when the cached one says the ring is full. */
-static bool slot_free(struct ml_dir *q, uint32_t head)
+/* Producer side: are the k slots from `head` free?  The consumer's index is
+ * re-read only when the cached one says the ring is too full. */
+static bool slots_free(struct ml_dir *q, uint32_t head, uint32_t k)
 {
-	if (head - q->tail_cache <= q->mask)
+	if (head + k - 1 - q->tail_cache <= q->mask)
 		return true;
 	q->tail_cache = atomic_load_explicit(&q->tail, memory_order_acquire);
-	return head - q->tail_cache <= q->mask;
+	return head + k - 1 - q->tail_cache <= q->mask;
+}
+
+/* Copy a frame into k slots from `head`; -1 if its segments disagree with
+ * its length. */
+static int frame_to_slots(struct ml_dir *q, uint32_t head, const struct tn_pkt *p, uint32_t k)
+{
+	for (uint32_t i = 0; i < k; i++) {
+		uint32_t off = i * TN_PKT_DATAROOM, n = p->pkt_len - off;
+		if (n > TN_PKT_DATAROOM)
+			n = TN_PKT_DATAROOM;
+		if (tn_pkt_copy_out(p, off, q->slots[(head + i) & q->mask].data, n) < 0)
+			return -1;
+	}
+	struct ml_slot *s = &q->slots[head & q->mask];
+	s->len = p->pkt_len;
+	s->nslots = (uint8_t)k;
+	s->csum_partial = (p->flags & TN_PKT_CSUM_PARTIAL) != 0;
+	s->gso_size = k > 1 ? p->gso_size : 0;
+	s->gso_segs = k > 1 ? p->gso_segs : 0;
+	return 0;
 }
 
 static unsigned ml_tx(struct tn_dev *d, struct tn_pkt **pkts, unsigned n)
@@ -72,27 +105,25 @@ static unsigned ml_tx(struct tn_dev *d, struct tn_pkt **pkts, unsigned n)
 	unsigned i;
 	for (i = 0; i < n; i++) {
 		struct tn_pkt *p = pkts[i];
-		if (p->pkt_len > TN_PKT_DATAROOM) {
-			/* Could never fit a slot: retrying would not help. */
+		uint32_t k = ML_SLOTS_FOR(p->pkt_len);
+		/* Only a large segment may be bigger than a slot, and no frame
+		 * bigger than the ring: retrying would not help. */
+		if (p->pkt_len == 0 || (k > 1 && (!p->gso_size || p->pkt_len > ML_MAX_FRAME)) || k > q->mask) {
 			d->stats.tx_dropped++;
 			tn_pkt_free(p);
 			continue;
 		}
-		if (!slot_free(q, head))
+		if (!slots_free(q, head, k))
 			break; /* ring full: the caller keeps the rest */
-		struct ml_slot *s = &q->slots[head & q->mask];
-		if (tn_pkt_copy_out(p, 0, s->data, p->pkt_len) < 0) {
-			/* pkt_len disagrees with the segments: not a frame. */
-			d->stats.tx_dropped++;
+		if (frame_to_slots(q, head, p, k) < 0) {
+			d->stats.tx_dropped++; /* pkt_len disagrees with the segments: not a frame */
 			tn_pkt_free(p);
 			continue;
 		}
-		s->len = p->pkt_len;
-		s->csum_partial = (p->flags & TN_PKT_CSUM_PARTIAL) != 0;
 		d->stats.tx_packets++;
 		d->stats.tx_bytes += p->pkt_len;
 		tn_pkt_free(p);
-		head++;
+		head += k;
 	}
 	atomic_store_explicit(&q->head, head, memory_order_release);
 	return i;
@@ -107,6 +138,33 @@ static bool frame_ready(struct ml_dir *q, uint32_t tail)
 	return q->head_cache != tail;
 }
 
+/* The frame at `tail` as a chain of buffers from mp, one per slot; NULL
+ * if mp ran out.  The producer published all its slots at once. */
+static struct tn_pkt *slots_to_frame(struct ml_dir *q, uint32_t tail, struct tn_mempool *mp)
+{
+	const struct ml_slot *first = &q->slots[tail & q->mask];
+	struct tn_pkt *head = NULL, *last = NULL;
+	for (uint32_t i = 0; i < first->nslots; i++) {
+		uint32_t off = i * TN_PKT_DATAROOM, len = first->len - off;
+		if (len > TN_PKT_DATAROOM)
+			len = TN_PKT_DATAROOM;
+		struct tn_pkt *p = tn_pkt_alloc(mp);
+		if (!p) {
+			tn_pkt_free(head);
+			return NULL;
+		}
+		memcpy(tn_pkt_put(p, len), q->slots[(tail + i) & q->mask].data, len);
+		if (!head) {
+			head = p;
+		} else {
+			last->next = p;
+			head->pkt_len += len;
+		}
+		last = p;
+	}
+	return head;
+}
+
 static unsigned ml_rx(struct tn_dev *d, struct tn_mempool *mp, struct tn_pkt **pkts, unsigned n)
 {
 	struct ml_dir *q = rx_dir(d);
@@ -114,16 +172,17 @@ static unsigned ml_rx(struct tn_dev *d, struct tn_mempool *mp, struct tn_pkt **p
 	unsigned got = 0;
 	while (got < n && frame_ready(q, tail)) {
 		const struct ml_slot *s = &q->slots[tail & q->mask];
-		struct tn_pkt *p = tn_pkt_alloc(mp);
+		struct tn_pkt *p = slots_to_frame(q, tail, mp);
 		if (!p)
 			break; /* no buffer: the frame waits in the ring */
-		memcpy(tn_pkt_put(p, s->len), s->data, s->len);
 		if (s->csum_partial)
 			p->flags |= TN_PKT_CSUM_PARTIAL;
+		p->gso_size = s->gso_size;
+		p->gso_segs = s->gso_segs;
 		d->stats.rx_packets++;
 		d->stats.rx_bytes += s->len;
 		pkts[got++] = p;
-		tail++;
+		tail += s->nslots;
 	}
 	atomic_store_explicit(&q->tail, tail, memory_order_release);
 	return got;
@@ -191,7 +250,7 @@ static struct ml_end *ml_end_new(struct ml_shared *sh, int side, const char *nam
 	e->sh = sh;
 	e->side = side;
 	e->dev.ops = &ml_ops;
-	e->dev.features = TN_DEV_F_CSUM_OFFLOAD;
+	e->dev.features = TN_DEV_F_CSUM_OFFLOAD | TN_DEV_F_TSO;
 	e->dev.priv = e;
 	e->dev.framing = framing;
 	e->dev.mtu = mtu;
