@@ -1,8 +1,17 @@
-/* Linux TAP (Ethernet) and TUN (raw IP) devices through /dev/net/tun. */
+/* Linux TAP (Ethernet) and TUN (raw IP) devices through /dev/net/tun.
+ *
+ * Offloads: each frame carries a virtio-net header (IFF_VNET_HDR) and the
+ * kernel is told we take partial checksums and TCP segmentation
+ * (TUNSETOFFLOAD: TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO_ECN).  Then a large TCP
+ * segment crosses the TAP boundary as one read or one writev of up to
+ * 64 KiB in either direction, and neither side computes checksums the
+ * other trusts, as with a virtio NIC.  A kernel that refuses the offloads
+ * gets plain frames. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <linux/virtio_net.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -26,11 +35,20 @@
  * alone may be a passing state, so only a run of them means the link is gone. */
 #define TAP_EIO_GONE 8u
 
+/* Buffers a read may fill: 64 KiB of IP plus the link header. */
+#define TAP_RX_BUFS ((65535u + TAP_L2_OVERHEAD + TN_PKT_DATAROOM - 1) / TN_PKT_DATAROOM)
+
 struct tap {
 	struct tn_dev dev;
 	int fd;
 	uint32_t eio_run; /* consecutive reads that failed with EIO */
 	int gone;         /* the interface was deleted under us */
+	bool vnet;        /* frames carry a virtio-net header */
+	/* With offloads a read may be up to 64 KiB: it lands in these
+	 * buffers, kept from one read to the next so that a small frame does
+	 * not allocate (and free) a large frame's worth. */
+	struct tn_pkt *spare[TAP_RX_BUFS];
+	struct tn_mempool *spare_pool;
 };
 
 static const struct tn_dev_ops tap_ops;
@@ -48,11 +66,94 @@ static void rx_error(struct tap *t, int err)
 		t->gone = 1;
 }
 
+/* Fill the spare buffers a large read may need; false if mp ran dry. */
+static bool spares_ready(struct tap *t, struct tn_mempool *mp)
+{
+	t->spare_pool = mp;
+	for (unsigned i = 0; i < TAP_RX_BUFS; i++)
+		if (!t->spare[i] && !(t->spare[i] = tn_pkt_alloc(mp)))
+			return false;
+	return true;
+}
+
+/* What the virtio-net header says about a received frame: checksum state
+ * and, for a large segment, its segment size.  -1: a kind we did not
+ * offer to take. */
+static int take_vnet_hdr(struct tn_pkt *p, const struct virtio_net_hdr *h)
+{
+	if (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)
+		p->flags |= TN_PKT_CSUM_PARTIAL; /* the kernel vouches for it */
+	else if (h->flags & VIRTIO_NET_HDR_F_DATA_VALID)
+		p->flags |= TN_PKT_CSUM_OK;
+	uint8_t type = h->gso_type & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
+	if (type == VIRTIO_NET_HDR_GSO_NONE)
+		return 0;
+	if (type != VIRTIO_NET_HDR_GSO_TCPV4 || h->gso_size == 0 || h->hdr_len >= p->pkt_len)
+		return -1;
+	uint32_t payload = p->pkt_len - h->hdr_len;
+	p->gso_size = h->gso_size;
+	p->gso_segs = (uint16_t)((payload + h->gso_size - 1) / h->gso_size);
+	return 0;
+}
+
+/* One frame with its virtio-net header, read into the spare buffers. */
+static struct tn_pkt *read_vnet(struct tap *t, struct tn_mempool *mp, ssize_t *r)
+{
+	if (!spares_ready(t, mp)) {
+		*r = 0;
+		return NULL;
+	}
+	struct virtio_net_hdr h;
+	struct iovec iov[TAP_RX_BUFS + 1];
+	iov[0] = (struct iovec){&h, sizeof(h)};
+	for (unsigned i = 0; i < TAP_RX_BUFS; i++)
+		iov[i + 1] = (struct iovec){t->spare[i]->data, TN_PKT_DATAROOM};
+	*r = readv(t->fd, iov, TAP_RX_BUFS + 1);
+	if (*r < (ssize_t)sizeof(h))
+		return NULL;
+	uint32_t len = (uint32_t)(*r - (ssize_t)sizeof(h));
+	struct tn_pkt *head = NULL, *last = NULL;
+	for (unsigned i = 0; len; i++) { /* take the buffers the frame filled */
+		uint32_t n = len < TN_PKT_DATAROOM ? len : TN_PKT_DATAROOM;
+		struct tn_pkt *p = t->spare[i];
+		t->spare[i] = NULL;
+		tn_pkt_put(p, n);
+		if (head) {
+			last->next = p;
+			head->pkt_len += n;
+		} else {
+			head = p;
+		}
+		last = p;
+		len -= n;
+	}
+	if (!head || take_vnet_hdr(head, &h) < 0) {
+		t->dev.stats.rx_dropped++;
+		tn_pkt_free(head);
+		return NULL;
+	}
+	return head;
+}
+
 static unsigned tap_rx(struct tn_dev *d, struct tn_mempool *mp, struct tn_pkt **pkts, unsigned n)
 {
 	struct tap *t = d->priv;
 	unsigned got = 0;
-	while (got < n) {
+	while (t->vnet && got < n) {
+		ssize_t r;
+		struct tn_pkt *p = read_vnet(t, mp, &r);
+		if (r < 0)
+			rx_error(t, errno);
+		if (r <= 0)
+			break;
+		t->eio_run = 0;
+		if (!p)
+			continue; /* dropped: counted */
+		d->stats.rx_packets++;
+		d->stats.rx_bytes += p->pkt_len;
+		pkts[got++] = p;
+	}
+	while (!t->vnet && got < n) {
 		struct tn_pkt *p = tn_pkt_alloc(mp);
 		if (!p)
 			break;
@@ -72,21 +173,69 @@ static unsigned tap_rx(struct tn_dev *d, struct tn_mempool *mp, struct tn_pkt **
 	return got;
 }
 
-/* Write one frame; returns the write() result, -1 with errno. */
-static ssize_t write_frame(int fd, const struct tn_pkt *p)
+/* The virtio-net header for a frame we send: a partial checksum becomes
+ * the kernel's to finish (the field holds the pseudo-header sum, as Linux's
+ * CHECKSUM_PARTIAL), a large segment the kernel's to cut up.  -1 if the
+ * frame does not hold what its flags promise. */
+static int make_vnet_hdr(struct tn_pkt *p, struct virtio_net_hdr *h)
 {
-	if (!p->next)
-		return write(fd, p->data, p->len);
-	struct iovec iov[TAP_MAX_SEGS];
+	memset(h, 0, sizeof(*h));
+	if (!(p->flags & TN_PKT_CSUM_PARTIAL))
+		return p->gso_size ? -1 : 0;
+	uint8_t *ip = p->buf + p->l3_off;
+	if (ip < p->data || ip + 20 > p->data + p->len)
+		return -1;
+	uint32_t l3 = (uint32_t)(ip - p->data), ihl = (uint32_t)(ip[0] & 0xf) * 4;
+	uint32_t tot = (uint32_t)ip[2] << 8 | ip[3], field = ip[9] == 6 ? 16 : ip[9] == 17 ? 6 : 0;
+	if (!field || tot < ihl || l3 + ihl + 20 > p->len || l3 + tot != p->pkt_len)
+		return -1;
+	uint8_t *l4 = ip + ihl;
+	uint32_t sum = (uint32_t)ip[12] << 8 | ip[13];
+	sum += (uint32_t)ip[14] << 8 | ip[15];
+	sum += (uint32_t)ip[16] << 8 | ip[17];
+	sum += (uint32_t)ip[18] << 8 | ip[19];
+	sum += ip[9] + (tot - ihl);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	l4[field] = (uint8_t)(sum >> 8);
+	l4[field + 1] = (uint8_t)sum;
+	h->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	h->csum_start = (uint16_t)(l3 + ihl);
+	h->csum_offset = (uint16_t)field;
+	if (p->gso_size && ip[9] == 6) {
+		h->gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+		if (l4[13] & 0x80) /* CWR: the kernel keeps it on the first segment only */
+			h->gso_type |= VIRTIO_NET_HDR_GSO_ECN;
+		h->gso_size = p->gso_size;
+		h->hdr_len = (uint16_t)(l3 + ihl + (uint32_t)(l4[12] >> 4) * 4);
+	}
+	return 0;
+}
+
+/* Write one frame; returns the write() result, -1 with errno. */
+static ssize_t write_frame(struct tap *t, struct tn_pkt *p)
+{
+	struct virtio_net_hdr vh;
+	if (!t->vnet && !p->next)
+		return write(t->fd, p->data, p->len);
+	struct iovec iov[TAP_MAX_SEGS + 1];
 	int cnt = 0;
+	if (t->vnet) {
+		if (make_vnet_hdr(p, &vh) < 0) {
+			errno = EINVAL;
+			return -1;
+		}
+		iov[cnt++] = (struct iovec){&vh, sizeof(vh)};
+	}
 	for (const struct tn_pkt *s = p; s; s = s->next) {
-		if (cnt == TAP_MAX_SEGS) {
+		if (cnt == TAP_MAX_SEGS + 1) {
 			errno = EMSGSIZE;
 			return -1;
 		}
 		iov[cnt++] = (struct iovec){s->data, s->len};
 	}
-	return writev(fd, iov, cnt);
+	ssize_t w = writev(t->fd, iov, cnt);
+	return w > 0 && t->vnet ? w - (ssize_t)sizeof(vh) : w;
 }
 
 static unsigned tap_tx(struct tn_dev *d, struct tn_pkt **pkts, unsigned n)
@@ -94,7 +243,7 @@ static unsigned tap_tx(struct tn_dev *d, struct tn_pkt **pkts, unsigned n)
 	struct tap *t = d->priv;
 	unsigned i;
 	for (i = 0; i < n; i++) {
-		ssize_t w = write_frame(t->fd, pkts[i]);
+		ssize_t w = write_frame(t, pkts[i]);
 		if (w < 0 && (errno == EAGAIN || errno == EINTR))
 			break; /* kernel queue full: the caller keeps the rest */
 		if (w < 0) {
@@ -117,6 +266,8 @@ static int tap_fd(struct tn_dev *d) { return ((struct tap *)d->priv)->fd; }
 static void tap_destroy(struct tn_dev *d)
 {
 	struct tap *t = d->priv;
+	for (unsigned i = 0; i < TAP_RX_BUFS; i++)
+		tn_pkt_free(t->spare[i]);
 	close(t->fd);
 	free(t);
 }
@@ -186,13 +337,23 @@ static bool mtu_fits(enum tn_dev_framing framing, uint32_t mtu)
 static int attach(int fd, const char *ifname, enum tn_dev_framing framing, char name[IFNAMSIZ])
 {
 	struct ifreq ifr = {0};
-	ifr.ifr_flags = (short)((framing == TN_DEV_L2 ? IFF_TAP : IFF_TUN) | IFF_NO_PI);
+	ifr.ifr_flags = (short)((framing == TN_DEV_L2 ? IFF_TAP : IFF_TUN) | IFF_NO_PI | IFF_VNET_HDR);
 	memcpy(ifr.ifr_name, ifname, strlen(ifname));
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0)
 		return -1;
 	memcpy(name, ifr.ifr_name, IFNAMSIZ);
 	name[IFNAMSIZ - 1] = '\0';
 	return 0;
+}
+
+/* Tell the kernel we take partial checksums and large TCP segments; on a
+ * kernel that refuses, frames still carry the (then empty) header. */
+static int enable_offloads(int fd)
+{
+	int sz = (int)sizeof(struct virtio_net_hdr);
+	if (ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0)
+		return -1;
+	return ioctl(fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN));
 }
 
 struct tn_dev *tn_tap_open(const char *ifname, enum tn_dev_framing framing, uint32_t mtu)
@@ -217,6 +378,9 @@ struct tn_dev *tn_tap_open(const char *ifname, enum tn_dev_framing framing, uint
 		errno = saved;
 		return NULL;
 	}
+	t->vnet = true;
+	if (enable_offloads(t->fd) == 0)
+		t->dev.features = TN_DEV_F_CSUM_OFFLOAD | TN_DEV_F_TSO;
 	t->dev.ops = &tap_ops;
 	t->dev.priv = t;
 	t->dev.framing = framing;
