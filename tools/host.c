@@ -24,6 +24,7 @@
 
 struct dev_spec {
 	const char *impair;     /* netem-style words for frames this host sends */
+	const char *offload;    /* ethtool -K style: "tso off gro off" */
 	const char *ifname;
 	enum tn_dev_framing framing;
 	uint32_t mtu;
@@ -122,7 +123,8 @@ static void usage(void)
 		"                 [--pcap FILE] [--discard PORT] [--chargen PORT] [--tcp-echo PORT]\n"
 		"                 [--http PORT [--docroot DIR]] (HTTP/1.1: files, /gen/BYTES, POST /echo)\n"
 		"                 [--iperf3 PORT] (an iperf3 server for TCP tests: iperf3 -c ADDR [-R] [-P N] ...)\n"
-		"                 [--impair \"loss 2%% delay 20ms reorder 10%%\"] (after a --tap: its egress)\n");
+		"                 [--impair \"loss 2%% delay 20ms reorder 10%%\"] (after a --tap: its egress)\n"
+		"                 [--offload \"tso off gso off gro off\"] (after a --tap: as ethtool -K)\n");
 }
 
 static int listen_ctl(struct host *h)
@@ -541,7 +543,7 @@ static int parse_host_args(int argc, char **argv, struct host *h, struct dev_spe
 		{"discard", required_argument, 0, 'D'}, {"chargen", required_argument, 0, 'C'},
 		{"tcp-echo", required_argument, 0, 'E'}, {"http", required_argument, 0, 'H'},
 		{"docroot", required_argument, 0, 'R'}, {"impair", required_argument, 0, 'I'},
-		{"iperf3", required_argument, 0, 'P'},
+		{"iperf3", required_argument, 0, 'P'}, {"offload", required_argument, 0, 'O'},
 		{0, 0, 0, 0},
 	};
 	optind = 1;
@@ -585,6 +587,13 @@ static int parse_host_args(int argc, char **argv, struct host *h, struct dev_spe
 				return -1;
 			}
 			last->impair = optarg;
+			break;
+		case 'O':
+			if (!last) {
+				fprintf(stderr, "tern: --offload goes after a --tap or --tun\n");
+				return -1;
+			}
+			last->offload = optarg;
 			break;
 		case 'H': h->http_port = atoi(optarg); break;
 		case 'R': h->docroot = optarg; break;
@@ -654,6 +663,20 @@ static int parse_impair(const char *spec, struct tn_fault_cfg *cfg)
 	return 0;
 }
 
+/* "tso off gro on ...": pairs of a feature and on/off. */
+static int set_offloads(struct tn_stack *s, int ifindex, const char *spec)
+{
+	char buf[128], *save = NULL;
+	snprintf(buf, sizeof(buf), "%s", spec);
+	for (char *f = strtok_r(buf, " ,", &save); f; f = strtok_r(NULL, " ,", &save)) {
+		char *v = strtok_r(NULL, " ,", &save);
+		if (!v || (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) ||
+		    tern_dev_offload(s, ifindex, f, strcmp(v, "on") == 0) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int open_devices(struct host *h, struct dev_spec *devs, int ndevs, const char *pcap)
 {
 	struct timespec rt, mt;
@@ -693,6 +716,11 @@ static int open_devices(struct host *h, struct dev_spec *devs, int ndevs, const 
 		int ifindex = tern_dev_attach(h->s, d);
 		if (ifindex < 0) {
 			tn_dev_destroy(d);
+			return -1;
+		}
+		if (devs[i].offload && set_offloads(h->s, ifindex, devs[i].offload) < 0) {
+			fprintf(stderr, "tern: --offload \"%s\": expected words like tso off gso on gro off\n",
+				devs[i].offload);
 			return -1;
 		}
 		for (int j = 0; j < devs[i].naddrs; j++)

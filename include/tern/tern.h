@@ -50,6 +50,13 @@ int tern_dev_index(const struct tn_stack *s, const char *name);
 /* Detach and destroy a device (interface removed); routes, neighbours and
  * addresses on it go too. */
 int tern_dev_remove(struct tn_stack *s, int ifindex);
+/* Turn an offload of an attached device on or off, as `ethtool -K`:
+ * "tso" (the device takes large TCP segments whole; only if its driver
+ * can), "gso" (TCP builds large segments, cut up before the device if it
+ * cannot take them), "gro" (received segments of a flow are merged).
+ * 0, or -EINVAL for an unknown device or feature, -EOPNOTSUPP for TSO on a
+ * device that cannot do it. */
+int tern_dev_offload(struct tn_stack *s, int ifindex, const char *feature, int on);
 
 /* Add an address with its prefix; adds the connected route and sends a
  * gratuitous ARP on Ethernet devices. */

@@ -95,6 +95,7 @@ int tern_dev_attach(struct tn_stack *s, struct tn_dev *dev)
 		ifc->txqueuelen = 1000;
 		ifc->gro = true;
 		ifc->gso = true;
+		ifc->tso_capable = (dev->features & TN_DEV_F_TSO) != 0;
 		tn_pktq_init(&ifc->txq);
 		dev->now = s->now;
 		s->nifaces++;
@@ -120,6 +121,28 @@ int tern_dev_index(const struct tn_stack *s, const char *name)
 		if (s->ifaces[i].dev && strcmp(s->ifaces[i].dev->name, name) == 0)
 			return i;
 	return -1;
+}
+
+int tern_dev_offload(struct tn_stack *s, int ifindex, const char *feature, int on)
+{
+	struct tn_iface *ifc = tn_iface_get(s, ifindex);
+	if (!ifc || !feature)
+		return -EINVAL;
+	if (strcmp(feature, "gro") == 0) {
+		ifc->gro = on;
+	} else if (strcmp(feature, "gso") == 0) {
+		ifc->gso = on;
+	} else if (strcmp(feature, "tso") == 0) {
+		if (!on)
+			ifc->dev->features &= ~TN_DEV_F_TSO;
+		else if (ifc->tso_capable)
+			ifc->dev->features |= TN_DEV_F_TSO;
+		else
+			return -EOPNOTSUPP;
+	} else {
+		return -EINVAL;
+	}
+	return 0;
 }
 
 int tern_dev_remove(struct tn_stack *s, int ifindex)

@@ -38,6 +38,7 @@ struct tn_iface {
 	uint64_t tx_queue_drops;
 	bool gro;                 /* merge received TCP segments (default on) */
 	bool gso;                 /* TCP builds large segments for it (default on) */
+	bool tso_capable;         /* the driver offered TN_DEV_F_TSO when attached */
 };
 
 /* An address and the interface it belongs to, in a flat list searched on

@@ -42,11 +42,13 @@ static int listen_on(struct sim *sim, uint16_t port)
 	return l;
 }
 
+static const char *server_ip = "198.18.1.2"; /* test_offload_forwarding moves it */
+
 static int connect_to(struct sim *sim, uint16_t port)
 {
 	int c = tern_socket(sim->st[C], AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
-				.sin_addr.s_addr = htonl(t_ip("198.18.1.2"))};
+				.sin_addr.s_addr = htonl(t_ip(server_ip))};
 	assert_int_equal(tern_connect(sim->st[C], c, (struct sockaddr *)&a, sizeof(a)), -1);
 	assert_int_equal(errno, EINPROGRESS);
 	return c;
@@ -169,6 +171,106 @@ static void test_bulk_lossy(void **state)
 	pair(&sim, 3, &imp);
 	transfer(&sim, 4 << 20, true);
 	assert_true(tern_stat(sim.st[C], "TcpRetransSegs") > 0);
+	/* The impaired link takes no large segments: software GSO cut them. */
+	assert_true(tern_stat(sim.st[C], "TernExtGsoSegmented") > 0);
+	sim_free(&sim);
+}
+
+static int64_t dev_tx_frames(struct sim *sim, int i)
+{
+	return (int64_t)tern_dev_get(sim->st[i], 1)->stats.tx_packets;
+}
+
+static void offload(struct sim *sim, const char *feature, int on)
+{
+	for (int i = 0; i < sim->n; i++)
+		for (int k = 1; k <= tern_dev_count(sim->st[i]); k++)
+			assert_int_equal(tern_dev_offload(sim->st[i], k, feature, on), 0);
+}
+
+/* Batching, the default on a memlink: TCP's large segments cross whole
+ * (TSO), so frames are far fewer than segments, and nothing is cut up. */
+static void test_offload_tso(void **state)
+{
+	(void)state;
+	struct sim sim;
+	pair(&sim, 21, NULL);
+	transfer(&sim, 8 << 20, true);
+	for (int i = C; i <= S; i++) {
+		int64_t segs = tern_stat(sim.st[i], "TcpOutSegs");
+		assert_true(dev_tx_frames(&sim, i) * 4 < segs);
+		assert_int_equal(tern_stat(sim.st[i], "TernExtGsoSegmented"), 0);
+		assert_int_equal(tern_stat(sim.st[i], "TcpRetransSegs"), 0);
+	}
+	sim_free(&sim);
+}
+
+/* TSO off: large segments are cut up before the device (one frame per
+ * segment) and merged again by the receiver's GRO; every byte intact. */
+static void test_offload_gso_gro(void **state)
+{
+	(void)state;
+	struct sim sim;
+	pair(&sim, 22, NULL);
+	offload(&sim, "tso", 0);
+	transfer(&sim, 8 << 20, true);
+	for (int i = C; i <= S; i++) {
+		assert_true(tern_stat(sim.st[i], "TernExtGsoSegmented") > 0);
+		assert_true(tern_stat(sim.st[i], "TernExtGroMerged") > 0);
+		assert_true(dev_tx_frames(&sim, i) >= tern_stat(sim.st[i], "TcpOutSegs"));
+	}
+	sim_free(&sim);
+}
+
+/* Everything off: one segment per send, per frame, per receive. */
+static void test_offload_off(void **state)
+{
+	(void)state;
+	struct sim sim;
+	pair(&sim, 23, NULL);
+	offload(&sim, "tso", 0);
+	offload(&sim, "gso", 0);
+	offload(&sim, "gro", 0);
+	assert_int_equal(tern_dev_offload(sim.st[C], 1, "lro", 1), -EINVAL);
+	transfer(&sim, 4 << 20, true);
+	for (int i = C; i <= S; i++) {
+		assert_int_equal(tern_stat(sim.st[i], "TernExtGsoSegmented"), 0);
+		assert_int_equal(tern_stat(sim.st[i], "TernExtGroMerged"), 0);
+	}
+	sim_free(&sim);
+}
+
+/* A router between: the client's large segments arrive whole (TSO) and
+ * leave through an impaired link that takes none, so the router cuts
+ * them up by copying (their buffers are not one per segment). */
+static void test_offload_forwarding(void **state)
+{
+	(void)state;
+	enum { R = 2 };
+	struct sim sim;
+	sim_init(&sim, 24);
+	sim_add(&sim, "C");
+	sim_add(&sim, "S");
+	sim_add(&sim, "R");
+	struct tn_fault_cfg slow = {.delay_ns = 2 * MS, .seed = 24};
+	int c0, r0, r1, s0;
+	sim_link(&sim, C, R, 1500, NULL, NULL, &c0, &r0, NULL);
+	sim_link(&sim, R, S, 1500, &slow, &slow, &r1, &s0, NULL);
+	sim_addr(&sim, C, c0, "198.18.1.1/24");
+	sim_addr(&sim, R, r0, "198.18.1.254/24");
+	sim_addr(&sim, R, r1, "198.18.3.254/24");
+	sim_addr(&sim, S, s0, "198.18.3.2/24");
+	sim_gw(&sim, C, "198.18.1.254");
+	sim_gw(&sim, S, "198.18.3.254");
+	tern_sysctl_set(sim.st[R], "net.ipv4.ip_forward", "1");
+	sim_run_until(&sim, sim.now + 1 * SEC);
+	sim_mark_baseline(&sim);
+	server_ip = "198.18.3.2";
+	transfer(&sim, 4 << 20, true);
+	server_ip = "198.18.1.2";
+	assert_true(tern_stat(sim.st[R], "TernExtGsoSegmented") > 0);
+	assert_int_equal(tern_stat(sim.st[R], "TernExtGsoFailed"), 0);
+	assert_int_equal(tern_stat(sim.st[C], "TcpRetransSegs"), 0);
 	sim_free(&sim);
 }
 
@@ -324,6 +426,10 @@ int main(void)
 		cmocka_unit_test(test_handshake_and_refused),
 		cmocka_unit_test(test_bulk_clean),
 		cmocka_unit_test(test_bulk_lossy),
+		cmocka_unit_test(test_offload_tso),
+		cmocka_unit_test(test_offload_gso_gro),
+		cmocka_unit_test(test_offload_off),
+		cmocka_unit_test(test_offload_forwarding),
 		cmocka_unit_test(test_zero_window_persist),
 		cmocka_unit_test(test_keepalive),
 		cmocka_unit_test(test_vectored_io),
