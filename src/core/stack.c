@@ -62,6 +62,13 @@ struct tn_stack *tern_stack_new(const struct tern_config *cfg)
 	return s;
 }
 
+static void iface_sched_free(struct tn_iface *ifc)
+{
+	tn_pktq_purge(&ifc->requeued);
+	tn_qdisc_destroy(ifc->sched.root);
+	ifc->sched.root = NULL;
+}
+
 void tern_stack_free(struct tn_stack *s)
 {
 	if (!s)
@@ -76,7 +83,7 @@ void tern_stack_free(struct tn_stack *s)
 		struct tn_iface *ifc = &s->ifaces[i];
 		if (!ifc->dev)
 			continue;
-		tn_pktq_purge(&ifc->txq);
+		iface_sched_free(ifc);
 		tn_dev_destroy(ifc->dev);
 	}
 	tn_mempool_free(s->pool);
@@ -96,7 +103,15 @@ int tern_dev_attach(struct tn_stack *s, struct tn_dev *dev)
 		ifc->gro = true;
 		ifc->gso = true;
 		ifc->tso_capable = (dev->features & TN_DEV_F_TSO) != 0;
-		tn_pktq_init(&ifc->txq);
+		tn_pktq_init(&ifc->requeued);
+		ifc->sched = (struct tn_qenv){.now = s->now, .wake_at = UINT64_MAX, .rng = &s->rng,
+					      .pool = s->pool, .mtu = dev->mtu, .txqueuelen = ifc->txqueuelen};
+		ifc->sched.root = tn_qdisc_default(&ifc->sched, TN_TC_H_ROOT, true);
+		if (!ifc->sched.root) {
+			memset(ifc, 0, sizeof(*ifc));
+			errno = ENOMEM;
+			return -1;
+		}
 		dev->now = s->now;
 		s->nifaces++;
 		return i;
@@ -154,7 +169,7 @@ int tern_dev_remove(struct tn_stack *s, int ifindex)
 	}
 	tn_route_flush_dev(&s->routes, ifindex);
 	tn_neigh_flush_dev(s, ifindex);
-	tn_pktq_purge(&ifc->txq);
+	iface_sched_free(ifc);
 	tn_dev_destroy(ifc->dev);
 	memset(ifc, 0, sizeof(*ifc));
 	s->nifaces--;
@@ -302,58 +317,88 @@ void tn_dev_queue_xmit(struct tn_stack *s, int ifindex, struct tn_pkt *pkt)
 		tn_drop(s, pkt, TN_IpOutDiscards);
 		return;
 	}
-	if (ifc->txq.count >= ifc->txqueuelen) {
+	ifc->sched.now = s->now;
+	ifc->sched_dirty = true;
+	if (tn_qdisc_enqueue(ifc->sched.root, pkt) != TN_QDISC_OK) {
 		ifc->tx_queue_drops++;
-		tn_drop(s, pkt, TN_TernExtTxQueueDrops);
-		return;
+		tn_stat_inc(s, TN_TernExtTxQueueDrops);
 	}
-	if (pkt->gso_size && !(ifc->dev->features & TN_DEV_F_TSO)) {
-		/* Software GSO: the device takes wire-sized frames only. */
-		uint32_t segs = TN_PKT_SEGS(pkt);
-		struct tn_pkt *seg = tn_gso_segment(s->pool, pkt);
-		if (!seg) {
-			tn_stat_add(s, TN_TernExtGsoFailed, segs);
-			return;
-		}
-		tn_stat_inc(s, TN_TernExtGsoSegmented);
-		while (seg) {
-			struct tn_pkt *next = seg->qnext;
-			tn_pktq_push(&ifc->txq, seg, seg->pkt_len);
-			seg = next;
-		}
-		return;
-	}
-	tn_pktq_push(&ifc->txq, pkt, pkt->pkt_len);
 }
 
-/* Hand queued frames to the driver in bursts; what it refuses stays queued
- * for the next poll (a requeue, not a drop). */
+/* Software GSO for a device that takes wire-sized frames only: the
+ * segments go to the requeued list, ahead of anything still queued.  As in
+ * Linux, this happens after the qdisc, so it shapes large segments. */
+static void gso_to_requeued(struct tn_stack *s, struct tn_iface *ifc, struct tn_pkt *pkt)
+{
+	uint32_t segs = TN_PKT_SEGS(pkt);
+	struct tn_pkt *seg = tn_gso_segment(s->pool, pkt);
+	if (!seg) {
+		tn_stat_add(s, TN_TernExtGsoFailed, segs);
+		return;
+	}
+	tn_stat_inc(s, TN_TernExtGsoSegmented);
+	while (seg) {
+		struct tn_pkt *next = seg->qnext;
+		tn_pktq_push(&ifc->requeued, seg, seg->pkt_len);
+		seg = next;
+	}
+}
+
+/* Fill a burst: first what the driver refused last time (and GSO's
+ * segments), then what the qdisc lets go now. */
+static unsigned fill_burst(struct tn_stack *s, struct tn_iface *ifc, struct tn_pkt **burst)
+{
+	unsigned n = 0;
+	while (n < TN_DEV_BURST) {
+		struct tn_pkt *p = tn_pktq_pop(&ifc->requeued, ifc->requeued.head ? ifc->requeued.head->pkt_len : 0);
+		if (!p)
+			p = tn_qdisc_dequeue(ifc->sched.root);
+		if (!p)
+			break;
+		if (p->gso_size && !(ifc->dev->features & TN_DEV_F_TSO)) {
+			gso_to_requeued(s, ifc, p);
+			continue;
+		}
+		if (!(ifc->dev->features & TN_DEV_F_CSUM_OFFLOAD))
+			tn_csum_finish(p);
+		burst[n++] = p;
+	}
+	return n;
+}
+
+/* Put frames the driver refused back at the head of the requeued list,
+ * in order (a requeue, not a drop). */
+static void requeue_front(struct tn_iface *ifc, struct tn_pkt **pkts, unsigned n)
+{
+	for (unsigned i = n; i-- > 0;) {
+		pkts[i]->qnext = ifc->requeued.head;
+		ifc->requeued.head = pkts[i];
+		if (!ifc->requeued.tail)
+			ifc->requeued.tail = pkts[i];
+		ifc->requeued.count++;
+		ifc->requeued.bytes += pkts[i]->pkt_len;
+	}
+	ifc->sched.root->stats.requeues += n;
+}
+
+/* Hand what the qdisc releases to the driver in bursts, until the driver
+ * is full or the qdisc holds the rest back (then its watchdog says when). */
 static unsigned iface_flush(struct tn_stack *s, struct tn_iface *ifc)
 {
 	unsigned sent_total = 0;
 	struct tn_pkt *burst[TN_DEV_BURST];
 	ifc->dev->now = s->now;
-	while (ifc->txq.count) {
-		unsigned n = 0;
-		for (struct tn_pkt *p = ifc->txq.head; p && n < TN_DEV_BURST; p = p->qnext)
-			burst[n++] = p;
-		for (unsigned i = 0; i < n; i++) {
-			tn_pktq_pop(&ifc->txq, burst[i]->pkt_len);
-			if (!(ifc->dev->features & TN_DEV_F_CSUM_OFFLOAD))
-				tn_csum_finish(burst[i]);
-		}
+	ifc->sched.now = s->now;
+	ifc->sched.wake_at = UINT64_MAX;
+	ifc->sched_dirty = false;
+	for (;;) {
+		unsigned n = fill_burst(s, ifc, burst);
+		if (n == 0)
+			break;
 		unsigned sent = tn_dev_tx(ifc->dev, burst, n);
 		sent_total += sent;
 		if (sent < n) {
-			/* Put the refused frames back at the head, in order. */
-			for (unsigned i = n; i-- > sent;) {
-				burst[i]->qnext = ifc->txq.head;
-				ifc->txq.head = burst[i];
-				if (!ifc->txq.tail)
-					ifc->txq.tail = burst[i];
-				ifc->txq.count++;
-				ifc->txq.bytes += burst[i]->pkt_len;
-			}
+			requeue_front(ifc, burst + sent, n - sent);
 			break;
 		}
 	}
@@ -499,8 +544,10 @@ uint64_t tern_poll_at(struct tn_stack *s)
 		struct tn_iface *ifc = &s->ifaces[i];
 		if (!ifc->dev)
 			continue;
-		if (ifc->txq.count)
+		if (ifc->requeued.count || (ifc->sched.root->stats.qlen && ifc->sched_dirty))
 			return s->now;
+		if (ifc->sched.root->stats.qlen && ifc->sched.wake_at < t)
+			t = ifc->sched.wake_at;
 		uint64_t d = tn_dev_next_event(ifc->dev);
 		if (d < t)
 			t = d;

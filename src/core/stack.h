@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "core/pkt.h"
+#include "sched/qdisc.h"
 #include "core/rand.h"
 #include "core/stats.h"
 #include "core/sysctl.h"
@@ -33,13 +34,27 @@ struct tn_iface {
 	int ifindex;
 	struct tn_ifaddr addrs[TN_MAX_ADDRS];
 	int naddrs;
-	struct tn_pkt_queue txq;  /* bytes = pkt_len */
+	/* Egress: the root qdisc and what it shares (clock, randomness, the
+	 * frames a driver refused, kept in order ahead of the qdisc). */
+	struct tn_qenv sched;
+	struct tn_pkt_queue requeued; /* bytes = pkt_len */
+	bool sched_dirty;         /* enqueued since the last flush */
 	uint32_t txqueuelen;
 	uint64_t tx_queue_drops;
 	bool gro;                 /* merge received TCP segments (default on) */
 	bool gso;                 /* TCP builds large segments for it (default on) */
 	bool tso_capable;         /* the driver offered TN_DEV_F_TSO when attached */
 };
+
+/* Packets and bytes waiting to leave a device (qdisc and requeued). */
+static inline uint32_t tn_iface_backlog_pkts(const struct tn_iface *ifc)
+{
+	return ifc->requeued.count + (ifc->sched.root ? ifc->sched.root->stats.qlen : 0);
+}
+static inline uint32_t tn_iface_backlog_bytes(const struct tn_iface *ifc)
+{
+	return ifc->requeued.bytes + (ifc->sched.root ? ifc->sched.root->stats.backlog : 0);
+}
 
 /* An address and the interface it belongs to, in a flat list searched on
  * every packet (a host has a handful; scanning 16 interface slots did not

@@ -249,7 +249,7 @@ static struct tn_iface *out_iface(struct tn_stack *s, const struct tn_tcb *t)
 static bool tsq_throttled(struct tn_stack *s, struct tn_tcb *t, const struct tn_iface *ifc)
 {
 	/* Bytes count too: a queue of large segments is short but deep. */
-	if (!ifc || (ifc->txq.count < ifc->txqueuelen / 2 && ifc->txq.bytes < TN_TSQ_BYTES))
+	if (!ifc || (tn_iface_backlog_pkts(ifc) < ifc->txqueuelen / 2 && tn_iface_backlog_bytes(ifc) < TN_TSQ_BYTES))
 		return false;
 	if (!t->tsq_queued) {
 		t->tsq_queued = true;
