@@ -609,10 +609,8 @@ static void test_gro_no_merge(void **state)
  * (the whole flag word but CWR/FIN/PSH compared) treat it: a segment with
  * the IP reserved flag (0x8000), or a TCP reserved bit, is not merged into
  * one without it, and a GRO -> GSO round trip never changes it. */
-static void gro_reserved_case(int c)
+static void gro_reserved_case(struct tn_mempool *mp, int c)
 {
-	struct tn_mempool *mp = tn_mempool_new(POOL);
-	assert_non_null(mp);
 	enum { N = 4, LEN = 1000 };
 	{
 		struct spec sp[N];
@@ -656,19 +654,29 @@ static void gro_reserved_case(int c)
 		assert_int_equal(k, N);
 		assert_int_equal(tn_mempool_in_use(mp), 0);
 	}
-	tn_mempool_free(mp);
+}
+
+/* A pool the teardown frees even when an assertion fails midway. */
+static int pool_setup(void **state)
+{
+	*state = tn_mempool_new(POOL);
+	return *state ? 0 : -1;
+}
+
+static int pool_teardown(void **state)
+{
+	tn_mempool_free(*state);
+	return 0;
 }
 
 static void test_gro_ip_reserved_flag(void **state)
 {
-	(void)state;
-	gro_reserved_case(0);
+	gro_reserved_case(*state, 0);
 }
 
 static void test_gro_tcp_reserved_bits(void **state)
 {
-	(void)state;
-	gro_reserved_case(1);
+	gro_reserved_case(*state, 1);
 }
 
 static void test_gro_psh(void **state)
@@ -846,8 +854,8 @@ int main(void)
 		cmocka_unit_test(test_gso_rejects),
 		cmocka_unit_test(test_gro_merge_roundtrip),
 		cmocka_unit_test(test_gro_no_merge),
-		cmocka_unit_test(test_gro_ip_reserved_flag),
-		cmocka_unit_test(test_gro_tcp_reserved_bits),
+		cmocka_unit_test_setup_teardown(test_gro_ip_reserved_flag, pool_setup, pool_teardown),
+		cmocka_unit_test_setup_teardown(test_gro_tcp_reserved_bits, pool_setup, pool_teardown),
 		cmocka_unit_test(test_gro_psh),
 		cmocka_unit_test(test_gro_two_flows),
 		cmocka_unit_test(test_gro_many_flows),
