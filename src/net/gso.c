@@ -8,7 +8,7 @@
 #include "wire/wire.h"
 
 #define IP_DF 0x4000u
-#define IP_MF_OFFSET 0x3fffu
+#define IP_NOT_DF 0xbfffu /* the reserved flag, MF and the offset */
 
 /* Where the headers of a large segment are, checked against its bytes. */
 struct gso_layout {
@@ -164,14 +164,16 @@ static bool gro_candidate(struct tn_pkt *p, struct gro_seg *g)
 {
 	struct tn_ipv4_hdr h;
 	if (p->next || p->gso_size || tn_ipv4_parse(p->data, p->len, &h) < 0 || h.ihl != 20 ||
-	    h.proto != TN_IPPROTO_TCP || (h.frag_off & IP_MF_OFFSET) || h.tot_len < 40)
+	    h.proto != TN_IPPROTO_TCP || (h.frag_off & IP_NOT_DF) || h.tot_len < 40)
 		return false;
 	g->ip = p->data;
 	g->tcp = p->data + 20;
 	g->tot = h.tot_len;
 	g->thl = (uint32_t)(g->tcp[12] >> 4) * 4;
-	uint16_t flags = (uint16_t)((g->tcp[12] & 1) << 8 | g->tcp[13]);
-	if (g->thl < 20 || 20 + g->thl >= g->tot || (flags & ~TN_TCP_PSH) != TN_TCP_ACK)
+	/* The reserved bits and AE too: a merged packet cut up again could
+	 * not give each segment back its own. */
+	if (g->thl < 20 || 20 + g->thl >= g->tot || (g->tcp[12] & 0x0f) ||
+	    (g->tcp[13] & (uint8_t)~TN_TCP_PSH) != TN_TCP_ACK)
 		return false;
 	g->payload = g->tot - 20 - g->thl;
 	g->seq = tn_get32(g->tcp + 4);
@@ -204,6 +206,8 @@ static bool continues(const struct tn_pkt *h, const struct gro_seg *s)
 	       held == (uint32_t)h->gso_size * h->gso_segs && s->payload <= h->gso_size &&
 	       tot + s->payload <= TN_GSO_MAX_BYTES && h->gso_segs < TN_GSO_MAX_SEGS &&
 	       ip[1] == s->ip[1] && ip[8] == s->ip[8] && (ip[6] & 0x40) == (s->ip[6] & 0x40) &&
+	       /* without DF the IDs must count up, as GSO will number them */
+	       ((ip[6] & 0x40) || tn_get16(s->ip + 4) == (uint16_t)(tn_get16(ip + 4) + h->gso_segs)) &&
 	       memcmp(tcp + 8, s->tcp + 8, 4) == 0 && memcmp(tcp + 14, s->tcp + 14, 2) == 0 &&
 	       memcmp(tcp + 20, s->tcp + 20, thl - 20) == 0;
 }
