@@ -62,6 +62,8 @@ void tn_tcp_syn_options(struct tn_stack *s, const struct tn_tcb *t, struct tn_tc
 		o->has_wscale = true;
 		o->wscale = t->rcv_wscale;
 	}
+	if (t->tfo)
+		tn_tcp_fastopen_syn_option(s, t, o, synack);
 }
 
 /* Build and send one segment: header, options, and `len` payload bytes
@@ -149,8 +151,8 @@ int tn_tcp_xmit_hdr(struct tn_stack *s, struct tn_tcb *t, struct tn_tcp_hdr *h, 
 		return -EMSGSIZE;
 	}
 	tn_tcp_emit(h, d, hl);
-	if (len)
-		tn_tcp_sndbuf_copy(t, h->seq - t->snd_una, d + hl, len);
+	if (len) /* the buffer starts after an unacknowledged SYN (Fast Open) */
+		tn_tcp_sndbuf_copy(t, h->seq + !!(flags & TN_TCP_SYN) - t->snd_una - tn_tcp_syn_unacked(t), d + hl, len);
 	p->flags |= TN_PKT_CSUM_PARTIAL; /* filled in on the way out, unless the link takes it */
 	tn_stat_inc(s, TN_TcpOutSegs);
 	if (flags & TN_TCP_RST)
@@ -383,7 +385,8 @@ static bool send_lost(struct tn_stack *s, struct tn_tcb *t)
 void tn_tcp_output(struct tn_stack *s, struct tn_tcb *t)
 {
 	if (t->state != TN_TCP_ESTABLISHED && t->state != TN_TCP_CLOSE_WAIT &&
-	    t->state != TN_TCP_FIN_WAIT_1 && t->state != TN_TCP_LAST_ACK && t->state != TN_TCP_CLOSING)
+	    t->state != TN_TCP_FIN_WAIT_1 && t->state != TN_TCP_LAST_ACK && t->state != TN_TCP_CLOSING &&
+	    !tn_tcp_fastopen_child(t)) /* a TFO child sends before the final ACK */
 		return;
 	struct tn_iface *ifc = out_iface(s, t);
 	restart_after_idle(s, t);
@@ -542,6 +545,7 @@ void tn_tcp_rtx_fire(void *ctx, struct tn_timer *tm)
 		}
 		t->backoff++;
 		tn_stat_inc(s, TN_TcpRetransSegs);
+		tn_tcp_fastopen_syn_timeout(s, t); /* resent without data or cookie */
 		tn_tcp_xmit(s, t, t->iss, 0, TN_TCP_SYN);
 		tn_tcp_arm_rtx(s, t);
 		return;
