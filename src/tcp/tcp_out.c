@@ -399,7 +399,7 @@ void tn_tcp_output(struct tn_stack *s, struct tn_tcb *t)
 		if (t->lost_out > t->retrans_out && !t->frto_new)
 			break; /* a hole waits for room; new data must not pass it */
 		uint32_t pipe = tn_tcp_in_flight(t), unsent = tn_tcp_unsent(t);
-		uint32_t sent = t->snd_max - t->snd_una;
+		uint32_t sent = t->snd_max - t->snd_una - tn_tcp_syn_unacked(t); /* a TFO child's SYN-ACK is no data */
 		uint32_t cwnd_room = t->cwnd > pipe ? t->cwnd - pipe : 0;
 		uint32_t wnd_room = t->snd_wnd > sent ? t->snd_wnd - sent : 0;
 		uint32_t seg = unsent < t->mss ? unsent : t->mss;
