@@ -663,8 +663,9 @@ long tn_tcp_recv(struct tn_stack *s, struct tn_tcb *t, void *buf, size_t len, bo
 		return -EAGAIN;
 	}
 	rcv_space_adjust(s, t, (uint32_t)done);
-	/* Reading opened the window by at least a segment: tell the peer. */
-	if (!peek && t->state != TN_TCP_CLOSED) {
+	/* Reading opened the window by at least a segment: tell the peer (a
+	 * TFO child's SYN-ACK has offered the window; its final ACK is due). */
+	if (!peek && t->state != TN_TCP_CLOSED && t->state != TN_TCP_SYN_RECEIVED) {
 		uint32_t free_space = t->rcvbuf_max - t->rcvq.bytes - t->ooo_bytes;
 		uint32_t advertised = t->rcv_adv - t->rcv_nxt;
 		if (free_space >= advertised + 2u * t->mss || (advertised < t->mss && free_space >= t->mss))
