@@ -418,6 +418,7 @@ bool tn_tcp_fastopen_child_done(struct tn_tcb *c)
 	if (!(c->tfo & TN_TFO_CHILD))
 		return false;
 	c->tfo &= (uint8_t)~TN_TFO_CHILD;
+	tn_tcp_rtx_kind_reset(c); /* its data may have armed a tail loss probe; the timer is cancelled next */
 	struct tn_tcb *l = c->parent;
 	if (l) {
 		l->tfo_pending--;
