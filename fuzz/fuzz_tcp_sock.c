@@ -55,6 +55,13 @@ struct world {
 	uint64_t now;
 	int lfd, afd, cfd;
 	struct flow f[2]; /* 0: to the listener / accepted; 1: the active open */
+#ifdef TN_FUZZ_TFO
+	uint8_t cookie[TN_TCP_MAX_COOKIE]; /* tern's Fast Open cookie for the peer */
+	uint8_t cookie_len;
+	uint16_t next_port;               /* for TFO SYNs from new peer ports */
+	int tfo_fds[8];                   /* Fast Open client sockets */
+	int ntfo;
+#endif
 };
 
 static void poll_all(struct world *w)
@@ -77,6 +84,13 @@ static void drain(struct world *w)
 			struct tn_tcp_hdr h;
 			if (len < 40 || (buf[0] & 0xf) != 5 || tn_tcp_parse(buf + 20, len - 20, &h) < 20)
 				continue;
+#ifdef TN_FUZZ_TFO
+			if ((h.flags & (TN_TCP_SYN | TN_TCP_ACK)) == (TN_TCP_SYN | TN_TCP_ACK) && h.opt.has_cookie &&
+			    h.opt.cookie_len) { /* a SYN-ACK's cookie: the listener's */
+				memcpy(w->cookie, h.opt.cookie, h.opt.cookie_len);
+				w->cookie_len = h.opt.cookie_len;
+			}
+#endif
 			for (int k = 0; k < 2; k++) {
 				struct flow *f = &w->f[k];
 				if (h.sport != f->lport || h.dport != f->pport)
@@ -155,6 +169,16 @@ static void setup(struct world *w, struct input *in)
 	/* passive: SYN, SYN-ACK, ACK */
 	struct tn_tcp_opts o;
 	syn_opts(in, &o);
+#ifdef TN_FUZZ_TFO
+	/* Fast Open both ways: the listener hands out cookies (this SYN asks
+	 * for one), and the active open below goes by sendto(MSG_FASTOPEN) */
+	tern_sysctl_set(w->s, "net.ipv4.tcp_fastopen", "3");
+	int qlen = 2;
+	tern_setsockopt(w->s, w->lfd, IPPROTO_TCP, TCP_FASTOPEN, &qlen, sizeof(qlen));
+	o.has_cookie = true;
+	o.cookie_len = 0;
+	w->next_port = 41000;
+#endif
 	w->f[0] = (struct flow){.lport = 80, .pport = 40000, .snd = 1000000};
 	struct tn_tcp_hdr h = {.sport = 40000, .dport = 80, .seq = w->f[0].snd, .flags = TN_TCP_SYN, .win = 65535, .opt = o};
 	inject(w, &h, NULL, 0, NULL, 0, false);
@@ -166,13 +190,22 @@ static void setup(struct world *w, struct input *in)
 	/* active: connect to the peer, which answers the SYN */
 	w->cfd = tern_socket(w->s, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(8080), .sin_addr.s_addr = htonl(PEER)};
+#ifdef TN_FUZZ_TFO
+	tern_sendto(w->s, w->cfd, "hello", 5, MSG_FASTOPEN, (struct sockaddr *)&to, sizeof(to));
+#else
 	tern_connect(w->s, w->cfd, (struct sockaddr *)&to, sizeof(to));
+#endif
 	struct sockaddr_in me;
 	socklen_t ml = sizeof(me);
 	tern_getsockname(w->s, w->cfd, (struct sockaddr *)&me, &ml);
 	w->f[1] = (struct flow){.lport = ntohs(me.sin_port), .pport = 8080, .snd = 5000000};
 	drain(w);
 	syn_opts(in, &o);
+#ifdef TN_FUZZ_TFO
+	o.has_cookie = true; /* the peer's cookie, cached for later Fast Open connects */
+	o.cookie_len = 8;
+	memcpy(o.cookie, "\x01\x02\x03\x04\x05\x06\x07\x08", 8);
+#endif
 	h = (struct tn_tcp_hdr){.sport = 8080, .dport = w->f[1].lport, .seq = w->f[1].snd, .ack = w->f[1].rcv,
 				.flags = TN_TCP_SYN | TN_TCP_ACK, .win = 65535, .opt = o};
 	inject(w, &h, NULL, 0, NULL, 0, false);
@@ -261,6 +294,51 @@ static void op_socket(struct world *w, struct input *in)
 	drain(w);
 }
 
+#ifdef TN_FUZZ_TFO
+/* Fast Open: a SYN from a new peer port with tern's cookie (or a bad one,
+ * or a request, or none), data and maybe a FIN; or a new client socket
+ * opened by sendto(MSG_FASTOPEN) or TCP_FASTOPEN_CONNECT and a write. */
+static void op_tfo(struct world *w, struct input *in)
+{
+	uint8_t b = byte(in);
+	uint8_t data[1460];
+	size_t len = (size_t)byte(in) * 6;
+	for (size_t i = 0; i < len && i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 7);
+	if (len > sizeof(data))
+		len = sizeof(data);
+	if (b & 1) {
+		struct tn_tcp_hdr h = {.sport = w->next_port++, .dport = 80, .seq = u32(in),
+				       .flags = (uint16_t)(TN_TCP_SYN | (b & 2 ? TN_TCP_FIN : 0)), .win = 65535};
+		h.opt.has_mss = true;
+		h.opt.mss = 1460;
+		if (!(b & 4)) {
+			h.opt.has_cookie = true;
+			h.opt.cookie_len = b & 8 ? 0 : w->cookie_len;
+			memcpy(h.opt.cookie, w->cookie, w->cookie_len);
+			if (b & 16)
+				h.opt.cookie[0] ^= 1; /* a bad cookie */
+		}
+		inject(w, &h, NULL, 0, data, len, false);
+		return;
+	}
+	if (w->ntfo == (int)(sizeof(w->tfo_fds) / sizeof(w->tfo_fds[0])))
+		return;
+	int fd = tern_socket(w->s, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	w->tfo_fds[w->ntfo++] = fd;
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(8080), .sin_addr.s_addr = htonl(PEER)};
+	if (b & 2) {
+		int on = 1;
+		tern_setsockopt(w->s, fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &on, sizeof(on));
+		tern_connect(w->s, fd, (struct sockaddr *)&to, sizeof(to));
+		tern_send(w->s, fd, data, len, 0);
+	} else {
+		tern_sendto(w->s, fd, data, len, MSG_FASTOPEN, (struct sockaddr *)&to, sizeof(to));
+	}
+	drain(w);
+}
+#endif
+
 static void op_time(struct world *w, struct input *in)
 {
 	uint8_t b = byte(in);
@@ -286,6 +364,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			op_segment(&w, &in);
 		else if (op < 224)
 			op_socket(&w, &in);
+#ifdef TN_FUZZ_TFO
+		else if (op >= 240)
+			op_tfo(&w, &in);
+#endif
 		else
 			op_time(&w, &in);
 	}
@@ -293,6 +375,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		tern_close(w.s, w.afd);
 	if (w.cfd >= 0)
 		tern_close(w.s, w.cfd);
+#ifdef TN_FUZZ_TFO
+	for (int i = 0; i < w.ntfo; i++)
+		tern_close(w.s, w.tfo_fds[i]);
+#endif
 	tern_close(w.s, w.lfd);
 	/* every timer runs out: retransmissions give up, TIME-WAIT ends */
 	for (int k = 0; k < 40 && (w.s->tcp.count || tern_pool_in_use(w.s)); k++) {

@@ -106,6 +106,10 @@ static inline void check_tcp(const uint8_t *data, size_t size)
 	CHECK(h2.opt.has_mss == h.opt.has_mss && h2.opt.mss == h.opt.mss);
 	CHECK(h2.opt.has_ts == h.opt.has_ts && h2.opt.tsval == h.opt.tsval);
 	CHECK(h2.opt.nsack == h.opt.nsack && h2.opt.sack_ok == h.opt.sack_ok);
+	/* the Fast Open option: a request (empty) or a cookie, kept byte for byte */
+	CHECK(h2.opt.has_cookie == h.opt.has_cookie);
+	CHECK(!h.opt.has_cookie || (h2.opt.cookie_len == h.opt.cookie_len &&
+				    memcmp(h2.opt.cookie, h.opt.cookie, h.opt.cookie_len) == 0));
 }
 
 #endif

@@ -1,7 +1,8 @@
 /* `tern get`: fetch a URL with tern's HTTP client, like curl -s: the body
  * to a file descriptor, -i to show the response head first, -I for HEAD,
  * -X/-d for another method with a body; exit 0 for a response below 400,
- * 22 (curl -f's code) for 400 and above, 7 when the connection failed. */
+ * 22 (curl -f's code) for 400 and above, 7 when the connection failed;
+ * --fastopen sends the request in the SYN when a Fast Open cookie is cached. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,8 @@ int get_start(struct get_session *g, struct tn_stack *s, int argc, char **argv, 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--progress") == 0)
 			g->progress = true;
+		else if (strcmp(argv[i], "--fastopen") == 0)
+			r.fastopen = true; /* TCP Fast Open (TCP_FASTOPEN_CONNECT) */
 		else if (strcmp(argv[i], "-i") == 0)
 			g->show_head = true;
 		else if (strcmp(argv[i], "-I") == 0)
@@ -67,7 +70,7 @@ int get_start(struct get_session *g, struct tn_stack *s, int argc, char **argv, 
 			url = NULL, i = argc;
 	}
 	if (!url || tn_httpc_parse_url(url, &r.addr, &r.port, &r.target) < 0) {
-		fprintf(msg, "usage: get [-i] [-I] [-X METHOD] [-d DATA] [-o FILE] http://A.B.C.D[:PORT]/PATH\n");
+		fprintf(msg, "usage: get [-i] [-I] [-X METHOD] [-d DATA] [-o FILE] [--fastopen] http://A.B.C.D[:PORT]/PATH\n");
 		return 2;
 	}
 	g->started = mono_ns();

@@ -424,6 +424,9 @@ static int tcp_service_open(struct host *h, int port, enum tcp_kind kind)
 {
 	int fd = tern_socket(h->s, AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	int qlen = 128; /* Fast Open, once net.ipv4.tcp_fastopen has the server bit (0x2) */
+	if (fd >= 0)
+		tern_setsockopt(h->s, fd, IPPROTO_TCP, TCP_FASTOPEN, &qlen, sizeof(qlen));
 	if (fd < 0 || tern_bind(h->s, fd, (struct sockaddr *)&a, sizeof(a)) < 0 || tern_listen(h->s, fd, 128) < 0) {
 		fprintf(stderr, "tern: tcp port %d: %s\n", port, strerror(errno));
 		return -1;

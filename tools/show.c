@@ -121,11 +121,11 @@ int run_sysctl(struct tn_stack *s, int argc, char **argv, FILE *f)
 				rc = 1;
 				continue;
 			}
-			char v[64];
+			char v[128];
 			tern_sysctl_get(s, key, v, sizeof(v));
 			fprintf(f, "%s = %s\n", key, v);
 		} else {
-			char v[64];
+			char v[128];
 			if (tern_sysctl_get(s, arg, v, sizeof(v)) < 0) {
 				fprintf(f, "sysctl: cannot stat %s: No such file or directory\n", arg);
 				rc = 1;

@@ -13,7 +13,7 @@ static void usage(void)
 		"                                       (no root; tern trace --help)\n"
 		"       tern host [options]             run a host on TAP/TUN devices (tern host --help)\n"
 		"       tern [-n NAME] ping [-c N] [-i S] [-s N] ADDR\n"
-		"       tern [-n NAME] get [-i] [-I] [-X M] [-d DATA] [-o FILE] http://A.B.C.D[:PORT]/PATH\n"
+		"       tern [-n NAME] get [-i] [-I] [-X M] [-d DATA] [-o FILE] [--fastopen] http://A.B.C.D[:PORT]/PATH\n"
 		"       tern [-n NAME] stat [--nstat]   counters, like netstat -s / nstat\n"
 		"       tern [-n NAME] sysctl [-w key=value | key]...\n"
 		"       tern [-n NAME] route [add|del PREFIX [via GW] [dev IF] [metric N]]\n"

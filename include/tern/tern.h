@@ -19,6 +19,19 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+/* TCP Fast Open (RFC 7413) with Linux's values, for C libraries that lack
+ * them: sendto(MSG_FASTOPEN) connects with data in the SYN; TCP_FASTOPEN
+ * (qlen) on a listener; TCP_FASTOPEN_CONNECT before connect(). */
+#ifndef MSG_FASTOPEN
+#define MSG_FASTOPEN 0x20000000
+#endif
+#ifndef TCP_FASTOPEN
+#define TCP_FASTOPEN 23
+#endif
+#ifndef TCP_FASTOPEN_CONNECT
+#define TCP_FASTOPEN_CONNECT 30
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif

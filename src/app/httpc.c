@@ -106,6 +106,13 @@ struct tn_httpc *tn_httpc_start(struct tn_stack *s, const struct tn_httpc_req *r
 		c->out_len += r->body_len;
 	}
 	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(r->port), .sin_addr = a};
+	int on = 1;
+	if (r->fastopen && tern_setsockopt(s, c->fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &on, sizeof(on)) < 0) {
+		int err = errno;
+		tn_httpc_free(c);
+		errno = err;
+		return NULL;
+	}
 	if (tern_connect(s, c->fd, (struct sockaddr *)&to, sizeof(to)) < 0 && errno != EINPROGRESS) {
 		int err = errno;
 		tn_httpc_free(c);

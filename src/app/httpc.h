@@ -21,6 +21,7 @@ struct tn_httpc_req {
 	const char *target;   /* NULL: "/" */
 	const void *body;     /* sent with Content-Length when body_len > 0 */
 	size_t body_len;
+	bool fastopen;        /* TCP_FASTOPEN_CONNECT: the request rides in the SYN when a cookie is cached */
 };
 
 /* Receives body bytes as they arrive; a negative return aborts. */

@@ -1,15 +1,30 @@
 #include "core/sysctl.h"
 #include "tcp/tcp_cc.h"
+#include "tcp/tcp_fastopen.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define E(n, field, cnt, lo, hi) {n, offsetof(struct tn_sysctl, field), cnt, lo, hi, NULL}
-#define S(n, field, check) {n, offsetof(struct tn_sysctl, field), 0, 0, sizeof(((struct tn_sysctl *)0)->field), check}
+#define E(n, field, cnt, lo, hi) {n, offsetof(struct tn_sysctl, field), cnt, lo, hi, NULL, NULL}
+#define S(n, field, check) {n, offsetof(struct tn_sysctl, field), 0, 0, sizeof(((struct tn_sysctl *)0)->field), check, NULL}
+#define SC(n, field, check, canon) \
+	{n, offsetof(struct tn_sysctl, field), 0, 0, sizeof(((struct tn_sysctl *)0)->field), check, canon}
 
 static bool cc_name_valid(const char *v) { return tn_tcp_cc_find(v) != NULL; }
+static bool tfo_key_valid(const char *v)
+{
+	uint8_t keys[2][16];
+	return tn_tcp_fastopen_key_parse(v, keys) > 0;
+}
+static void tfo_key_canon(char *v, size_t cap)
+{
+	uint8_t keys[2][16];
+	int n = tn_tcp_fastopen_key_parse(v, keys);
+	if (n > 0)
+		tn_tcp_fastopen_key_format(keys, n, v, cap);
+}
 
 const struct tn_sysctl_entry tn_sysctl_table[] = {
 	E("net.ipv4.ip_default_ttl", ip_default_ttl, 1, 1, 255),
@@ -59,6 +74,8 @@ const struct tn_sysctl_entry tn_sysctl_table[] = {
 	E("net.ipv4.tcp_pacing_ss_ratio", tcp_pacing_ss_ratio, 1, 0, 1000),
 	E("net.ipv4.tcp_pacing_ca_ratio", tcp_pacing_ca_ratio, 1, 0, 1000),
 	E("net.ipv4.tcp_ecn", tcp_ecn, 1, 0, 2),
+	E("net.ipv4.tcp_fastopen", tcp_fastopen, 1, 0, 0xfff),
+	SC("net.ipv4.tcp_fastopen_key", tcp_fastopen_key, tfo_key_valid, tfo_key_canon),
 	S("net.ipv4.tcp_congestion_control", tcp_congestion_control, cc_name_valid),
 	S("net.ipv4.tcp_available_congestion_control", tcp_available_congestion_control, NULL),
 	E("net.ipv4.conf.all.accept_source_route", accept_source_route, 1, 0, 1),
@@ -136,6 +153,7 @@ void tn_sysctl_defaults(struct tn_sysctl *sc)
 	sc->tcp_pacing_ss_ratio = 200;
 	sc->tcp_pacing_ca_ratio = 120;
 	sc->tcp_ecn = 2;
+	sc->tcp_fastopen = 1; /* client only, as Linux; the key comes with the TCP tables */
 	snprintf(sc->tcp_congestion_control, sizeof(sc->tcp_congestion_control), "cubic");
 	snprintf(sc->tcp_available_congestion_control, sizeof(sc->tcp_available_congestion_control), "%s",
 		 tn_tcp_cc_available());
@@ -167,12 +185,14 @@ int tn_sysctl_set(struct tn_sysctl *sc, const char *name, const char *value)
 			return -EPERM;
 		if (n == 0 || n >= (size_t)e->max || value[n + strspn(value + n, " \t\n")])
 			return -EINVAL;
-		char v[64];
+		char v[128];
 		memcpy(v, value, n);
 		v[n] = 0;
 		if (!e->valid(v))
 			return -EINVAL;
-		memcpy((char *)sc + e->offset, v, n + 1);
+		if (e->canon)
+			e->canon(v, (size_t)e->max);
+		memcpy((char *)sc + e->offset, v, strlen(v) + 1);
 		return 0;
 	}
 	int vals[4];
@@ -217,7 +237,7 @@ int tn_sysctl_get(const struct tn_sysctl *sc, const char *name, char *buf, size_
 
 void tn_sysctl_print(FILE *f, const struct tn_sysctl *sc, const char *filter)
 {
-	char buf[64];
+	char buf[128];
 	for (size_t i = 0; i < tn_sysctl_table_len; i++) {
 		if (filter && !strstr(tn_sysctl_table[i].name, filter))
 			continue;

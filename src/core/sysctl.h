@@ -68,8 +68,11 @@ struct tn_sysctl {
 	int tcp_pacing_ss_ratio;     /* % of cwnd/srtt paced in slow start */
 	int tcp_pacing_ca_ratio;     /* ... and in congestion avoidance */
 	int tcp_ecn;                 /* 0 off, 1 request and accept, 2 accept only */
+	int tcp_fastopen;            /* TCP Fast Open (RFC 7413), Linux's bits: TN_TFO_* */
 	char tcp_congestion_control[16];
 	char tcp_available_congestion_control[64];
+	/* "xxxxxxxx-xxxxxxxx-xxxxxxxx-xxxxxxxx[,backup]", as Linux prints it */
+	char tcp_fastopen_key[72];
 };
 
 struct tn_sysctl_entry {
@@ -80,6 +83,8 @@ struct tn_sysctl_entry {
 	/* count 0: a string of `max` bytes, accepted if valid() says so (read
 	 * only when valid is NULL). */
 	bool (*valid)(const char *value);
+	/* A valid string rewritten in its canonical form (NULL: kept as given). */
+	void (*canon)(char *value, size_t cap);
 };
 
 extern const struct tn_sysctl_entry tn_sysctl_table[];

@@ -18,6 +18,7 @@
 #include "socket/stream.h"
 #include "socket/udp.h"
 #include "tcp/tcp.h"
+#include "tcp/tcp_fastopen.h"
 #include <netinet/tcp.h>
 #include "wire/wire.h"
 
@@ -211,6 +212,15 @@ ssize_t tern_sendto(struct tn_stack *s, int fd, const void *buf, size_t len, int
 	struct tn_sock *sk = sock_or_ebadf(s, fd);
 	if (!sk)
 		return -1;
+	if (sk->type == SOCK_STREAM && (flags & MSG_FASTOPEN)) {
+		uint32_t a = 0;
+		uint16_t port = 0;
+		int rc = sockaddr_in_get(to, tolen, &a, &port);
+		if (rc < 0 && !(sk->tcb && (sk->tcb->tfo & TN_TFO_DEFER)))
+			return set_errno(sk->tcb ? EISCONN : -rc);
+		ssize_t n = tn_stream_sendto_fastopen(s, sk, buf, len, a, port);
+		return n < 0 ? set_errno((int)-n) : n;
+	}
 	if (sk->type == SOCK_STREAM) {
 		ssize_t n = tn_stream_send(s, sk, buf, len);
 		return n < 0 ? set_errno((int)-n) : n;
@@ -615,6 +625,25 @@ int tern_setsockopt(struct tn_stack *s, int fd, int level, int name, const void 
 		tn_sock_wake(sk);
 		return 0;
 	}
+	if (level == IPPROTO_TCP && name == TCP_FASTOPEN && sk->type == SOCK_STREAM) {
+		if (v < 0)
+			return set_errno(EINVAL);
+		uint32_t cap = (uint32_t)s->sysctl.core_somaxconn < 32767 ? (uint32_t)s->sysctl.core_somaxconn : 32767;
+		sk->fastopen_qlen = (uint16_t)((uint32_t)v < cap ? (uint32_t)v : cap) & 0x7fff;
+		if (sk->tcb && sk->tcb->state == TN_TCP_LISTEN)
+			tn_tcp_fastopen_listen(s, sk->tcb, sk->fastopen_qlen);
+		return 0;
+	}
+	if (level == IPPROTO_TCP && name == TCP_FASTOPEN_CONNECT && sk->type == SOCK_STREAM) {
+		if (v < 0 || v > 1)
+			return set_errno(EINVAL);
+		if (!(s->sysctl.tcp_fastopen & TN_TFO_CLIENT_ENABLE))
+			return set_errno(EOPNOTSUPP);
+		if (sk->tcb)
+			return set_errno(EINVAL); /* only before connect(), as Linux */
+		sk->fastopen_connect = v & 1;
+		return 0;
+	}
 	if (level == IPPROTO_TCP && name == TCP_NODELAY) {
 		sk->nodelay = v != 0;
 		if (sk->tcb) {
@@ -707,6 +736,10 @@ int tern_getsockopt(struct tn_stack *s, int fd, int level, int name, void *val, 
 		v = sk->rcvlowat > 1 ? sk->rcvlowat : 1;
 	else if (level == SOL_SOCKET && name == SO_REUSEPORT)
 		v = sk->reuseport;
+	else if (level == IPPROTO_TCP && name == TCP_FASTOPEN)
+		v = sk->fastopen_qlen;
+	else if (level == IPPROTO_TCP && name == TCP_FASTOPEN_CONNECT)
+		v = sk->fastopen_connect;
 	else if (level == IPPROTO_TCP && name == TCP_CORK)
 		v = sk->cork;
 	else if (level == IPPROTO_TCP && name == TCP_QUICKACK)

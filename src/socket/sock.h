@@ -39,6 +39,8 @@ struct tn_sock {
 	bool cork;           /* TCP_CORK */
 	bool reuseport;      /* SO_REUSEPORT */
 	bool rcvbuf_locked, sndbuf_locked; /* SO_RCVBUF/SO_SNDBUF set */
+	uint16_t fastopen_qlen : 15;     /* TCP_FASTOPEN: the listener's TFO queue */
+	uint16_t fastopen_connect : 1;   /* TCP_FASTOPEN_CONNECT */
 	int rcvlowat;        /* SO_RCVLOWAT */
 	uint32_t ka_idle, ka_intvl, ka_cnt; /* TCP_KEEPIDLE/INTVL/CNT; 0: the sysctl */
 	const struct tn_tcp_cc_ops *cc;     /* TCP_CONGESTION; NULL: the sysctl */

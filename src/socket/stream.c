@@ -10,6 +10,7 @@
 #include "net/ipv4.h"
 #include "socket/sock.h"
 #include "tcp/tcp.h"
+#include "tcp/tcp_fastopen.h"
 
 static int pick_port(struct tn_stack *s, uint32_t laddr, uint16_t *port)
 {
@@ -80,6 +81,7 @@ int tn_stream_listen(struct tn_stack *s, struct tn_sock *sk, int backlog)
 		return rc;
 	t->sk = sk;
 	copy_opts_to_tcb(sk, t);
+	tn_tcp_fastopen_listen(s, t, sk->fastopen_qlen);
 	sk->tcb = t;
 	return 0;
 }
@@ -123,6 +125,9 @@ int tn_stream_accept(struct tn_stack *s, struct tn_sock *sk, struct sockaddr *ad
 	return fd;
 }
 
+static long stream_open(struct tn_stack *s, struct tn_sock *sk, uint32_t addr, uint16_t port, const void *data,
+			size_t len, bool fastopen, bool defer);
+
 int tn_stream_connect(struct tn_stack *s, struct tn_sock *sk, uint32_t addr, uint16_t port)
 {
 	struct tn_tcb *t = sk->tcb;
@@ -136,6 +141,16 @@ int tn_stream_connect(struct tn_stack *s, struct tn_sock *sk, uint32_t addr, uin
 			return -EINVAL;
 		return t->state == TN_TCP_SYN_SENT ? -EALREADY : -EISCONN;
 	}
+	return (int)stream_open(s, sk, addr, port, NULL, 0, sk->fastopen_connect, true);
+}
+
+/* connect(), or sendto(MSG_FASTOPEN) with data for the SYN; fastopen:
+ * the Fast Open way.  Returns the bytes the SYN took, 0 for a deferred
+ * connect (TCP_FASTOPEN_CONNECT), -EINPROGRESS, or another -errno. */
+static long stream_open(struct tn_stack *s, struct tn_sock *sk, uint32_t addr, uint16_t port, const void *data,
+			size_t len, bool fastopen, bool defer)
+{
+	struct tn_tcb *t;
 	if (port == 0)
 		return -ECONNREFUSED;
 	uint32_t src = sk->laddr ? sk->laddr : (tn_addr_is_local(s, addr) ? addr : tn_ip_select_src(s, addr, 0));
@@ -143,7 +158,11 @@ int tn_stream_connect(struct tn_stack *s, struct tn_sock *sk, uint32_t addr, uin
 		return -ENETUNREACH;
 	/* Unbound: the port is chosen for this 4-tuple (it may serve other
 	 * destinations too), not reserved as bind() would. */
-	int rc = tn_tcp_connect(s, &t, src, sk->bound ? sk->lport : 0, addr, port);
+	bool deferred = false;
+	long rc = fastopen && (s->sysctl.tcp_fastopen & TN_TFO_CLIENT_ENABLE)
+			  ? tn_tcp_fastopen_connect(s, &t, src, sk->bound ? sk->lport : 0, addr, port, data, len,
+						    defer, &deferred)
+			  : tn_tcp_connect(s, &t, src, sk->bound ? sk->lport : 0, addr, port);
 	if (rc < 0)
 		return rc;
 	sk->laddr = src;
@@ -153,7 +172,20 @@ int tn_stream_connect(struct tn_stack *s, struct tn_sock *sk, uint32_t addr, uin
 	copy_opts_to_tcb(sk, t);
 	sk->tcb = t;
 	sk->connected = true;
-	return -EINPROGRESS;
+	return rc > 0 || deferred ? rc : -EINPROGRESS;
+}
+
+ssize_t tn_stream_sendto_fastopen(struct tn_stack *s, struct tn_sock *sk, const void *buf, size_t len,
+				  uint32_t addr, uint16_t port)
+{
+	if (!(s->sysctl.tcp_fastopen & TN_TFO_CLIENT_ENABLE))
+		return -EOPNOTSUPP;
+	if (sk->tcb) {
+		if (sk->tcb->tfo & TN_TFO_DEFER)
+			return tn_stream_send(s, sk, buf, len);
+		return sk->tcb->state == TN_TCP_LISTEN ? -EINVAL : -EISCONN;
+	}
+	return stream_open(s, sk, addr, port, buf, len, true, false);
 }
 
 ssize_t tn_stream_send(struct tn_stack *s, struct tn_sock *sk, const void *buf, size_t len)
@@ -213,7 +245,10 @@ int tn_stream_events(struct tn_stack *s, struct tn_sock *sk)
 		ev |= POLLIN;
 	if (t->fin_rcvd)
 		ev |= POLLRDHUP;
-	bool can_send = t->state == TN_TCP_ESTABLISHED || t->state == TN_TCP_CLOSE_WAIT;
+	/* a TFO child may answer before the final ACK; a deferred Fast Open
+	 * connect is writable, its first write making the SYN (as Linux) */
+	bool can_send = t->state == TN_TCP_ESTABLISHED || t->state == TN_TCP_CLOSE_WAIT ||
+			(t->tfo & (TN_TFO_CHILD | TN_TFO_DEFER));
 	if (can_send && !t->fin_queued && tn_tcp_snd_space(t) > 0)
 		ev |= POLLOUT;
 	if (t->error)

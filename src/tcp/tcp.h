@@ -83,6 +83,7 @@ enum tn_tcp_rtx_kind {
 };
 
 struct tn_tcp_cc_ops;
+struct tn_tfo;
 #define TN_TCP_CC_PRIV_U64 16 /* room for a congestion control's own state */
 
 /* The send buffer: bytes from snd_una onward, in a ring. */
@@ -208,6 +209,8 @@ struct tn_tcb {
 	struct tn_tcb *hnext;        /* connection or listener hash chain */
 	struct tn_tcb *tsq_next;     /* waiting for room in the device queue */
 	bool tsq_queued;
+	uint8_t tfo;                 /* TCP Fast Open state: TN_TFO_* bits (tcp_fastopen.h) */
+	uint16_t tfo_qlen, tfo_pending; /* listener: TFO children allowed, and under way */
 };
 
 #define TN_TCP_HASH 4096
@@ -224,6 +227,7 @@ struct tn_tcp_table {
 	uint64_t isn_key[2];         /* RFC 6528 secret */
 	uint64_t cookie_key[2];      /* SYN cookie secrets */
 	uint32_t port_hint;          /* spreads successive ephemeral port searches */
+	struct tn_tfo *tfo;          /* Fast Open keys and client cookie cache (tcp_fastopen.c) */
 	struct tn_tcb *tsq_head;     /* connections held back by a full device queue */
 };
 

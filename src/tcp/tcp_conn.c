@@ -34,6 +34,7 @@ void tn_tcp_init(struct tn_stack *s)
 	tt->nconns = TN_TCP_HASH;
 	tt->conns = calloc(tt->nconns, sizeof(*tt->conns));
 	tt->port_refs = calloc(65536, sizeof(*tt->port_refs));
+	tn_tcp_fastopen_init(s);
 }
 
 void tn_tcp_destroy(struct tn_stack *s)
@@ -49,6 +50,7 @@ void tn_tcp_destroy(struct tn_stack *s)
 	tt->conns = NULL;
 	free(tt->port_refs);
 	tt->port_refs = NULL;
+	tn_tcp_fastopen_free(s);
 }
 
 static uint32_t conn_bucket(const struct tn_tcp_table *tt, uint32_t laddr, uint16_t lport, uint32_t raddr,
@@ -243,6 +245,7 @@ static void destroy_children(struct tn_stack *s, struct tn_tcb *l)
 	}
 	l->accept_head = l->accept_tail = NULL;
 	l->accept_len = 0;
+	tn_tcp_fastopen_release_children(s, l);
 	struct tn_tcp_table *tt = &s->tcp;
 	for (uint32_t i = 0; l->syn_len && i < tt->nconns; i++) {
 		for (struct tn_tcb *c = tt->conns[i], *n; c; c = n) {
@@ -260,7 +263,7 @@ static void destroy_children(struct tn_stack *s, struct tn_tcb *l)
 static void detach_from_parent(struct tn_tcb *t, int old_state)
 {
 	struct tn_tcb *l = t->parent;
-	if (old_state == TN_TCP_SYN_RECEIVED) {
+	if (old_state == TN_TCP_SYN_RECEIVED && !tn_tcp_fastopen_unlink(t)) {
 		l->syn_len--;
 	} else {
 		struct tn_tcb *prev = NULL;
@@ -473,8 +476,8 @@ static int pick_connect_port(struct tn_stack *s, uint32_t laddr, uint32_t raddr,
 	return -EADDRNOTAVAIL; /* what Linux's connect() says when the range is spent */
 }
 
-int tn_tcp_connect(struct tn_stack *s, struct tn_tcb **out, uint32_t laddr, uint16_t lport, uint32_t raddr,
-		   uint16_t rport)
+int tn_tcp_connect_tcb(struct tn_stack *s, struct tn_tcb **out, uint32_t laddr, uint16_t lport, uint32_t raddr,
+		       uint16_t rport)
 {
 	uint32_t isn = 0;
 	if (!lport) {
@@ -499,10 +502,20 @@ int tn_tcp_connect(struct tn_stack *s, struct tn_tcb **out, uint32_t laddr, uint
 	t->state = TN_TCP_SYN_SENT;
 	tn_tcp_hash(s, t);
 	tn_stat_inc(s, TN_TcpActiveOpens);
+	*out = t;
+	return 0;
+}
+
+int tn_tcp_connect(struct tn_stack *s, struct tn_tcb **out, uint32_t laddr, uint16_t lport, uint32_t raddr,
+		   uint16_t rport)
+{
+	int rc = tn_tcp_connect_tcb(s, out, laddr, lport, raddr, rport);
+	if (rc < 0)
+		return rc;
+	struct tn_tcb *t = *out;
 	t->rtt_start = s->now;
 	tn_tcp_xmit(s, t, t->iss, 0, TN_TCP_SYN);
 	tn_tcp_arm_rtx(s, t);
-	*out = t;
 	return 0;
 }
 
@@ -517,7 +530,8 @@ struct tn_tcb *tn_tcp_accept(struct tn_stack *s, struct tn_tcb *l)
 		l->accept_tail = NULL;
 	l->accept_len--;
 	c->accept_next = NULL;
-	c->parent = NULL;
+	if (!tn_tcp_fastopen_child(c)) /* a TFO child stays on its listener's TFO queue until its final ACK */
+		c->parent = NULL;
 	return c;
 }
 
@@ -547,20 +561,8 @@ static int ensure_sndbuf(struct tn_tcb *t, uint32_t need)
 	return 0;
 }
 
-long tn_tcp_send(struct tn_stack *s, struct tn_tcb *t, const void *buf, size_t len)
+int tn_tcp_sndbuf_append(struct tn_tcb *t, const void *buf, uint32_t n)
 {
-	if (t->error)
-		return -t->error;
-	if (t->state == TN_TCP_SYN_SENT || t->state == TN_TCP_SYN_RECEIVED)
-		return -EAGAIN;
-	if (t->state != TN_TCP_ESTABLISHED && t->state != TN_TCP_CLOSE_WAIT)
-		return t->state == TN_TCP_CLOSED ? -ENOTCONN : -EPIPE;
-	if (t->fin_queued)
-		return -EPIPE;
-	uint32_t space = tn_tcp_snd_space(t);
-	if (space == 0)
-		return -EAGAIN;
-	uint32_t n = len < space ? (uint32_t)len : space;
 	if (ensure_sndbuf(t, t->snd.len + n) < 0)
 		return -ENOMEM;
 	uint32_t tail = (t->snd.start + t->snd.len) % t->snd.cap;
@@ -568,6 +570,28 @@ long tn_tcp_send(struct tn_stack *s, struct tn_tcb *t, const void *buf, size_t l
 	memcpy(t->snd.buf + tail, buf, first);
 	memcpy(t->snd.buf, (const uint8_t *)buf + first, n - first);
 	t->snd.len += n;
+	return 0;
+}
+
+long tn_tcp_send(struct tn_stack *s, struct tn_tcb *t, const void *buf, size_t len)
+{
+	if (t->error)
+		return -t->error;
+	if (t->tfo & TN_TFO_DEFER) /* TCP_FASTOPEN_CONNECT: this write goes in the SYN */
+		return tn_tcp_fastopen_defer_send(s, t, buf, len);
+	bool fo_child = tn_tcp_fastopen_child(t); /* may send before the final ACK */
+	if ((t->state == TN_TCP_SYN_SENT || t->state == TN_TCP_SYN_RECEIVED) && !fo_child)
+		return -EAGAIN;
+	if (t->state != TN_TCP_ESTABLISHED && t->state != TN_TCP_CLOSE_WAIT && !fo_child)
+		return t->state == TN_TCP_CLOSED ? -ENOTCONN : -EPIPE;
+	if (t->fin_queued)
+		return -EPIPE;
+	uint32_t space = tn_tcp_snd_space(t);
+	if (space == 0)
+		return -EAGAIN;
+	uint32_t n = len < space ? (uint32_t)len : space;
+	if (tn_tcp_sndbuf_append(t, buf, n) < 0)
+		return -ENOMEM;
 	tn_tcp_output(s, t);
 	return n;
 }
@@ -639,8 +663,9 @@ long tn_tcp_recv(struct tn_stack *s, struct tn_tcb *t, void *buf, size_t len, bo
 		return -EAGAIN;
 	}
 	rcv_space_adjust(s, t, (uint32_t)done);
-	/* Reading opened the window by at least a segment: tell the peer. */
-	if (!peek && t->state != TN_TCP_CLOSED) {
+	/* Reading opened the window by at least a segment: tell the peer (a
+	 * TFO child's SYN-ACK has offered the window; its final ACK is due). */
+	if (!peek && t->state != TN_TCP_CLOSED && t->state != TN_TCP_SYN_RECEIVED) {
 		uint32_t free_space = t->rcvbuf_max - t->rcvq.bytes - t->ooo_bytes;
 		uint32_t advertised = t->rcv_adv - t->rcv_nxt;
 		if (free_space >= advertised + 2u * t->mss || (advertised < t->mss && free_space >= t->mss))
@@ -654,6 +679,9 @@ void tn_tcp_shutdown_wr(struct tn_stack *s, struct tn_tcb *t)
 	if (t->fin_queued)
 		return;
 	switch (t->state) {
+	case TN_TCP_SYN_RECEIVED: /* an accepted TFO child: the FIN follows the handshake */
+		t->fin_queued = true;
+		return;
 	case TN_TCP_ESTABLISHED:
 		t->fin_queued = true;
 		tn_tcp_set_state(s, t, TN_TCP_FIN_WAIT_1);

@@ -213,7 +213,8 @@ static struct tn_tcb *cookie_child(struct tn_stack *s, struct tn_tcb *l, const s
 
 /* A SYN for a listener: a child in SYN-RECEIVED on the SYN queue, or a
  * cookie when the queue is full (tcp_syncookies 1) or always (2). */
-static void listen_syn(struct tn_stack *s, struct tn_tcb *l, const struct tn_tcp_seg *g, uint32_t isn)
+static void listen_syn(struct tn_stack *s, struct tn_tcb *l, const struct tn_tcp_seg *g, uint32_t isn,
+		       struct tn_pkt **pkt)
 {
 	if (accept_queue_full(l)) { /* Linux drops the SYN, cookies or not */
 		tn_stat_inc(s, TN_TcpExtListenOverflows);
@@ -254,6 +255,7 @@ static void listen_syn(struct tn_stack *s, struct tn_tcb *l, const struct tn_tcp
 	c->parent = l;
 	l->syn_len++;
 	tn_tcp_hash(s, c);
+	tn_tcp_fastopen_passive(s, l, c, g, pkt);
 	tn_tcp_xmit(s, c, c->iss, 0, TN_TCP_SYN | TN_TCP_ACK);
 	c->rtt_start = s->now; /* the handshake's RTT sample, if it is not resent */
 	c->rtt_seq = c->iss;
@@ -263,7 +265,8 @@ static void listen_syn(struct tn_stack *s, struct tn_tcb *l, const struct tn_tcp
 /* Segment for a listener.  Returns a child the segment should go on to
  * (a cookie's completed handshake), else NULL.  isn: the ISN a SYN must
  * get (reopening a TIME-WAIT), 0 for a fresh one. */
-static struct tn_tcb *listen_input(struct tn_stack *s, struct tn_tcb *l, const struct tn_tcp_seg *g, uint32_t isn)
+static struct tn_tcb *listen_input(struct tn_stack *s, struct tn_tcb *l, const struct tn_tcp_seg *g, uint32_t isn,
+				  struct tn_pkt **pkt)
 {
 	if (g->h.flags & TN_TCP_RST)
 		return NULL;
@@ -275,7 +278,7 @@ static struct tn_tcb *listen_input(struct tn_stack *s, struct tn_tcb *l, const s
 		return c;
 	}
 	if (g->h.flags & TN_TCP_SYN)
-		listen_syn(s, l, g, isn);
+		listen_syn(s, l, g, isn, pkt);
 	return NULL;
 }
 
@@ -310,6 +313,7 @@ static void syn_sent_input(struct tn_stack *s, struct tn_tcb *t, const struct tn
 		return;
 	}
 	t->snd_una = h->ack;
+	tn_tcp_fastopen_synack(s, t, g);
 	if (t->backoff == 0 && t->rtt_start) /* Karn: only an unretransmitted SYN gives a sample */
 		tn_tcp_rtt_sample(t, s->now - t->rtt_start);
 	t->rtt_start = 0;
@@ -386,7 +390,8 @@ static void challenge_ack(struct tn_stack *s, struct tn_tcb *t, const struct tn_
 static bool synrecv_established(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp_seg *g)
 {
 	struct tn_tcb *l = t->parent;
-	if (l && accept_queue_full(l)) {
+	bool fo = tn_tcp_fastopen_child_done(t); /* already on the accept queue, or accepted */
+	if (!fo && l && accept_queue_full(l)) {
 		tn_stat_inc(s, TN_TcpExtListenOverflows);
 		tn_stat_inc(s, TN_TcpExtListenDrops);
 		if (s->sysctl.tcp_abort_on_overflow) { /* tell the peer at once */
@@ -396,7 +401,7 @@ static bool synrecv_established(struct tn_stack *s, struct tn_tcb *t, const stru
 		/* else drop the ACK: our SYN-ACK retransmission draws another */
 		return false;
 	}
-	t->snd_una = g->h.ack;
+	t->snd_una = t->iss + 1; /* data a TFO child sent is acknowledged by ack_input */
 	t->snd_wnd = (uint32_t)g->h.win << (t->snd_wscale == 0xff ? 0 : t->snd_wscale);
 	t->snd_wl1 = g->h.seq;
 	t->snd_wl2 = g->h.ack;
@@ -408,7 +413,7 @@ static bool synrecv_established(struct tn_stack *s, struct tn_tcb *t, const stru
 	rto_fallback(t);
 	tn_timer_cancel(&s->wheel, &t->rtx_timer);
 	tn_tcp_cc_start(s, t);
-	tn_tcp_set_state(s, t, TN_TCP_ESTABLISHED);
+	tn_tcp_set_state(s, t, t->fin_rcvd ? TN_TCP_CLOSE_WAIT : TN_TCP_ESTABLISHED); /* TFO: a FIN in the SYN */
 	tn_tcp_sndbuf_expand(s, t);
 	t->keepalive = l ? l->keepalive : t->keepalive;
 	t->ka_idle = l ? l->ka_idle : t->ka_idle;
@@ -417,7 +422,11 @@ static bool synrecv_established(struct tn_stack *s, struct tn_tcb *t, const stru
 	t->last_rcv = s->now;
 	tn_tcp_keepalive_update(s, t);
 	tn_stat_inc(s, TN_TcpPassiveOpens);
-	if (l) {
+	if (t->fin_queued) { /* shut down by the application before the handshake completed */
+		t->fin_queued = false;
+		tn_tcp_shutdown_wr(s, t);
+	}
+	if (l && !fo) {
 		l->syn_len--;
 		if (l->accept_tail)
 			l->accept_tail->accept_next = t;
@@ -871,7 +880,7 @@ void tn_tcp_input(struct tn_stack *s, struct tn_pkt *pkt)
 	if (!isn)
 		tn_stat_inc(s, TN_TcpInSegs);
 	struct tn_tcb *l = tn_tcp_select_listener(s, g.dst, g.h.dport, g.src, g.h.sport);
-	struct tn_tcb *c = l ? listen_input(s, l, &g, isn) : NULL;
+	struct tn_tcb *c = l ? listen_input(s, l, &g, isn, &pkt) : NULL;
 	if (c) { /* a cookie's handshake completes through the normal path */
 		conn_input(s, c, &g, pkt);
 		if (c->state == TN_TCP_SYN_RECEIVED) /* the segment was refused */

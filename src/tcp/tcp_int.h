@@ -3,6 +3,7 @@
 #define TN_TCP_INT_H
 
 #include "tcp/tcp.h"
+#include "tcp/tcp_fastopen.h"
 #include "wire/tcp.h"
 
 #define TN_TCP_MS 1000000ull
@@ -48,6 +49,10 @@ void tn_tcp_cookie_ts_decode(uint32_t tsecr, uint8_t *peer_wscale, bool *sack);
 
 /* tcp_conn.c */
 struct tn_tcb *tn_tcb_new(struct tn_stack *s);
+/* A TCB in SYN-SENT for the 4-tuple (lport 0: choose one), hashed, its SYN
+ * not yet sent. */
+int tn_tcp_connect_tcb(struct tn_stack *s, struct tn_tcb **out, uint32_t laddr, uint16_t lport, uint32_t raddr,
+		       uint16_t rport);
 void tn_tcp_hash(struct tn_stack *s, struct tn_tcb *t);
 void tn_tcp_unhash(struct tn_stack *s, struct tn_tcb *t);
 struct tn_tcb *tn_tcp_lookup(struct tn_stack *s, uint32_t laddr, uint16_t lport, uint32_t raddr,
@@ -64,15 +69,25 @@ uint16_t tn_tcp_adv_mss(struct tn_stack *s, const struct tn_tcb *t);
 void tn_tcp_sndbuf_copy(const struct tn_tcb *t, uint32_t off, uint8_t *dst, uint32_t len);
 void tn_tcp_sndbuf_ack(struct tn_tcb *t, uint32_t bytes);
 void tn_tcp_sndbuf_expand(struct tn_stack *s, struct tn_tcb *t);
+/* Copy n bytes onto the end of the send buffer; 0 or -ENOMEM. */
+int tn_tcp_sndbuf_append(struct tn_tcb *t, const void *buf, uint32_t n);
 static inline bool tn_tcp_fin_sent(const struct tn_tcb *t) { return t->fin_sent; }
 static inline bool tn_tcp_fin_acked(const struct tn_tcb *t)
 {
 	return t->fin_sent && tn_seq_gt(t->snd_una, t->fin_seq);
 }
+/* Our SYN is unacknowledged: it holds SND.UNA, the send buffer starts
+ * after it (Fast Open sends data before the handshake completes). */
+static inline uint32_t tn_tcp_syn_unacked(const struct tn_tcb *t)
+{
+	return t->state == TN_TCP_SYN_SENT || t->state == TN_TCP_SYN_RECEIVED;
+}
+static inline bool tn_tcp_fastopen_child(const struct tn_tcb *t) { return t->tfo & TN_TFO_CHILD; }
 /* Bytes in the send buffer not yet sent (our FIN, once out, is not data). */
 static inline uint32_t tn_tcp_unsent(const struct tn_tcb *t)
 {
-	uint32_t sent = t->snd_max - t->snd_una - (tn_tcp_fin_sent(t) && !tn_tcp_fin_acked(t) ? 1 : 0);
+	uint32_t sent = t->snd_max - t->snd_una - (tn_tcp_fin_sent(t) && !tn_tcp_fin_acked(t) ? 1 : 0) -
+			tn_tcp_syn_unacked(t);
 	return t->snd.len > sent ? t->snd.len - sent : 0;
 }
 

@@ -63,6 +63,8 @@ void tn_tcp_syn_options(struct tn_stack *s, const struct tn_tcb *t, struct tn_tc
 		o->has_wscale = true;
 		o->wscale = t->rcv_wscale;
 	}
+	if (t->tfo)
+		tn_tcp_fastopen_syn_option(s, t, o, synack);
 }
 
 /* Build and send one segment: header, options, and `len` payload bytes
@@ -126,7 +128,7 @@ int tn_tcp_xmit(struct tn_stack *s, struct tn_tcb *t, uint32_t seq, uint32_t len
 /* A large segment (GSO): after the head's first MSS, one buffer per
  * further MSS of payload, each with headroom for the headers GSO writes in
  * front of it, so cutting it up later copies no payload (gso.c). */
-static int add_segments(struct tn_stack *s, struct tn_tcb *t, struct tn_pkt *head, uint32_t seq, uint32_t len)
+static int add_segments(struct tn_stack *s, struct tn_tcb *t, struct tn_pkt *head, uint32_t off, uint32_t len)
 {
 	struct tn_pkt *last = head;
 	uint16_t segs = 1;
@@ -135,12 +137,12 @@ static int add_segments(struct tn_stack *s, struct tn_tcb *t, struct tn_pkt *hea
 		struct tn_pkt *e = tn_pkt_alloc(s->pool);
 		if (!e)
 			return -1;
-		tn_tcp_sndbuf_copy(t, seq - t->snd_una, tn_pkt_put(e, n), n);
+		tn_tcp_sndbuf_copy(t, off, tn_pkt_put(e, n), n);
 		e->pkt_len = n;
 		last->next = e;
 		last = e;
 		head->pkt_len += n;
-		seq += n;
+		off += n;
 		len -= n;
 		segs++;
 	}
@@ -177,9 +179,11 @@ int tn_tcp_xmit_hdr(struct tn_stack *s, struct tn_tcb *t, struct tn_tcp_hdr *h, 
 		return -EMSGSIZE;
 	}
 	tn_tcp_emit(h, d, hl);
+	/* The buffer starts after an unacknowledged SYN (Fast Open). */
+	uint32_t off = h->seq + !!(flags & TN_TCP_SYN) - t->snd_una - tn_tcp_syn_unacked(t);
 	if (first)
-		tn_tcp_sndbuf_copy(t, h->seq - t->snd_una, d + hl, first);
-	if (len > first && add_segments(s, t, p, h->seq + first, len - first) < 0) {
+		tn_tcp_sndbuf_copy(t, off, d + hl, first);
+	if (len > first && add_segments(s, t, p, off + first, len - first) < 0) {
 		tn_pkt_free(p);
 		tn_stat_inc(s, TN_TernExtNoBufs);
 		return -ENOBUFS;
@@ -456,7 +460,8 @@ static bool send_lost(struct tn_stack *s, struct tn_tcb *t)
 void tn_tcp_output(struct tn_stack *s, struct tn_tcb *t)
 {
 	if (t->state != TN_TCP_ESTABLISHED && t->state != TN_TCP_CLOSE_WAIT &&
-	    t->state != TN_TCP_FIN_WAIT_1 && t->state != TN_TCP_LAST_ACK && t->state != TN_TCP_CLOSING)
+	    t->state != TN_TCP_FIN_WAIT_1 && t->state != TN_TCP_LAST_ACK && t->state != TN_TCP_CLOSING &&
+	    !tn_tcp_fastopen_child(t)) /* a TFO child sends before the final ACK */
 		return;
 	struct tn_iface *ifc = out_iface(s, t);
 	restart_after_idle(s, t);
@@ -469,7 +474,7 @@ void tn_tcp_output(struct tn_stack *s, struct tn_tcb *t)
 		if (t->lost_out > t->retrans_out && !t->frto_new)
 			break; /* a hole waits for room; new data must not pass it */
 		uint32_t pipe = tn_tcp_in_flight(t), unsent = tn_tcp_unsent(t);
-		uint32_t sent = t->snd_max - t->snd_una;
+		uint32_t sent = t->snd_max - t->snd_una - tn_tcp_syn_unacked(t); /* a TFO child's SYN-ACK is no data */
 		uint32_t cwnd_room = t->cwnd > pipe ? t->cwnd - pipe : 0;
 		uint32_t wnd_room = t->snd_wnd > sent ? t->snd_wnd - sent : 0;
 		uint32_t seg = unsent < t->mss ? unsent : t->mss;
@@ -617,6 +622,7 @@ void tn_tcp_rtx_fire(void *ctx, struct tn_timer *tm)
 		}
 		t->backoff++;
 		tn_stat_inc(s, TN_TcpRetransSegs);
+		tn_tcp_fastopen_syn_timeout(s, t); /* resent without data or cookie */
 		tn_tcp_xmit(s, t, t->iss, 0, TN_TCP_SYN);
 		tn_tcp_arm_rtx(s, t);
 		return;
