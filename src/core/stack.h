@@ -11,6 +11,7 @@
 #include "core/stats.h"
 #include "core/sysctl.h"
 #include "core/timer.h"
+#include "filter/nf.h"
 #include "link/dev.h"
 #include "net/frag.h"
 #include "net/icmp.h"
@@ -79,6 +80,7 @@ struct tn_stack {
 	struct tn_addr_ref bcasts[TN_MAX_IFACES * TN_MAX_ADDRS];
 	int nbcasts;
 	uint16_t ip_id;           /* next IP identification */
+	struct tn_nf nf;          /* netfilter hook registrations */
 	struct tn_route_table routes;
 	struct tn_neigh_table neigh;
 	struct tn_frag_table frag;

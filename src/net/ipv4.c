@@ -7,6 +7,7 @@
 #include <errno.h>
 
 #include "core/stack.h"
+#include "filter/nf.h"
 #include "net/frag.h"
 #include "net/icmp.h"
 #include "net/neigh.h"
@@ -25,6 +26,8 @@ static bool martian_source(uint32_t src)
 /* Hand a packet to its transport.  pkt->data at the IP header. */
 static void ip_local_deliver(struct tn_stack *s, struct tn_pkt *pkt)
 {
+	if (!tn_nf_hook(s, &s->nf, TN_NF_LOCAL_IN, pkt, pkt->ifindex, 0))
+		return;
 	struct tn_ipv4_hdr h;
 	/* Parse again: reassembly rebuilt the header of a whole datagram,
 	 * whose payload may span a chain (the header is in the head). */
@@ -125,6 +128,19 @@ static int ip_finish_output(struct tn_stack *s, struct tn_pkt *pkt, int ifindex,
 	return tn_frag_output(s, pkt, mtu, send_to_hop, &hop);
 }
 
+/* POST_ROUTING, then on to the neighbour (fragmenting if need be). */
+static int ip_post_routing(struct tn_stack *s, struct tn_pkt *pkt, int in_ifindex, int ifindex, uint32_t nexthop,
+			   uint32_t mtu)
+{
+	if (!tn_nf_hook(s, &s->nf, TN_NF_POST_ROUTING, pkt, in_ifindex, ifindex))
+		return -EPERM;
+	if (ifindex == 0) {
+		tn_pktq_push(&s->loopback, pkt, 0);
+		return 0;
+	}
+	return ip_finish_output(s, pkt, ifindex, nexthop, mtu);
+}
+
 static void ip_forward(struct tn_stack *s, int in_ifindex, struct tn_pkt *pkt,
 		       const struct tn_ipv4_hdr *h)
 {
@@ -156,10 +172,13 @@ static void ip_forward(struct tn_stack *s, int in_ifindex, struct tn_pkt *pkt,
 	uint16_t old = tn_get16(ip + 8);
 	ip[8] = (uint8_t)(h->ttl - 1);
 	tn_put16(ip + 10, tn_csum_update16(tn_get16(ip + 10), old, tn_get16(ip + 8)));
-	tn_stat_add(s, TN_IpForwDatagrams, TN_PKT_SEGS(pkt));
 	pkt->flags |= TN_PKT_FORWARDED;
-	(void)in_ifindex;
-	ip_finish_output(s, pkt, rt->ifindex, rt->gw ? rt->gw : h->dst, mtu);
+	int out = rt->ifindex;
+	uint32_t nexthop = rt->gw ? rt->gw : h->dst;
+	if (!tn_nf_hook(s, &s->nf, TN_NF_FORWARD, pkt, in_ifindex, out))
+		return;
+	tn_stat_add(s, TN_IpForwDatagrams, TN_PKT_SEGS(pkt));
+	ip_post_routing(s, pkt, in_ifindex, out, nexthop, mtu);
 }
 
 void tn_ipv4_input(struct tn_stack *s, int ifindex, struct tn_pkt *pkt)
@@ -190,6 +209,10 @@ void tn_ipv4_input(struct tn_stack *s, int ifindex, struct tn_pkt *pkt)
 	}
 	tn_pkt_trim(pkt, h.tot_len); /* drop link-layer padding */
 	pkt->l3_off = tn_pkt_off(pkt, pkt->data);
+	if (!tn_nf_hook(s, &s->nf, TN_NF_PRE_ROUTING, pkt, ifindex, 0))
+		return;
+	h.src = tn_get32(pkt->data + 12); /* NAT may have rewritten them */
+	h.dst = tn_get32(pkt->data + 16);
 	if (martian_source(h.src) && ifindex != 0) {
 		tn_drop(s, pkt, TN_TernExtIpInMartians);
 		return;
@@ -314,10 +337,18 @@ int tn_ip_output(struct tn_stack *s, struct tn_pkt *pkt, const struct tn_ip_out 
 	tn_stat_add(s, TN_IpOutRequests, TN_PKT_SEGS(pkt));
 	if (tn_ip_is_lbcast(o->dst) || tn_addr_is_bcast(s, o->dst, 0))
 		tn_stat_inc(s, TN_IpExtOutBcastPkts);
-	if (ifindex == 0) {
-		tn_pktq_push(&s->loopback, pkt, 0);
-		return 0;
+	if (!tn_nf_hook(s, &s->nf, TN_NF_LOCAL_OUT, pkt, 0, ifindex))
+		return -EPERM; /* as Linux tells a sender whose packet OUTPUT dropped */
+	uint32_t dst = tn_get32(pkt->data + 16);
+	if (dst != o->dst) { /* NAT moved it: route again (ip_route_me_harder) */
+		struct tn_ip_out again = *o;
+		again.dst = dst;
+		again.src = tn_get32(pkt->data + 12);
+		if (ip_route_output(s, &again, &ifindex, &nexthop, &src, &mtu) < 0) {
+			tn_drop(s, pkt, TN_IpOutNoRoutes);
+			return -EHOSTUNREACH;
+		}
 	}
-	rc = ip_finish_output(s, pkt, ifindex, nexthop, mtu);
+	rc = ip_post_routing(s, pkt, 0, ifindex, nexthop, mtu);
 	return rc < 0 ? rc : 0;
 }

@@ -199,7 +199,10 @@ int tn_tcp_xmit_hdr(struct tn_stack *s, struct tn_tcb *t, struct tn_tcp_hdr *h, 
 	struct tn_ip_out o = {.src = t->laddr, .dst = t->raddr, .proto = TN_IPPROTO_TCP, .df = 1};
 	if (ect)
 		o.tos = TN_ECN_ECT0;
-	return tn_ip_output(s, p, &o);
+	int rc = tn_ip_output(s, p, &o);
+	/* A filter dropped it: to TCP a segment lost on the way, retransmitted
+	 * in time (as Linux's TCP treats an OUTPUT drop). */
+	return rc == -EPERM ? 0 : rc;
 }
 
 /* A reset for a segment that has no connection (RFC 9293 3.10.7.1). */
