@@ -24,6 +24,7 @@ struct pcap {
 	FILE *f;
 	uint64_t wall_offset;
 	uint64_t last_flush;
+	bool unflushed; /* records written since the last flush */
 	bool failed; /* a write failed: stop rather than leave a misaligned file */
 };
 
@@ -54,6 +55,7 @@ static void write_record(struct pcap *c, const struct tn_pkt *p)
 	}
 	if (!ok || left)
 		c->failed = true;
+	c->unflushed = true;
 }
 
 static void sync_stats(struct pcap *c)
@@ -109,9 +111,10 @@ static void pcap_service(struct tn_dev *d, uint64_t now)
 	struct pcap *c = d->priv;
 	d->now = now;
 	/* Bound the flush rate, yet keep a running host's file readable. */
-	if (now - c->last_flush >= FLUSH_EVERY_NS) {
+	if (c->unflushed && now - c->last_flush >= FLUSH_EVERY_NS) {
 		fflush(c->f);
 		c->last_flush = now;
+		c->unflushed = false;
 	}
 	c->lower->now = now;
 	if (c->lower->ops->service)
@@ -123,7 +126,11 @@ static uint64_t pcap_next_event(struct tn_dev *d)
 {
 	struct pcap *c = d->priv;
 	c->lower->now = d->now;
-	return tn_dev_next_event(c->lower);
+	uint64_t t = tn_dev_next_event(c->lower);
+	/* Records written: wake to flush them even if the link goes quiet, so
+	 * a reader of the running host's file sees them within 100 ms. */
+	uint64_t flush_at = c->last_flush + FLUSH_EVERY_NS;
+	return c->unflushed && flush_at < t ? flush_at : t;
 }
 
 static int pcap_fd(struct tn_dev *d) { return tn_dev_fd(((struct pcap *)d->priv)->lower); }

@@ -79,7 +79,20 @@ static bool spares_ready(struct tap *t, struct tn_mempool *mp)
 /* What the virtio-net header says about a received frame: checksum state
  * and, for a large segment, its segment size.  -1: a kind we did not
  * offer to take. */
-static int take_vnet_hdr(struct tn_pkt *p, const struct virtio_net_hdr *h)
+/* Link, IPv4 and TCP header bytes at the front of a large segment, or 0
+ * if they are not all in its first buffer. */
+static uint32_t frame_hdr_len(const struct tn_pkt *p, uint32_t l2)
+{
+	const uint8_t *ip = p->data + l2;
+	if (p->len < l2 + 20 || (ip[0] >> 4) != 4)
+		return 0;
+	uint32_t ihl = (uint32_t)(ip[0] & 0xf) * 4;
+	if (ihl < 20 || p->len < l2 + ihl + 13)
+		return 0;
+	return l2 + ihl + (uint32_t)(ip[ihl + 12] >> 4) * 4;
+}
+
+static int take_vnet_hdr(struct tn_pkt *p, const struct virtio_net_hdr *h, uint32_t l2)
 {
 	if (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)
 		p->flags |= TN_PKT_CSUM_PARTIAL; /* the kernel vouches for it */
@@ -88,11 +101,15 @@ static int take_vnet_hdr(struct tn_pkt *p, const struct virtio_net_hdr *h)
 	uint8_t type = h->gso_type & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
 	if (type == VIRTIO_NET_HDR_GSO_NONE)
 		return 0;
-	if (type != VIRTIO_NET_HDR_GSO_TCPV4 || h->gso_size == 0 || h->hdr_len >= p->pkt_len)
+	if (type != VIRTIO_NET_HDR_GSO_TCPV4 || h->gso_size == 0)
 		return -1;
-	uint32_t payload = p->pkt_len - h->hdr_len;
+	/* hdr_len is only a hint (Linux puts the skb's linear length there,
+	 * which may be the whole frame): find the headers ourselves. */
+	uint32_t hdr = frame_hdr_len(p, l2);
+	if (!hdr || hdr >= p->pkt_len)
+		return -1;
 	p->gso_size = h->gso_size;
-	p->gso_segs = (uint16_t)((payload + h->gso_size - 1) / h->gso_size);
+	p->gso_segs = (uint16_t)((p->pkt_len - hdr + h->gso_size - 1) / h->gso_size);
 	return 0;
 }
 
@@ -127,7 +144,10 @@ static struct tn_pkt *read_vnet(struct tap *t, struct tn_mempool *mp, ssize_t *r
 		last = p;
 		len -= n;
 	}
-	if (!head || take_vnet_hdr(head, &h) < 0) {
+	uint32_t l2 = t->dev.framing == TN_DEV_L2 ? 14 : 0;
+	if (l2 && head && head->len >= 14 && head->data[12] == 0x81 && head->data[13] == 0x00)
+		l2 += 4; /* one VLAN tag */
+	if (!head || take_vnet_hdr(head, &h, l2) < 0) {
 		t->dev.stats.rx_dropped++;
 		tn_pkt_free(head);
 		return NULL;
