@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2046  # word splitting of value lists is intended
 # iperf3 goodput from Linux through a TAP device to tern, against Linux to
 # Linux over a veth pair, with the CPU each costs per byte.
 #
@@ -38,7 +39,8 @@ HZ=$(getconf CLK_TCK)
 ns_new NS_T btap
 tern_start "$NS_T" "$NAME" --tap btap0 --addr 198.18.20.2/24 --iperf3 5201
 linux_addr "$NS_T" btap0 198.18.20.1/24
-eval "TPID=\$PID_$NAME"
+eval "TPID=\$PID_$NAME" # tern_start sets PID_<name>
+: "${TPID:?}"
 ns_new NS_C btvc
 ns_new NS_S btvs
 ip -n "$NS_C" link add btv0 type veth peer name btv1 || fail "veth"
