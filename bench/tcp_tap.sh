@@ -51,7 +51,7 @@ ip netns exec "$NS_S" iperf3 -s -p 5201 >"$IT_TMP/iperf3-s.log" 2>&1 &
 LPID=$! # ip netns exec execs iperf3: this is the server's pid
 IT_PIDS+=("$LPID")
 sleep 0.5
-tapinfo=$(ip -n "$NS_T" -d link show btap0 | grep -o "tun type tap.*" | head -1)
+tapinfo=$(ip -n "$NS_T" -d link show btap0 | grep -o "tun type tap pi [a-z]* vnet_hdr [a-z]*" | head -1)
 
 # busy_ticks: busy jiffies of all CPUs (user nice system irq softirq)
 busy_ticks() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8; exit}' /proc/stat; }
