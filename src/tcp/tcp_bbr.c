@@ -29,6 +29,9 @@
 #define BBR_FULL_BW_CNT 3
 #define BBR_MIN_CWND_SEGS 4
 #define BBR_PACING_MARGIN 1 /* percent below the estimate, to drain queues */
+#define BBR_EXTRA_ACKED_WIN_RTTS 5  /* ACK aggregation filter window, rounds */
+#define BBR_EXTRA_ACKED_MAX_NS (100 * TN_TCP_MS) /* its cap, in time at bw */
+#define BBR_ACK_EPOCH_RESET (1u << 30) /* bytes: restart a very old epoch */
 
 static const int cycle_gain[BBR_CYCLE_LEN] = {BBR_UNIT * 5 / 4, BBR_UNIT * 3 / 4, BBR_UNIT, BBR_UNIT,
 					      BBR_UNIT, BBR_UNIT, BBR_UNIT, BBR_UNIT};
@@ -41,12 +44,17 @@ struct bbr_sample {
 };
 
 struct bbr {
-	struct bbr_sample bw[3]; /* Kathleen Nichols' windowed max: best, 2nd, 3rd */
+	/* Kathleen Nichols' windowed max: best, 2nd, 3rd (bytes/s, and the
+	 * round each was taken in; apart, so the struct packs) */
+	uint64_t bw[3];
+	uint32_t bw_round[3];
+	uint32_t ack_epoch_acked; /* bytes ACKed since ack_epoch_stamp */
 	uint64_t min_rtt, min_rtt_stamp, probe_rtt_done_stamp, cycle_stamp;
-	uint64_t next_rtt_delivered, full_bw;
+	uint64_t next_rtt_delivered, full_bw, ack_epoch_stamp;
 	uint32_t round_count, prior_cwnd;
+	uint32_t extra_acked[2]; /* ACK aggregation: max per window of 5 rounds, bytes */
 	uint16_t pacing_gain, cwnd_gain;
-	uint8_t mode, cycle_idx, full_bw_cnt, prev_ca_state;
+	uint8_t mode, cycle_idx, full_bw_cnt, prev_ca_state, extra_acked_win_rtts, extra_acked_win_idx;
 	bool round_start, full_bw_reached, packet_conservation, probe_rtt_round_done, idle_restart;
 };
 _Static_assert(sizeof(struct bbr) <= sizeof(((struct tn_tcb *)0)->cc_priv), "bbr state fits");
@@ -55,40 +63,50 @@ static struct bbr *bbr_of(struct tn_tcb *t) { return (struct bbr *)t->cc_priv; }
 
 /* ---- windowed max filter (Linux's lib/minmax.c, in rounds) ---- */
 
+static struct bbr_sample bw_get(const struct bbr *b, int i) { return (struct bbr_sample){b->bw[i], b->bw_round[i]}; }
+static void bw_set(struct bbr *b, int i, struct bbr_sample v)
+{
+	b->bw[i] = v.bw;
+	b->bw_round[i] = v.round;
+}
+
 static void bw_reset(struct bbr *b, uint32_t round, uint64_t bw)
 {
 	for (int i = 0; i < 3; i++)
-		b->bw[i] = (struct bbr_sample){bw, round};
+		bw_set(b, i, (struct bbr_sample){bw, round});
 }
 
 static void bw_update(struct bbr *b, uint32_t round, uint64_t bw)
 {
 	struct bbr_sample v = {bw, round};
-	if (bw >= b->bw[0].bw || round - b->bw[2].round > BBR_BW_RTTS) {
+	if (bw >= b->bw[0] || round - b->bw_round[2] > BBR_BW_RTTS) {
 		bw_reset(b, round, bw);
 		return;
 	}
-	if (bw >= b->bw[1].bw)
-		b->bw[2] = b->bw[1] = v;
-	else if (bw >= b->bw[2].bw)
-		b->bw[2] = v;
+	if (bw >= b->bw[1]) {
+		bw_set(b, 1, v);
+		bw_set(b, 2, v);
+	} else if (bw >= b->bw[2]) {
+		bw_set(b, 2, v);
+	}
 	/* age out samples older than the window, keeping the ordering */
-	if (round - b->bw[0].round > BBR_BW_RTTS) {
-		b->bw[0] = b->bw[1];
-		b->bw[1] = b->bw[2];
-		b->bw[2] = v;
-		if (round - b->bw[0].round > BBR_BW_RTTS) {
-			b->bw[0] = b->bw[1];
-			b->bw[1] = b->bw[2];
+	if (round - b->bw_round[0] > BBR_BW_RTTS) {
+		bw_set(b, 0, bw_get(b, 1));
+		bw_set(b, 1, bw_get(b, 2));
+		bw_set(b, 2, v);
+		if (round - b->bw_round[0] > BBR_BW_RTTS) {
+			bw_set(b, 0, bw_get(b, 1));
+			bw_set(b, 1, bw_get(b, 2));
 		}
-	} else if (b->bw[1].round == b->bw[0].round && round - b->bw[1].round > BBR_BW_RTTS / 4) {
-		b->bw[2] = b->bw[1] = v;
-	} else if (b->bw[2].round == b->bw[1].round && round - b->bw[2].round > BBR_BW_RTTS / 2) {
-		b->bw[2] = v;
+	} else if (b->bw_round[1] == b->bw_round[0] && round - b->bw_round[1] > BBR_BW_RTTS / 4) {
+		bw_set(b, 1, v);
+		bw_set(b, 2, v);
+	} else if (b->bw_round[2] == b->bw_round[1] && round - b->bw_round[2] > BBR_BW_RTTS / 2) {
+		bw_set(b, 2, v);
 	}
 }
 
-uint64_t tn_bbr_max_bw(const struct tn_tcb *t) { return ((const struct bbr *)t->cc_priv)->bw[0].bw; }
+uint64_t tn_bbr_max_bw(const struct tn_tcb *t) { return ((const struct bbr *)t->cc_priv)->bw[0]; }
 int tn_bbr_mode(const struct tn_tcb *t) { return ((const struct bbr *)t->cc_priv)->mode; }
 uint64_t tn_bbr_min_rtt(const struct tn_tcb *t) { return ((const struct bbr *)t->cc_priv)->min_rtt; }
 
@@ -166,6 +184,7 @@ static void bbr_init(struct tn_stack *s, struct tn_tcb *t)
 	memset(b, 0, sizeof(*b));
 	b->min_rtt = t->srtt ? t->srtt : UINT64_MAX;
 	b->min_rtt_stamp = s->now;
+	b->ack_epoch_stamp = s->now;
 	b->next_rtt_delivered = t->delivered;
 	b->prev_ca_state = TN_CA_OPEN;
 	enter_startup(b);
@@ -186,8 +205,57 @@ static void update_bw(struct tn_tcb *t, struct bbr *b, const struct tn_rate_samp
 	}
 	uint64_t bw = rs->delivered * 1000000000ull / (uint64_t)rs->interval_ns;
 	/* App-limited samples understate the path, unless they beat the max. */
-	if (!rs->is_app_limited || bw >= b->bw[0].bw)
+	if (!rs->is_app_limited || bw >= b->bw[0])
 		bw_update(b, b->round_count, bw);
+}
+
+/* ACK aggregation (Linux's bbr_update_ack_aggregation, since 4.20): how
+ * many bytes were ACKed beyond what the bandwidth estimate would have
+ * delivered since the ACK rate last fell to it -- the data the receiver,
+ * the path or our own host's batching (one poll reads many ACKs) held
+ * back and released at once.  The window keeps room for it, so that the
+ * sender is not left idle waiting for ACKs that come in clumps; without
+ * it a flow held to 2 x BDP (less when min_rtt reads low) is cwnd-limited,
+ * its probing at 5/4 cannot raise the delivery rate, and the bandwidth
+ * filter can only fall. */
+static void update_ack_aggregation(struct tn_tcb *t, struct bbr *b, const struct tn_rate_sample *rs)
+{
+	if (!rs->acked_sacked || rs->interval_ns <= 0)
+		return;
+	if (b->round_start) {
+		if (b->extra_acked_win_rtts < 0x1f)
+			b->extra_acked_win_rtts++;
+		if (b->extra_acked_win_rtts >= BBR_EXTRA_ACKED_WIN_RTTS) {
+			b->extra_acked_win_rtts = 0;
+			b->extra_acked_win_idx ^= 1;
+			b->extra_acked[b->extra_acked_win_idx] = 0;
+		}
+	}
+	uint64_t epoch_ns = t->delivered_ns > b->ack_epoch_stamp ? t->delivered_ns - b->ack_epoch_stamp : 0;
+	uint64_t expected = b->bw[0] * epoch_ns / 1000000000ull;
+	if (b->ack_epoch_acked <= expected || b->ack_epoch_acked + rs->acked_sacked >= BBR_ACK_EPOCH_RESET) {
+		b->ack_epoch_acked = 0; /* the ACK rate fell to the estimate: a new epoch */
+		b->ack_epoch_stamp = t->delivered_ns;
+		expected = 0;
+	}
+	b->ack_epoch_acked += rs->acked_sacked;
+	uint64_t extra = b->ack_epoch_acked - expected;
+	if (extra > t->cwnd)
+		extra = t->cwnd;
+	if (extra > b->extra_acked[b->extra_acked_win_idx])
+		b->extra_acked[b->extra_acked_win_idx] = (uint32_t)extra;
+}
+
+/* The window's allowance for ACK aggregation, once the pipe is full: the
+ * larger of the two windows' maxima, at most 100 ms at the estimated
+ * bandwidth (Linux's bbr_ack_aggregation_cwnd, extra_acked_gain 1). */
+static uint32_t ack_aggregation_cwnd(const struct bbr *b)
+{
+	if (!b->full_bw_reached)
+		return 0;
+	uint64_t cap = b->bw[0] * BBR_EXTRA_ACKED_MAX_NS / 1000000000ull;
+	uint64_t extra = b->extra_acked[0] > b->extra_acked[1] ? b->extra_acked[0] : b->extra_acked[1];
+	return (uint32_t)(extra < cap ? extra : cap);
 }
 
 static bool next_cycle_phase(struct tn_stack *s, struct tn_tcb *t, struct bbr *b, const struct tn_rate_sample *rs)
@@ -198,16 +266,16 @@ static bool next_cycle_phase(struct tn_stack *s, struct tn_tcb *t, struct bbr *b
 		return full_length;
 	uint32_t inflight = tn_tcp_in_flight(t);
 	if (gain > BBR_UNIT) /* probe until the queue shows or the pipe is full */
-		return full_length && (rs->losses || inflight >= bbr_bdp(t, b, b->bw[0].bw, gain));
-	return full_length || inflight <= bbr_bdp(t, b, b->bw[0].bw, BBR_UNIT);
+		return full_length && (rs->losses || inflight >= bbr_bdp(t, b, b->bw[0], gain));
+	return full_length || inflight <= bbr_bdp(t, b, b->bw[0], BBR_UNIT);
 }
 
 static void check_full_bw(struct bbr *b, const struct tn_rate_sample *rs)
 {
 	if (b->full_bw_reached || !b->round_start || rs->is_app_limited)
 		return;
-	if (b->bw[0].bw * BBR_UNIT >= b->full_bw * BBR_FULL_BW_THRESH) {
-		b->full_bw = b->bw[0].bw;
+	if (b->bw[0] * BBR_UNIT >= b->full_bw * BBR_FULL_BW_THRESH) {
+		b->full_bw = b->bw[0];
 		b->full_bw_cnt = 0;
 		return;
 	}
@@ -221,9 +289,9 @@ static void check_drain(struct tn_stack *s, struct tn_tcb *t, struct bbr *b)
 		b->mode = BBR_DRAIN;
 		b->pacing_gain = BBR_DRAIN_GAIN;
 		b->cwnd_gain = BBR_HIGH_GAIN;
-		t->ssthresh = bbr_bdp(t, b, b->bw[0].bw, BBR_UNIT);
+		t->ssthresh = bbr_bdp(t, b, b->bw[0], BBR_UNIT);
 	}
-	if (b->mode == BBR_DRAIN && tn_tcp_in_flight(t) <= bbr_bdp(t, b, b->bw[0].bw, BBR_UNIT))
+	if (b->mode == BBR_DRAIN && tn_tcp_in_flight(t) <= bbr_bdp(t, b, b->bw[0], BBR_UNIT))
 		enter_probe_bw(s, b);
 }
 
@@ -322,7 +390,8 @@ static void set_cwnd(struct tn_tcb *t, struct bbr *b, const struct tn_rate_sampl
 {
 	uint32_t cwnd = t->cwnd, acked = rs->acked_sacked;
 	if (acked && !recover_or_restore(t, b, rs, &cwnd)) {
-		uint32_t target = bbr_quantization(t, b, bbr_bdp(t, b, b->bw[0].bw, b->cwnd_gain));
+		uint32_t target = bbr_bdp(t, b, b->bw[0], b->cwnd_gain) + ack_aggregation_cwnd(b);
+		target = bbr_quantization(t, b, target);
 		if (b->full_bw_reached)
 			cwnd = cwnd + acked < target ? cwnd + acked : target;
 		else if (cwnd < target || t->delivered < TN_TCP_IW * (uint64_t)t->mss)
@@ -339,13 +408,14 @@ static void bbr_main(struct tn_stack *s, struct tn_tcb *t, const struct tn_rate_
 {
 	struct bbr *b = bbr_of(t);
 	update_bw(t, b, rs);
+	update_ack_aggregation(t, b, rs);
 	if (b->mode == BBR_PROBE_BW && next_cycle_phase(s, t, b, rs))
 		advance_cycle(s, b);
 	check_full_bw(b, rs);
 	check_drain(s, t, b);
 	update_min_rtt(s, t, b, rs);
 	update_gains(b);
-	uint64_t bw = b->bw[0].bw;
+	uint64_t bw = b->bw[0];
 	if (bw)
 		set_pacing_rate(t, b, bw, b->pacing_gain);
 	set_cwnd(t, b, rs);
@@ -378,7 +448,7 @@ static void bbr_cwnd_event(struct tn_stack *s, struct tn_tcb *t, enum tn_ca_even
 		return;
 	b->idle_restart = true;
 	if (b->mode == BBR_PROBE_BW) /* restart at the estimated rate, not a gain above it */
-		set_pacing_rate(t, b, b->bw[0].bw, BBR_UNIT);
+		set_pacing_rate(t, b, b->bw[0], BBR_UNIT);
 	else if (b->mode == BBR_PROBE_RTT && b->probe_rtt_done_stamp && s->now >= b->probe_rtt_done_stamp)
 		exit_probe_rtt(s, t, b);
 }

@@ -289,8 +289,8 @@ static bool paced(const struct tn_tcb *t)
 }
 
 /* May a segment leave now?  Else the pacing timer wakes us when it may.
- * One timer tick of lateness is forgiven, as a burst, so a coarse timer
- * does not cost rate. */
+ * Lateness up to one pacing quantum is forgiven, as a burst (pace_sent),
+ * so a late wake-up does not cost rate. */
 static bool pace_allows(struct tn_stack *s, struct tn_tcb *t)
 {
 	if (!paced(t) || t->pace_next_ns <= s->now)
@@ -300,13 +300,40 @@ static bool pace_allows(struct tn_stack *s, struct tn_tcb *t)
 	return false;
 }
 
+/* The burst a paced sender may catch up with after waking late: about
+ * 1 ms of data at the pacing rate, at least two segments, at most 64 KiB
+ * -- what Linux sends as one TSO/GSO skb (tcp_tso_autosize with
+ * sk_pacing_shift 10), so the bursts on the wire match Linux's.  With only
+ * one timer tick (100 us) forgiven, a host whose wake-ups run later than
+ * that -- tick rounding, timer slack, scheduling on a busy machine -- lost
+ * the difference on every segment, so the achieved rate fell short of the
+ * pacing rate; BBR's bandwidth filter, fed what pacing achieved, then
+ * followed it down (tern BBR at 0.4-0.6x Linux on the shaped path). */
+static uint64_t pace_quantum_ns(const struct tn_tcb *t, uint64_t rate)
+{
+	uint64_t bytes = rate >> 10;
+	uint64_t two = 2u * (uint64_t)t->mss;
+	if (bytes < two)
+		bytes = two;
+	if (bytes > 65536)
+		bytes = 65536;
+	uint64_t ns = bytes * 1000000000ull / rate;
+	return ns > TN_TICK_NS ? ns : TN_TICK_NS;
+}
+
 static void pace_sent(struct tn_stack *s, struct tn_tcb *t, uint32_t bytes)
 {
 	if (!paced(t))
 		return;
 	uint64_t rate = t->pacing_rate < t->max_pacing_rate ? t->pacing_rate : t->max_pacing_rate;
-	uint64_t len_ns = (uint64_t)(bytes + TN_TCP_HLEN + 20) * 1000000000ull / (rate ? rate : 1);
-	uint64_t floor = s->now > TN_TICK_NS ? s->now - TN_TICK_NS : 0;
+	if (!rate)
+		rate = 1;
+	/* Payload bytes only: pacing_rate is in payload bytes per second (BBR
+	 * sets it from the delivery rate, which counts payload), so charging
+	 * the 40 header bytes as well paced 3% below the rate asked for. */
+	uint64_t len_ns = (uint64_t)bytes * 1000000000ull / rate;
+	uint64_t q = pace_quantum_ns(t, rate);
+	uint64_t floor = s->now > q ? s->now - q : 0;
 	uint64_t base = t->pace_next_ns > floor ? t->pace_next_ns : floor;
 	t->pace_next_ns = base + len_ns;
 }
