@@ -137,15 +137,15 @@ int main(int argc, char **argv)
 {
 	double seconds = argc > 1 ? atof(argv[1]) : 1.0;
 	static const struct cost_case cases[] = {
-		{"pfifo_fast", ""},
-		{"pfifo", ""},
-		{"bfifo", ""},
-		{"prio", ""},
-		{"tbf", "rate 10gbit burst 1mb latency 50ms"},
-		{"sfq", "perturb 10"},
-		{"fq_codel", ""},
+		{"pfifo_fast", "", NULL},
+		{"pfifo", "", NULL},
+		{"bfifo", "", NULL},
+		{"prio", "", NULL},
+		{"tbf", "rate 10gbit burst 1mb latency 50ms", NULL},
+		{"sfq", "perturb 10", NULL},
+		{"fq_codel", "", NULL},
 		{"htb", "default 1", "rate 10gbit ceil 10gbit"},
-		{"netem", "delay 0ms"},
+		{"netem", "delay 0ms", NULL},
 	};
 	static const uint32_t flows[] = {1, 100, 10000};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
