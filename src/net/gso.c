@@ -163,7 +163,10 @@ struct gro_seg {
 static bool gro_candidate(struct tn_pkt *p, struct gro_seg *g)
 {
 	struct tn_ipv4_hdr h;
-	if (p->next || p->gso_size || tn_ipv4_parse(p->data, p->len, &h) < 0 || h.ihl != 20 ||
+	/* Cheap tests first: most packets that are not TCP data go no further. */
+	if (p->next || p->gso_size || p->len < 40 || p->data[0] != 0x45 || p->data[9] != TN_IPPROTO_TCP)
+		return false;
+	if (tn_ipv4_parse(p->data, p->len, &h) < 0 || h.ihl != 20 ||
 	    h.proto != TN_IPPROTO_TCP || (h.frag_off & IP_NOT_DF) || h.tot_len < 40)
 		return false;
 	g->ip = p->data;

@@ -249,10 +249,10 @@ ssize_t tn_udp_sendto(struct tn_stack *s, struct tn_sock *sk, const void *buf, s
 	}
 	struct tn_udp_hdr uh = {.sport = sk->lport, .dport = dport, .len = (uint16_t)(len + TN_UDP_HLEN)};
 	tn_udp_emit(&uh, p->data, TN_UDP_HLEN);
-	uint32_t sum = tn_csum_pseudo4(src, dst, TN_IPPROTO_UDP, uh.len);
-	uint16_t check = tn_csum_fold(tn_csum_pkt(p, 0, uh.len, sum));
-	uh.check = check ? check : 0xffff; /* 0 means "no checksum" in UDP */
-	tn_udp_emit(&uh, p->data, TN_UDP_HLEN);
+	/* Checksummed on the way out (tn_csum_finish, which also sends a
+	 * computed 0 as all ones), unless the link takes it as it is, as
+	 * Linux's UDP leaves CHECKSUM_PARTIAL to loopback and offloading NICs. */
+	p->flags |= TN_PKT_CSUM_PARTIAL;
 	struct tn_ip_out o = {
 		.src = src, .dst = dst, .proto = TN_IPPROTO_UDP, .df = 1,
 		.ttl = sk->ttl > 0 ? (uint8_t)sk->ttl : 0, .tos = (uint8_t)sk->tos,
