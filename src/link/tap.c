@@ -207,7 +207,10 @@ static int make_vnet_hdr(struct tn_pkt *p, struct virtio_net_hdr *h)
 		return -1;
 	uint32_t l3 = (uint32_t)(ip - p->data), ihl = (uint32_t)(ip[0] & 0xf) * 4;
 	uint32_t tot = (uint32_t)ip[2] << 8 | ip[3], field = ip[9] == 6 ? 16 : ip[9] == 17 ? 6 : 0;
-	if (!field || tot < ihl || l3 + ihl + 20 > p->len || l3 + tot != p->pkt_len)
+	/* The checksum field (and, for a large segment, the TCP header) must
+	 * be in the first buffer; a UDP datagram may be as short as 8 bytes. */
+	uint32_t need = p->gso_size ? 20 : field + 2;
+	if (!field || tot < ihl + need || l3 + ihl + need > p->len || l3 + tot != p->pkt_len)
 		return -1;
 	uint8_t *l4 = ip + ihl;
 	uint32_t sum = (uint32_t)ip[12] << 8 | ip[13];
