@@ -408,7 +408,8 @@ static int class_cmd(struct cmd *c, int argc, char **argv)
 	else
 		return fail(c->o, "Command \"%s\" is unknown, try \"tc class help\".", op);
 	struct words w;
-	if (parse_words(c, argc - 1, argv + 1, &w, true) < 0 || need_dev(c, &w) < 0 || check_kind(c, w.kind) < 0)
+	/* the kind is checked against the class's qdisc */
+	if (parse_words(c, argc - 1, argv + 1, &w, true) < 0 || need_dev(c, &w) < 0)
 		return -1;
 	struct tn_qerr err = {{0}};
 	int rc;
