@@ -117,11 +117,9 @@ static int tcls_change(struct tn_qdisc *q, uint32_t classid, uint32_t parent, in
 		return tn_qerr(err, "tcls: classes hang under the qdisc");
 	if (t->c[m].used)
 		w = t->c[m].weight;
-	for (int i = 0; i < argc; i++) {
+	for (int i = 0; i < argc; i += 2)
 		if (strcmp(argv[i], "weight") != 0 || i + 1 == argc || tn_tc_get_u32(argv[i + 1], &w) < 0)
 			return tn_qerr(err, "tcls: unknown option \"%s\"", argv[i]);
-		i++;
-	}
 	if (!t->c[m].used) {
 		t->c[m].leaf = tn_qdisc_default(q->env, classid, false);
 		if (!t->c[m].leaf)
