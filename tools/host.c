@@ -74,6 +74,7 @@ struct host {
 	const char *docroot;
 	struct tn_iperf3 *iperf3;
 	int iperf3_port;
+	const char *tc_file;    /* --tc FILE: tc commands applied at start */
 };
 
 static int64_t wall_seconds(void *ctx)
@@ -124,7 +125,8 @@ static void usage(void)
 		"                 [--http PORT [--docroot DIR]] (HTTP/1.1: files, /gen/BYTES, POST /echo)\n"
 		"                 [--iperf3 PORT] (an iperf3 server for TCP tests: iperf3 -c ADDR [-R] [-P N] ...)\n"
 		"                 [--impair \"loss 2%% delay 20ms reorder 10%%\"] (after a --tap: its egress)\n"
-		"                 [--offload \"tso off gso off gro off\"] (after a --tap: as ethtool -K)\n");
+		"                 [--offload \"tso off gso off gro off\"] (after a --tap: as ethtool -K)\n"
+		"                 [--tc FILE] (tc commands, one a line, applied at start: tc qdisc add dev IF root ...)\n");
 }
 
 static int listen_ctl(struct host *h)
@@ -234,8 +236,10 @@ static void run_command(struct host *h, struct session *ss)
 		show_neigh(h->s, ss->out);
 	} else if (strcmp(cmd, "addr") == 0 || strcmp(cmd, "link") == 0) {
 		show_addr(h->s, ss->out);
+	} else if (strcmp(cmd, "tc") == 0) {
+		rc = run_tc(h->s, argc, argv, ss->out);
 	} else {
-		fprintf(ss->out, "tern: unknown command \"%s\" (ping, get, stat, sysctl, route, neigh, addr, ss)\n", cmd);
+		fprintf(ss->out, "tern: unknown command \"%s\" (ping, get, stat, sysctl, route, neigh, addr, ss, tc)\n", cmd);
 		rc = 2;
 	}
 	session_end(ss, rc);
@@ -547,7 +551,7 @@ static int parse_host_args(int argc, char **argv, struct host *h, struct dev_spe
 		{"tcp-echo", required_argument, 0, 'E'}, {"http", required_argument, 0, 'H'},
 		{"docroot", required_argument, 0, 'R'}, {"impair", required_argument, 0, 'I'},
 		{"iperf3", required_argument, 0, 'P'}, {"offload", required_argument, 0, 'O'},
-		{0, 0, 0, 0},
+		{"tc", required_argument, 0, 'Q'},   {0, 0, 0, 0},
 	};
 	optind = 1;
 	int c;
@@ -598,6 +602,7 @@ static int parse_host_args(int argc, char **argv, struct host *h, struct dev_spe
 			}
 			last->offload = optarg;
 			break;
+		case 'Q': h->tc_file = optarg; break;
 		case 'H': h->http_port = atoi(optarg); break;
 		case 'R': h->docroot = optarg; break;
 		case 'P':
@@ -752,6 +757,10 @@ int cmd_host(int argc, char **argv)
 	struct tern_config cfg = {.name = h.name, .now = mono_ns(), .log = host_log};
 	h.s = tern_stack_new(&cfg);
 	if (!h.s || open_devices(&h, devs, ndevs, pcap) < 0) {
+		tern_stack_free(h.s);
+		return 1;
+	}
+	if (h.tc_file && tc_file_apply(h.s, h.tc_file) < 0) {
 		tern_stack_free(h.s);
 		return 1;
 	}

@@ -20,6 +20,8 @@ static void usage(void)
 		"       tern [-n NAME] neigh            like ip neigh\n"
 		"       tern [-n NAME] addr             like ip addr\n"
 		"       tern [-n NAME] ss [-i]          TCP sockets, like ss -tan; -i: TCP_INFO, like ss -tani\n"
+		"       tern [-n NAME] tc [-s] qdisc|class|filter ...   traffic control, as Linux's tc\n"
+		"       tern [-n NAME] tc -f FILE        tc commands from a file, one a line (as tc -batch)\n"
 		"  -n NAME selects the running host (default \"tern\"), as ip -n selects a namespace.\n");
 }
 
@@ -42,6 +44,8 @@ int main(int argc, char **argv)
 		return cmd_demo(argc - i, argv + i);
 	if (strcmp(cmd, "trace") == 0)
 		return cmd_trace(argc - i, argv + i);
+	if (strcmp(cmd, "tc") == 0)
+		return cmd_tc(name, argc - i, argv + i);
 	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
 		usage();
 		return 0;

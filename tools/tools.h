@@ -82,6 +82,12 @@ void progress_bar(FILE *f, struct progress *pg, uint64_t done, uint64_t total, d
 int cmd_host(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
+/* `tern tc ...`: tc's words to the host NAME (tools/tc.c). */
+int cmd_tc(const char *name, int argc, char **argv);
+/* The host's side: argv is "tc" and tc's words; returns the exit status. */
+int run_tc(struct tn_stack *s, int argc, char **argv, FILE *f);
+/* `tern host --tc FILE`: apply a file of tc commands; -1 if a line failed. */
+int tc_file_apply(struct tn_stack *s, const char *path);
 /* Run a command on the host NAME through its control socket. */
 int ctl_client(const char *name, int argc, char **argv);
 const char *ctl_path(const char *name, char *buf, size_t cap);

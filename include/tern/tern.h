@@ -70,6 +70,15 @@ int tern_dev_remove(struct tn_stack *s, int ifindex);
  * 0, or -EINVAL for an unknown device or feature, -EOPNOTSUPP for TSO on a
  * device that cannot do it. */
 int tern_dev_offload(struct tn_stack *s, int ifindex, const char *feature, int on);
+/* Traffic control as the tc command: argv is tc's words without "tc"
+ * ("qdisc add dev tern0 root tbf rate 20mbit burst 32k latency 50ms",
+ * "-s qdisc show dev tern0").  The output or the error goes to out (NUL-
+ * terminated, cut at cap).  Returns 0, or -1 and nothing changed. */
+int tern_tc(struct tn_stack *s, int argc, char **argv, char *out, size_t cap);
+/* A file's worth of tc commands, one per line (# comments; a leading "tc"
+ * allowed); stops at the first failing line as tc -batch, whose number it
+ * returns (0: all applied). */
+int tern_tc_batch(struct tn_stack *s, const char *text, char *out, size_t cap);
 
 /* Add an address with its prefix; adds the connected route and sends a
  * gratuitous ARP on Ethernet devices. */
