@@ -263,6 +263,7 @@ static int prio_graft(struct tn_qdisc *q, uint32_t classid, struct tn_qdisc *chi
 	q->stats.backlog -= prev->stats.backlog;
 	tn_qdisc_reset(prev);
 	pr->queues[b] = child;
+	child->parent = classid;
 	q->stats.qlen += child->stats.qlen;
 	q->stats.backlog += child->stats.backlog;
 	*old = prev;

@@ -398,6 +398,7 @@ static int tbf_graft(struct tn_qdisc *q, uint32_t classid, struct tn_qdisc *chil
 	q->stats.backlog -= prev->stats.backlog;
 	tn_qdisc_reset(prev);
 	t->child = child;
+	child->parent = TN_TC_H_MAJ(q->handle) | 1;
 	q->stats.qlen += child->stats.qlen;
 	q->stats.backlog += child->stats.backlog;
 	*old = prev;

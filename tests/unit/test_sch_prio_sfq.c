@@ -389,8 +389,10 @@ static double sfq_fairness(struct env *e, const char *words, int n, int rounds)
 				queued[f]++;
 			}
 		e->q.now += 100000; /* 100 us a packet: perturb, if set, fires now and then */
+		struct tn_pkt *pk = tn_qdisc_peek(q);
 		struct tn_pkt *p = tn_qdisc_dequeue(q);
 		assert_non_null(p);
+		assert_ptr_equal(pk, p); /* peek shows what dequeue gives */
 		int f = pkt_sport(p) - 1000;
 		got[f] += p->pkt_len;
 		queued[f]--;
