@@ -10,6 +10,10 @@ extern const struct tn_qdisc_ops tn_qdisc_pfifo;
 extern const struct tn_qdisc_ops tn_qdisc_bfifo;
 extern const struct tn_qdisc_ops tn_qdisc_netem;
 
+extern const struct tn_qdisc_ops tn_qdisc_tbf;
+extern const struct tn_qdisc_ops tn_qdisc_prio;
+extern const struct tn_qdisc_ops tn_qdisc_sfq;
+
 /* Linux's skb->priority for a packet tern sent: from the IPv4 TOS as
  * rt_tos2priority does (TC_PRIO_BESTEFFORT 0, BULK 2, INTERACTIVE_BULK 4,
  * INTERACTIVE 6); 0 for anything else (ARP). */
