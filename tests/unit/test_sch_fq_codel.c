@@ -12,12 +12,14 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/pkt.h"
+#include "sched/codel.h"
 #include "sched/qdisc.h"
 #include "sched/sch_fq_codel.h"
 #include "sched/sch_ops.h"
@@ -748,6 +750,38 @@ static void test_flows_hashing(void **state)
 	tn_qdisc_destroy(q);
 }
 
+/* ---- CoDel's arithmetic ---- */
+
+static void test_codel_control_law(void **state)
+{
+	(void)state;
+	struct tn_codel_vars v;
+	tn_codel_vars_init(&v);
+	v.count = 1;
+	double worst = 0;
+	for (uint32_t c = 2; c <= 20000; c++) { /* one Newton step per drop, as CoDel counts */
+		v.count = c;
+		tn_codel_newton_step(&v);
+		double err = fabs(v.rec_inv_sqrt / 4294967296.0 * sqrt((double)c) - 1);
+		if (c >= 16 && err > worst)
+			worst = err;
+	}
+	print_message("1/sqrt(count) by Newton steps, count 16..20000: worst relative error %.5f\n", worst);
+	assert_true(worst < 0.01);
+	/* a jump (re-entering dropping state, or the fattest-flow drops)
+	 * cannot wrap the step: it starts again near 1/sqrt(count) */
+	v.count = 5000;
+	v.rec_inv_sqrt = UINT32_MAX;
+	tn_codel_newton_step(&v);
+	assert_true(fabs(v.rec_inv_sqrt / 4294967296.0 * sqrt(5000.0) - 1) < 0.01);
+	/* next drop at interval / sqrt(count) */
+	assert_int_equal(tn_codel_control_law(1000, 100 * MS, UINT32_MAX), 1000 + 100 * MS - 1);
+	uint64_t t = tn_codel_control_law(0, 100 * MS, 1u << 31); /* count 4 */
+	assert_true(t >= 50 * MS - 1 && t <= 50 * MS);
+	t = tn_codel_control_law(0, 3600 * SEC, 1u << 31); /* intervals past 32 bits */
+	assert_true(t >= 1800 * SEC - 1 && t <= 1800 * SEC);
+}
+
 /* ---- Words ---- */
 
 static void expect_error(struct env *e, const char *words, const char *named)
@@ -826,6 +860,7 @@ static void test_parse_and_dump(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_codel_control_law),
 		cmocka_unit_test_setup_teardown(test_parse_and_dump, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flows_hashing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_new_flow_first, setup, teardown),
