@@ -107,6 +107,9 @@ struct tn_qdisc_ops {
 	void (*destroy)(struct tn_qdisc *q); /* free private allocations (children too) */
 	/* tc's options as `tc qdisc show` prints them after the handle. */
 	int (*dump)(const struct tn_qdisc *q, char *buf, size_t cap);
+	/* Optional: the qdisc's own counters as `tc -s` prints them after the
+	 * generic ones (fq_codel's maxpacket, drop_overlimit, ...). */
+	int (*dump_xstats)(const struct tn_qdisc *q, char *buf, size_t cap);
 	const struct tn_qclass_ops *cl;      /* NULL for classless qdiscs */
 };
 

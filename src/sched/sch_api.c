@@ -11,9 +11,9 @@
 static const struct tn_qdisc_ops *const registry[] = {
 	&tn_qdisc_pfifo_fast, &tn_qdisc_pfifo, &tn_qdisc_bfifo,
 	&tn_qdisc_netem,
-
 	&tn_qdisc_tbf,
 	&tn_qdisc_prio, &tn_qdisc_sfq,
+	&tn_qdisc_fq_codel,
 };
 
 const struct tn_qdisc_ops *const *tn_qdisc_all_ops(size_t *n)

@@ -230,8 +230,13 @@ static void show_qdisc_fn(void *ctx, struct tn_qdisc *q, struct tn_qdisc *owner,
 		put(o, "parent %s ", par);
 	}
 	put(o, "%s\n", opts);
-	if (s->c->stats)
+	if (s->c->stats) {
 		print_stats(o, &q->stats);
+		char xs[256];
+		if (q->ops->dump_xstats && q->ops->dump_xstats(q, xs, sizeof(xs)) > 0)
+			for (char *sv, *line = strtok_r(xs, "\n", &sv); line; line = strtok_r(NULL, "\n", &sv))
+				put(o, "  %s\n", line); /* tc indents each line of them */
+	}
 	(void)depth;
 }
 

@@ -323,6 +323,13 @@ static void test_abbreviations(void **state)
 	assert_non_null(strstr(show(e, "-stat qdisc show dev tern0"), " Sent 0 bytes 0 pkt"));
 	assert_non_null(strstr(show(e, "-statistics qd sh dev tern0"), " backlog 0b 0p requeues 0"));
 	assert_non_null(strstr(show(e, "-s -d qd sh dev tern0"), " Sent 0 bytes"));
+	/* a qdisc's own counters follow, each line indented as tc does */
+	ok(e, "qd r dev tern0 root fq_codel");
+	assert_non_null(strstr(show(e, "-s qd sh dev tern0"),
+			       " backlog 0b 0p requeues 0\n"
+			       "  maxpacket 0 drop_overlimit 0 new_flow_count 0 ecn_mark 0\n"
+			       "  new_flows_len 0 old_flows_len 0\n"));
+	ok(e, "qd del dev tern0 root");
 	ok(e, "qd r dev tern0 root bfifo limit 3000");
 	assert_string_equal(show(e, "qd show dev tern0"), "qdisc bfifo 8000: root refcnt 2 limit 3000b\n");
 	ok(e, "qd del dev tern0 root");
