@@ -10,6 +10,7 @@
 /* Every kind tc can name, in one read-only table. */
 static const struct tn_qdisc_ops *const registry[] = {
 	&tn_qdisc_pfifo_fast, &tn_qdisc_pfifo, &tn_qdisc_bfifo,
+	&tn_qdisc_htb,
 };
 
 const struct tn_qdisc_ops *const *tn_qdisc_all_ops(size_t *n)

@@ -8,6 +8,7 @@
 extern const struct tn_qdisc_ops tn_qdisc_pfifo_fast;
 extern const struct tn_qdisc_ops tn_qdisc_pfifo;
 extern const struct tn_qdisc_ops tn_qdisc_bfifo;
+extern const struct tn_qdisc_ops tn_qdisc_htb;
 
 /* Linux's skb->priority for a packet tern sent: from the IPv4 TOS as
  * rt_tos2priority does (TC_PRIO_BESTEFFORT 0, BULK 2, INTERACTIVE_BULK 4,
