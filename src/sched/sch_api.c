@@ -14,6 +14,7 @@ static const struct tn_qdisc_ops *const registry[] = {
 	&tn_qdisc_tbf,
 	&tn_qdisc_prio, &tn_qdisc_sfq,
 	&tn_qdisc_fq_codel,
+	&tn_qdisc_htb,
 };
 
 const struct tn_qdisc_ops *const *tn_qdisc_all_ops(size_t *n)

@@ -10,6 +10,15 @@
 
 enum tn_qfilter_kind { TN_QFILTER_U32, TN_QFILTER_FW, TN_QFILTER_FLOW };
 
+/* Fields the flow classifier hashes ("keys src,dst,proto,proto-src,proto-dst"). */
+enum {
+	TN_QFLOW_KEY_SRC = 1u << 0,
+	TN_QFLOW_KEY_DST = 1u << 1,
+	TN_QFLOW_KEY_PROTO = 1u << 2,
+	TN_QFLOW_KEY_PROTO_SRC = 1u << 3,
+	TN_QFLOW_KEY_PROTO_DST = 1u << 4,
+};
+
 /* One 32-bit match: (word at offset off from the IP header, or from the
  * transport header when `transport`) & mask == value. */
 struct tn_qfilter_key {
@@ -26,8 +35,10 @@ struct tn_qfilter {
 	uint32_t classid;              /* flowid / classid */
 	uint8_t nkeys;
 	struct tn_qfilter_key key[TN_QFILTER_MAX_KEYS];
-	uint32_t fw_mask;              /* fw: mark & mask is the class minor */
-	uint32_t flow_divisor;         /* flow: classes major:1..divisor */
+	uint32_t fw_mask;              /* fw: mark & mask is the class minor, or == handle */
+	uint32_t flow_divisor;         /* flow: classes baseclass .. baseclass+divisor-1 */
+	uint32_t flow_keys;            /* flow: TN_QFLOW_KEY_* hashed */
+	uint16_t protocol;             /* 0x0800 (protocol ip) or 0 (all) */
 	uint64_t hits;
 };
 

@@ -4,7 +4,6 @@
 #define TN_SCH_OPS_H
 
 #include "sched/qdisc.h"
-
 extern const struct tn_qdisc_ops tn_qdisc_pfifo_fast;
 extern const struct tn_qdisc_ops tn_qdisc_pfifo;
 extern const struct tn_qdisc_ops tn_qdisc_bfifo;
@@ -15,6 +14,7 @@ extern const struct tn_qdisc_ops tn_qdisc_sfq;
 extern const struct tn_qdisc_ops tn_qdisc_fq_codel;
 /* fq_codel's `tc -s` counters as tc prints them (details: sch_fq_codel.h). */
 int tn_fq_codel_print_xstats(const struct tn_qdisc *q, char *buf, size_t cap);
+extern const struct tn_qdisc_ops tn_qdisc_htb;
 
 /* Linux's skb->priority for a packet tern sent: from the IPv4 TOS as
  * rt_tos2priority does (TC_PRIO_BESTEFFORT 0, BULK 2, INTERACTIVE_BULK 4,

@@ -599,7 +599,7 @@ static void test_classful(void **state)
 	assert_null(tn_qtree_find(&e->q[0], TN_TC_H(11, 0)));
 	/* filters: del by prio, errors */
 	ok(e, "filter add dev tern0 parent 1: prio 2 u32 match ip src 198.18.0.0/15 flowid 1:3");
-	ok(e, "filter add dev tern0 parent 1: u32 match ip protocol 17 0xff flowid 1:3");
+	ok(e, "filter add dev tern0 parent 1: protocol ip u32 match ip protocol 17 0xff flowid 1:3");
 	assert_int_equal(root->filters->prio, 1);
 	fails(e, "filter del dev tern0 parent 1: prio 7", "not found");
 	ok(e, "filter del dev tern0 parent 1: prio 1");
@@ -607,7 +607,7 @@ static void test_classful(void **state)
 	assert_non_null(strstr(e->out, "pref 2 "));
 	fails(e, "filter add dev tern0 parent 1:3 u32 match ip dport 80 0xffff flowid 1:3", "not to class");
 	fails(e, "filter add dev tern0 parent 7: u32 match ip dport 80 0xffff flowid 1:3", "no qdisc 7:");
-	fails(e, "filter add dev tern0 parent 1: basic flowid 1:3", "unknown filter \"basic\"");
+	fails(e, "filter add dev tern0 parent 1: basic flowid 1:3", "unknown word \"basic\"");
 	ok(e, "filter del dev tern0 parent 1:");
 	assert_null(root->filters);
 	/* the tree nests no deeper than the bound */
