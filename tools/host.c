@@ -26,6 +26,8 @@ struct dev_spec {
 	const char *impair;     /* netem-style words for frames this host sends */
 	const char *offload;    /* ethtool -K style: "tso off gro off" */
 	const char *ifname;
+	const char *driver;     /* --dev: "tap" or "af_packet"; NULL for --tap/--tun */
+	uint32_t fanout;        /* af_packet: PACKET_FANOUT_HASH group, 0 none */
 	enum tn_dev_framing framing;
 	uint32_t mtu;
 	uint32_t addr[TN_MAX_ADDRS];
@@ -120,6 +122,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: tern host [--name NAME] --tap IFNAME --addr A.B.C.D/N [--tap IFNAME --addr ...]...\n"
+		"                 [--dev IFNAME --driver tap|af_packet [--fanout GROUP]] (af_packet: an existing interface)\n"
 		"                 [--tun IFNAME] [--mtu N] [--gateway G] [--forward] [--udp-echo PORT]\n"
 		"                 [--pcap FILE] [--discard PORT] [--chargen PORT] [--tcp-echo PORT]\n"
 		"                 [--http PORT [--docroot DIR]] (HTTP/1.1: files, /gen/BYTES, POST /echo)\n"
@@ -470,7 +473,7 @@ static bool link_gone(struct host *h)
 {
 	for (int i = 1; i <= TN_MAX_IFACES; i++) {
 		struct tn_dev *d = tern_dev_get(h->s, i);
-		if (d && tn_tap_link_gone(d)) {
+		if (d && (tn_tap_link_gone(d) || tn_af_packet_link_gone(d))) {
 			fprintf(stderr, "tern: interface %s went away; stopping\n", d->name);
 			return true;
 		}
@@ -551,7 +554,9 @@ static int parse_host_args(int argc, char **argv, struct host *h, struct dev_spe
 		{"tcp-echo", required_argument, 0, 'E'}, {"http", required_argument, 0, 'H'},
 		{"docroot", required_argument, 0, 'R'}, {"impair", required_argument, 0, 'I'},
 		{"iperf3", required_argument, 0, 'P'}, {"offload", required_argument, 0, 'O'},
-		{"tc", required_argument, 0, 'Q'},   {0, 0, 0, 0},
+		{"tc", required_argument, 0, 'Q'},   {"dev", required_argument, 0, 'V'},
+		{"driver", required_argument, 0, 'W'}, {"fanout", required_argument, 0, 'F'},
+		{0, 0, 0, 0},
 	};
 	optind = 1;
 	int c;
@@ -565,6 +570,23 @@ static int parse_host_args(int argc, char **argv, struct host *h, struct dev_spe
 				return -1;
 			devs[(*ndevs)++] = (struct dev_spec){.ifname = optarg,
 							     .framing = c == 'T' ? TN_DEV_L2 : TN_DEV_L3, .mtu = 1500};
+			break;
+		case 'V':
+			if (*ndevs == MAX_DEVS)
+				return -1;
+			devs[(*ndevs)++] = (struct dev_spec){.ifname = optarg, .framing = TN_DEV_L2, .driver = "tap"};
+			break;
+		case 'W':
+		case 'F':
+			if (!last || !last->driver || (c == 'W' && strcmp(optarg, "tap") && strcmp(optarg, "af_packet")) ||
+			    (c == 'F' && (atoi(optarg) < 1 || atoi(optarg) > 65535))) {
+				fprintf(stderr, "tern: --driver tap|af_packet and --fanout 1..65535 go after a --dev\n");
+				return -1;
+			}
+			if (c == 'W')
+				last->driver = optarg;
+			else
+				last->fanout = (uint32_t)atoi(optarg);
 			break;
 		case 'a':
 			if (!last || last->naddrs == TN_MAX_ADDRS ||
@@ -693,9 +715,12 @@ static int open_devices(struct host *h, struct dev_spec *devs, int ndevs, const 
 	uint64_t wall_offset = ((uint64_t)rt.tv_sec * 1000000000ull + (uint64_t)rt.tv_nsec) -
 			       ((uint64_t)mt.tv_sec * 1000000000ull + (uint64_t)mt.tv_nsec);
 	for (int i = 0; i < ndevs; i++) {
-		struct tn_dev *d = tn_tap_open(devs[i].ifname, devs[i].framing, devs[i].mtu);
+		bool afp = devs[i].driver && strcmp(devs[i].driver, "af_packet") == 0;
+		struct tn_af_packet_cfg ac = {.mtu = devs[i].mtu, .fanout_group = devs[i].fanout};
+		struct tn_dev *d = afp ? tn_af_packet_open(devs[i].ifname, &ac)
+				       : tn_tap_open(devs[i].ifname, devs[i].framing, devs[i].mtu);
 		if (!d) {
-			fprintf(stderr, "tern: %s %s: %s\n", devs[i].framing == TN_DEV_L2 ? "tap" : "tun",
+			fprintf(stderr, "tern: %s %s: %s\n", afp ? "af_packet" : devs[i].framing == TN_DEV_L2 ? "tap" : "tun",
 				devs[i].ifname, strerror(errno));
 			return -1;
 		}

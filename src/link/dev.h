@@ -119,6 +119,24 @@ struct tn_dev *tn_tap_open(const char *ifname, enum tn_dev_framing framing, uint
 /* True once the TAP/TUN interface was deleted under a running device. */
 int tn_tap_link_gone(const struct tn_dev *d);
 
+/* An existing Linux interface (a veth end, a NIC) through an AF_PACKET
+ * socket with memory-mapped rings: TPACKET_V3 for both (Linux >= 4.11).
+ * tern takes the interface's MAC; give tern's address to no kernel
+ * interface.  Zero fields take the defaults in af_packet.c. */
+struct tn_af_packet_cfg {
+	uint32_t mtu;             /* 0: the interface's, at most 2030 */
+	bool promisc;             /* also frames for other MACs */
+	bool no_vnet_hdr;         /* plain frames: no checksum offload, no TSO/GRO'd frames */
+	uint32_t fanout_group;    /* 1..65535: share the interface by flow hash (PACKET_FANOUT_HASH) */
+	uint32_t rx_block_size;   /* bytes, a multiple of the page size (default 256 KiB) */
+	uint32_t rx_blocks;       /* default 32 */
+	uint32_t rx_retire_ms;    /* a partly filled block goes to us after this (default 1) */
+	uint32_t tx_frames;       /* transmit slots (default 128) */
+};
+struct tn_dev *tn_af_packet_open(const char *ifname, const struct tn_af_packet_cfg *cfg);
+/* True once the interface was deleted under a running device. */
+int tn_af_packet_link_gone(const struct tn_dev *d);
+
 /* Wrap `lower` and write every received and sent frame to a pcap file
  * (nanosecond timestamps: dev->now + wall_offset_ns).  Owns `lower`. */
 struct tn_dev *tn_pcap_new(struct tn_dev *lower, const char *path, uint64_t wall_offset_ns);
