@@ -230,12 +230,14 @@ static void run_command(struct host *h, struct session *ss)
 		rc = run_route(h->s, argc, argv, ss->out);
 	} else if (strcmp(cmd, "ss") == 0) {
 		rc = run_ss(h->s, argc, argv, ss->out);
+	} else if (strcmp(cmd, "conntrack") == 0) {
+		rc = run_conntrack(h->s, argc, argv, ss->out);
 	} else if (strcmp(cmd, "neigh") == 0) {
 		show_neigh(h->s, ss->out);
 	} else if (strcmp(cmd, "addr") == 0 || strcmp(cmd, "link") == 0) {
 		show_addr(h->s, ss->out);
 	} else {
-		fprintf(ss->out, "tern: unknown command \"%s\" (ping, get, stat, sysctl, route, neigh, addr, ss)\n", cmd);
+		fprintf(ss->out, "tern: unknown command \"%s\" (ping, get, stat, sysctl, route, neigh, addr, ss, conntrack)\n", cmd);
 		rc = 2;
 	}
 	session_end(ss, rc);
