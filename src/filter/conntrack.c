@@ -193,7 +193,7 @@ static uint32_t ct_alloc(struct tn_conntrack *ct)
 	} else {
 		if (ct->nalloc >= TN_CT_MAX_ENTRIES)
 			return 0;
-		if (ct->nalloc == ct->nchunks * TN_CT_CHUNK) {
+		if (ct->nalloc >= ct->nchunks * TN_CT_CHUNK) {
 			if (ct->nchunks == ct->chunks_cap) {
 				uint32_t cap = ct->chunks_cap ? ct->chunks_cap * 2 : 16;
 				struct tn_ct **n = realloc(ct->chunks, sizeof(*n) * cap);
