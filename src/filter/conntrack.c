@@ -383,7 +383,7 @@ int tn_ct_in(struct tn_stack *s, struct tn_pkt *p, const struct tn_nf_state *st)
 	if (st->hook == TN_NF_PRE_ROUTING && st->in_ifindex == 0 && p->nfct) {
 		/* Looped back: tracked at LOCAL_OUT and confirmed already. */
 		uint32_t idx = TN_CT_NFCT_IDX(p->nfct);
-		if (!idx || (idx < ct->nalloc && (at(ct, idx)->status & TN_CT_S_CONFIRMED) &&
+		if (!idx || (idx < ct->nalloc && p->len >= TN_IPV4_HLEN && (at(ct, idx)->status & TN_CT_S_CONFIRMED) &&
 			     at(ct, idx)->proto == p->data[9]))
 			return TN_NF_ACCEPT;
 	}
