@@ -235,6 +235,8 @@ static void run_command(struct host *h, struct session *ss)
 		rc = run_route(h->s, argc, argv, ss->out);
 	} else if (strcmp(cmd, "ss") == 0) {
 		rc = run_ss(h->s, argc, argv, ss->out);
+	} else if (strcmp(cmd, "conntrack") == 0) {
+		rc = run_conntrack(h->s, argc, argv, ss->out);
 	} else if (strcmp(cmd, "neigh") == 0) {
 		show_neigh(h->s, ss->out);
 	} else if (strcmp(cmd, "addr") == 0 || strcmp(cmd, "link") == 0) {
@@ -242,7 +244,7 @@ static void run_command(struct host *h, struct session *ss)
 	} else if (strcmp(cmd, "tc") == 0) {
 		rc = run_tc(h->s, argc, argv, ss->out);
 	} else {
-		fprintf(ss->out, "tern: unknown command \"%s\" (ping, get, stat, sysctl, route, neigh, addr, ss, tc)\n", cmd);
+		fprintf(ss->out, "tern: unknown command \"%s\" (ping, get, stat, sysctl, route, neigh, addr, ss, tc, conntrack)\n", cmd);
 		rc = 2;
 	}
 	session_end(ss, rc);

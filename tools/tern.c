@@ -22,6 +22,7 @@ static void usage(void)
 		"       tern [-n NAME] ss [-i]          TCP sockets, like ss -tan; -i: TCP_INFO, like ss -tani\n"
 		"       tern [-n NAME] tc [-s] qdisc|class|filter ...   traffic control, as Linux's tc\n"
 		"       tern [-n NAME] tc -f FILE        tc commands from a file, one a line (as tc -batch)\n"
+		"       tern [-n NAME] conntrack -L|-S|-C|-F|--enable|--disable   like conntrack(8)\n"
 		"  -n NAME selects the running host (default \"tern\"), as ip -n selects a namespace.\n");
 }
 
@@ -50,7 +51,7 @@ int main(int argc, char **argv)
 		usage();
 		return 0;
 	}
-	static const char *const remote[] = {"ping", "get", "stat", "sysctl", "route", "neigh", "addr", "link", "ss"};
+	static const char *const remote[] = {"ping", "get", "stat", "sysctl", "route", "neigh", "addr", "link", "ss", "conntrack"};
 	for (size_t k = 0; k < sizeof(remote) / sizeof(remote[0]); k++)
 		if (strcmp(cmd, remote[k]) == 0)
 			return ctl_client(name, argc - i, argv + i);

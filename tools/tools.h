@@ -70,6 +70,8 @@ void ss_info_line(FILE *f, const struct tern_tcp_info *ti, const char *cc, bool 
 void show_stat(struct tn_stack *s, FILE *f, bool nstat);
 /* `sysctl [-a] [-w k=v] [k]`: returns the exit status. */
 int run_sysctl(struct tn_stack *s, int argc, char **argv, FILE *f);
+/* `conntrack -L|-S|-C|-F|--enable|--disable` (tools/conntrack.c). */
+int run_conntrack(struct tn_stack *s, int argc, char **argv, FILE *f);
 /* `route add|del PREFIX [via GW] [dev IF] [metric N]`, or show. */
 int run_route(struct tn_stack *s, int argc, char **argv, FILE *f);
 

@@ -50,6 +50,7 @@ static inline void pkt_reset(struct tn_pkt *p)
 	p->mark = 0;
 	p->gso_size = p->gso_segs = 0;
 	p->tstamp = 0;
+	p->nfct = 0;
 }
 
 struct tn_pkt *tn_pkt_alloc(struct tn_mempool *mp)

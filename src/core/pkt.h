@@ -63,6 +63,9 @@ struct tn_pkt {
 	uint16_t gso_segs;
 	uint64_t tstamp;         /* ns, stack clock, when received/queued */
 	uint8_t cb[TN_PKT_CB_SIZE] __attribute__((aligned(8))); /* per-layer scratch */
+	/* Connection tracking's association (filter/conntrack.h; 0: none).  In
+	 * what was padding before buf[]: the metadata stays 128 bytes. */
+	uint32_t nfct;
 	uint8_t buf[] __attribute__((aligned(64)));
 };
 

@@ -2,6 +2,7 @@
  * that drives timers, receive and transmit. */
 #include "core/stack.h"
 #include "net/gso.h"
+#include "filter/conntrack.h"
 #include "wire/csum.h"
 
 #include <errno.h>
@@ -75,6 +76,7 @@ void tern_stack_free(struct tn_stack *s)
 		return;
 	tn_sock_table_destroy(s);
 	tn_tcp_destroy(s);
+	tn_conntrack_free(s);
 	tn_frag_destroy(s);
 	tn_neigh_destroy(s);
 	tn_route_destroy(&s->routes);

@@ -60,6 +60,8 @@ static inline uint32_t tn_iface_backlog_bytes(const struct tn_iface *ifc)
 /* An address and the interface it belongs to, in a flat list searched on
  * every packet (a host has a handful; scanning 16 interface slots did not
  * scale to the hot path). */
+struct tn_conntrack;
+
 struct tn_addr_ref {
 	uint32_t addr;
 	int ifindex;
@@ -81,6 +83,7 @@ struct tn_stack {
 	int nbcasts;
 	uint16_t ip_id;           /* next IP identification */
 	struct tn_nf nf;          /* netfilter hook registrations */
+	struct tn_conntrack *ct;  /* connection tracking (NULL: off) */
 	struct tn_route_table routes;
 	struct tn_neigh_table neigh;
 	struct tn_frag_table frag;

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Conntrack timeouts: at most 100 days (its clock compares 32-bit ticks). */
+#define CT_TO_MAX (100 * 86400)
 #define E(n, field, cnt, lo, hi) {n, offsetof(struct tn_sysctl, field), cnt, lo, hi, NULL, NULL}
 #define S(n, field, check) {n, offsetof(struct tn_sysctl, field), 0, 0, sizeof(((struct tn_sysctl *)0)->field), check, NULL}
 #define SC(n, field, check, canon) \
@@ -90,6 +92,25 @@ const struct tn_sysctl_entry tn_sysctl_table[] = {
 	E("net.ipv4.neigh.default.ucast_solicit", neigh_ucast_solicit, 1, 0, 255),
 	E("net.ipv4.neigh.default.unres_qlen_bytes", neigh_unres_qlen_bytes, 1, 0, INT_MAX),
 	E("net.ipv4.neigh.default.gc_stale_time", neigh_gc_stale_time, 1, 1, INT_MAX),
+	E("net.netfilter.nf_conntrack_max", nf_conntrack_max, 1, 0, 1 << 27),
+	E("net.netfilter.nf_conntrack_tcp_timeout_syn_sent", nf_conntrack_tcp_timeout[1], 1, 0, CT_TO_MAX),
+	E("net.netfilter.nf_conntrack_tcp_timeout_syn_recv", nf_conntrack_tcp_timeout[2], 1, 0, CT_TO_MAX),
+	E("net.netfilter.nf_conntrack_tcp_timeout_established", nf_conntrack_tcp_timeout[3], 1, 0, CT_TO_MAX),
+	E("net.netfilter.nf_conntrack_tcp_timeout_fin_wait", nf_conntrack_tcp_timeout[4], 1, 0, CT_TO_MAX),
+	E("net.netfilter.nf_conntrack_tcp_timeout_close_wait", nf_conntrack_tcp_timeout[5], 1, 0, CT_TO_MAX),
+	E("net.netfilter.nf_conntrack_tcp_timeout_last_ack", nf_conntrack_tcp_timeout[6], 1, 0, CT_TO_MAX),
+	E("net.netfilter.nf_conntrack_tcp_timeout_time_wait", nf_conntrack_tcp_timeout[7], 1, 0, CT_TO_MAX),
+	E("net.netfilter.nf_conntrack_tcp_timeout_close", nf_conntrack_tcp_timeout[8], 1, 0, CT_TO_MAX),
+	E("net.netfilter.nf_conntrack_tcp_timeout_max_retrans", nf_conntrack_tcp_timeout[10], 1, 0, CT_TO_MAX),
+	E("net.netfilter.nf_conntrack_tcp_timeout_unacknowledged", nf_conntrack_tcp_timeout[11], 1, 0, CT_TO_MAX),
+	E("net.netfilter.nf_conntrack_tcp_loose", nf_conntrack_tcp_loose, 1, 0, 1),
+	E("net.netfilter.nf_conntrack_tcp_be_liberal", nf_conntrack_tcp_be_liberal, 1, 0, 1),
+	E("net.netfilter.nf_conntrack_tcp_max_retrans", nf_conntrack_tcp_max_retrans, 1, 0, 255),
+	E("net.netfilter.nf_conntrack_udp_timeout", nf_conntrack_udp_timeout, 1, 0, CT_TO_MAX),
+	E("net.netfilter.nf_conntrack_udp_timeout_stream", nf_conntrack_udp_timeout_stream, 1, 0, CT_TO_MAX),
+	E("net.netfilter.nf_conntrack_icmp_timeout", nf_conntrack_icmp_timeout, 1, 0, CT_TO_MAX),
+	E("net.netfilter.nf_conntrack_generic_timeout", nf_conntrack_generic_timeout, 1, 0, CT_TO_MAX),
+	E("net.netfilter.nf_conntrack_checksum", nf_conntrack_checksum, 1, 0, 1),
 };
 const size_t tn_sysctl_table_len = sizeof(tn_sysctl_table) / sizeof(tn_sysctl_table[0]);
 
@@ -157,6 +178,19 @@ void tn_sysctl_defaults(struct tn_sysctl *sc)
 	snprintf(sc->tcp_congestion_control, sizeof(sc->tcp_congestion_control), "cubic");
 	snprintf(sc->tcp_available_congestion_control, sizeof(sc->tcp_available_congestion_control), "%s",
 		 tn_tcp_cc_available());
+	/* Linux's defaults; nf_conntrack_max is what Linux sizes for >= 4 GiB
+	 * (entries are allocated as flows arrive, not up front). */
+	sc->nf_conntrack_max = 262144;
+	static const int tcp_to[12] = {0, 120, 60, 432000, 120, 60, 30, 120, 10, 120, 300, 300};
+	memcpy(sc->nf_conntrack_tcp_timeout, tcp_to, sizeof(tcp_to));
+	sc->nf_conntrack_tcp_loose = 1;
+	sc->nf_conntrack_tcp_be_liberal = 0;
+	sc->nf_conntrack_tcp_max_retrans = 3;
+	sc->nf_conntrack_udp_timeout = 30;
+	sc->nf_conntrack_udp_timeout_stream = 120;
+	sc->nf_conntrack_icmp_timeout = 30;
+	sc->nf_conntrack_generic_timeout = 600;
+	sc->nf_conntrack_checksum = 1;
 }
 
 const struct tn_sysctl_entry *tn_sysctl_find(const char *name)

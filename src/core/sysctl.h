@@ -73,6 +73,17 @@ struct tn_sysctl {
 	char tcp_available_congestion_control[64];
 	/* "xxxxxxxx-xxxxxxxx-xxxxxxxx-xxxxxxxx[,backup]", as Linux prints it */
 	char tcp_fastopen_key[72];
+	/* net.netfilter.nf_conntrack_* (filter/conntrack.h) */
+	int nf_conntrack_max;
+	int nf_conntrack_tcp_timeout[12]; /* by TCP state, then max_retrans, unacknowledged */
+	int nf_conntrack_tcp_loose;
+	int nf_conntrack_tcp_be_liberal;
+	int nf_conntrack_tcp_max_retrans;
+	int nf_conntrack_udp_timeout;
+	int nf_conntrack_udp_timeout_stream;
+	int nf_conntrack_icmp_timeout;
+	int nf_conntrack_generic_timeout;
+	int nf_conntrack_checksum;
 };
 
 struct tn_sysctl_entry {
