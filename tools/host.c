@@ -74,6 +74,7 @@ struct host {
 	const char *docroot;
 	struct tn_iperf3 *iperf3;
 	int iperf3_port;
+	const char *iptables_file; /* --iptables */
 };
 
 static int64_t wall_seconds(void *ctx)
@@ -124,7 +125,8 @@ static void usage(void)
 		"                 [--http PORT [--docroot DIR]] (HTTP/1.1: files, /gen/BYTES, POST /echo)\n"
 		"                 [--iperf3 PORT] (an iperf3 server for TCP tests: iperf3 -c ADDR [-R] [-P N] ...)\n"
 		"                 [--impair \"loss 2%% delay 20ms reorder 10%%\"] (after a --tap: its egress)\n"
-		"                 [--offload \"tso off gso off gro off\"] (after a --tap: as ethtool -K)\n");
+		"                 [--offload \"tso off gso off gro off\"] (after a --tap: as ethtool -K)\n"
+		"                 [--iptables FILE] (an iptables-restore file applied at start)\n");
 }
 
 static int listen_ctl(struct host *h)
@@ -230,12 +232,15 @@ static void run_command(struct host *h, struct session *ss)
 		rc = run_route(h->s, argc, argv, ss->out);
 	} else if (strcmp(cmd, "ss") == 0) {
 		rc = run_ss(h->s, argc, argv, ss->out);
+	} else if (!strcmp(cmd, "iptables") || !strcmp(cmd, "iptables-save") || !strcmp(cmd, "iptables-restore") ||
+		   !strcmp(cmd, "ipset") || !strcmp(cmd, "iptables-log")) {
+		rc = host_run_iptables(h->s, argc, argv, ss->passed_fd, ss->out);
 	} else if (strcmp(cmd, "neigh") == 0) {
 		show_neigh(h->s, ss->out);
 	} else if (strcmp(cmd, "addr") == 0 || strcmp(cmd, "link") == 0) {
 		show_addr(h->s, ss->out);
 	} else {
-		fprintf(ss->out, "tern: unknown command \"%s\" (ping, get, stat, sysctl, route, neigh, addr, ss)\n", cmd);
+		fprintf(ss->out, "tern: unknown command \"%s\" (ping, get, stat, sysctl, route, neigh, addr, ss, iptables, ipset)\n", cmd);
 		rc = 2;
 	}
 	session_end(ss, rc);
@@ -547,6 +552,7 @@ static int parse_host_args(int argc, char **argv, struct host *h, struct dev_spe
 		{"tcp-echo", required_argument, 0, 'E'}, {"http", required_argument, 0, 'H'},
 		{"docroot", required_argument, 0, 'R'}, {"impair", required_argument, 0, 'I'},
 		{"iperf3", required_argument, 0, 'P'}, {"offload", required_argument, 0, 'O'},
+		{"iptables", required_argument, 0, 'Q'},
 		{0, 0, 0, 0},
 	};
 	optind = 1;
@@ -584,6 +590,7 @@ static int parse_host_args(int argc, char **argv, struct host *h, struct dev_spe
 		case 'f': *forward = true; break;
 		case 'e': *echo_port = atoi(optarg); break;
 		case 'p': *pcap = optarg; break;
+		case 'Q': h->iptables_file = optarg; break;
 		case 'I':
 			if (!last) {
 				fprintf(stderr, "tern: --impair goes after a --tap or --tun\n");
@@ -757,6 +764,10 @@ int cmd_host(int argc, char **argv)
 	}
 	if (forward)
 		tern_sysctl_set(h.s, "net.ipv4.ip_forward", "1");
+	if (h.iptables_file && host_iptables_file(h.s, h.iptables_file) < 0) {
+		tern_stack_free(h.s);
+		return 1;
+	}
 	if (gateway && tern_route_add(h.s, 0, 0, gateway, 0, 0) < 0) {
 		fprintf(stderr, "tern: default route via gateway: %s\n", strerror(errno));
 		tern_stack_free(h.s);

@@ -1498,23 +1498,30 @@ out:
 }
 
 /* ---- -L ---- */
-static void print_num(FILE *f, uint64_t v, int width, bool exact)
+/* As iptables -L without -x: up to 99999 as is, then K, M, G, T. */
+static const char *num_short(char *buf, uint64_t v)
 {
-	if (exact) {
-		fprintf(f, "%*" PRIu64 " ", width, v);
-		return;
-	}
 	static const char sfx[] = "KMGT";
 	if (v <= 99999) {
-		fprintf(f, "%5" PRIu64 " ", v);
-		return;
+		sprintf(buf, "%" PRIu64, v);
+		return buf;
 	}
 	int k = -1;
 	while (v > 9999 && k < 3) {
 		v = (v + 500) / 1000;
 		k++;
 	}
-	fprintf(f, "%4" PRIu64 "%c ", v, sfx[k]);
+	sprintf(buf, "%" PRIu64 "%c", v, sfx[k]);
+	return buf;
+}
+
+static void print_num(FILE *f, uint64_t v, int width, bool exact)
+{
+	char b[24];
+	if (exact)
+		fprintf(f, "%*" PRIu64 " ", width, v);
+	else
+		fprintf(f, "%5s ", num_short(b, v));
 }
 
 static void list_addr(FILE *f, uint32_t a, uint32_t m, bool inv, bool numeric)
@@ -1666,24 +1673,8 @@ static void list_chain(FILE *f, const struct tn_ipt_table *t, uint32_t c, const 
 			if (lo->exact)
 				fprintf(f, "%" PRIu64 " packets, %" PRIu64 " bytes", ch->pol_pkts, ch->pol_bytes);
 			else {
-				char *b = NULL;
-				size_t bn = 0;
-				FILE *mf = open_memstream(&b, &bn);
-				if (mf) {
-					print_num(mf, ch->pol_pkts, 0, false);
-					fputs("packets, ", mf);
-					print_num(mf, ch->pol_bytes, 0, false);
-					fclose(mf);
-					/* squeeze the padding print_num adds */
-					char *p = b;
-					while (*p == ' ')
-						p++;
-					size_t l = strlen(p);
-					if (l && p[l - 1] == ' ')
-						p[l - 1] = 0;
-					fprintf(f, "%s bytes", p);
-					free(b);
-				}
+				char x[16], y[16];
+				fprintf(f, "%s packets, %s bytes", num_short(x, ch->pol_pkts), num_short(y, ch->pol_bytes));
 			}
 		}
 		fputs(")\n", f);
