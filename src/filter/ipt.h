@@ -261,6 +261,10 @@ int tn_ipt_apply(struct tn_stack *s, const struct tn_ipt_model *m, unsigned tabl
 /* Run a table's chain for a hook directly (the hook functions do this):
  * TN_NF_ACCEPT, TN_NF_DROP (REJECT included, its answer sent) or STOLEN. */
 enum tn_nf_verdict tn_ipt_do_table(struct tn_stack *s, int table, struct tn_pkt *p, const struct tn_nf_state *st);
+/* The traversal itself, on a packet view the caller filled (in/out
+ * names, ct); p is where MARK writes and what REJECT answers. */
+struct tn_ipt_pkt;
+enum tn_nf_verdict tn_ipt_traverse(struct tn_stack *s, int table, int hook, struct tn_pkt *p, struct tn_ipt_pkt *pi);
 /* The last n LOG lines, oldest first, each followed by '\n'. */
 void tn_ipt_log_dump(struct tn_stack *s, FILE *out);
 /* Commands on a stack, as `tern iptables|iptables-save|iptables-restore|ipset`

@@ -348,11 +348,7 @@ static void do_reject(struct tn_stack *s, const struct tn_ipt_rule *r, struct tn
 enum tn_nf_verdict tn_ipt_do_table(struct tn_stack *s, int table, struct tn_pkt *p, const struct tn_nf_state *st)
 {
 	struct tn_ipt *ipt = s->ipt;
-	if (!ipt || table < 0 || table >= TN_IPT_NTABLES || !ipt->cur[table])
-		return TN_NF_ACCEPT;
-	struct tn_ipt_ruleset *rs = ipt->cur[table];
-	int entry = rs->hook_chain[st->hook];
-	if (entry < 0)
+	if (!ipt || table < 0 || table >= TN_IPT_NTABLES || !ipt->cur[table] || ipt->cur[table]->hook_chain[st->hook] < 0)
 		return TN_NF_ACCEPT;
 	struct tn_ipt_pkt pi;
 	if (tn_ipt_pkt_parse(p, &pi) < 0)
@@ -360,8 +356,21 @@ enum tn_nf_verdict tn_ipt_do_table(struct tn_stack *s, int table, struct tn_pkt 
 	bool has_in = st->hook <= TN_NF_FORWARD, has_out = st->hook >= TN_NF_FORWARD;
 	pi.in = has_in ? ifname(s, st->in_ifindex) : "";
 	pi.out = has_out ? ifname(s, st->out_ifindex) : "";
-	if (rs->uses_ct)
+	if (ipt->cur[table]->uses_ct)
 		pi.ct = ipt->ct_state ? ipt->ct_state(ipt->ct_ctx, s, p) : TN_IPT_CT_UNTRACKED;
+	return tn_ipt_traverse(s, table, st->hook, p, &pi);
+}
+
+enum tn_nf_verdict tn_ipt_traverse(struct tn_stack *s, int table, int hook, struct tn_pkt *p, struct tn_ipt_pkt *pip)
+{
+	struct tn_ipt *ipt = s->ipt;
+	if (!ipt || table < 0 || table >= TN_IPT_NTABLES || !ipt->cur[table] || hook < 0 || hook >= TN_NF_NUMHOOKS)
+		return TN_NF_ACCEPT;
+	struct tn_ipt_ruleset *rs = ipt->cur[table];
+	int entry = rs->hook_chain[hook];
+	if (entry < 0)
+		return TN_NF_ACCEPT;
+	struct tn_ipt_pkt pi = *pip;
 	struct tn_ipt_mctx mc = {.s = s, .ipt = ipt, .now = s->now};
 	rs->users++;
 	uint16_t stk_c[MAX_DEPTH];
