@@ -27,15 +27,21 @@ static const uint32_t addr_pool[] = {0x0a000001, 0x0a000102, 0x0a010203, 0xc0a80
 static const uint16_t port_pool[] = {22, 53, 80, 443, 1000, 1500, 8080, 65535};
 static const char *const if_pool[] = {"eth0", "eth1", "veth3"};
 
-static void gen_match(struct ipt_gen *g, FILE *f, bool *has_proto, int *proto)
+static void gen_match(struct ipt_gen *g, FILE *f, bool *has_proto, int *proto, unsigned *used)
 {
 	const char *neg = pick(g, 4) == 0 ? "! " : "";
-	switch (pick(g, 12)) {
+	unsigned kind = pick(g, 12);
+	/* each kind once per rule (as iptables refuses a second -s, -i ...);
+	 * 3..5 (protocol, then its ports) may repeat */
+	if ((kind < 3 || kind > 5) && (*used & (1u << kind)))
+		return;
+	*used |= 1u << kind;
+	switch (kind) {
 	case 0:
 	case 1: {
 		uint32_t a = addr_pool[pick(g, 7)];
 		int plen = (int)pick(g, 33);
-		fprintf(f, " %s-%c %u.%u.%u.%u/%d", neg, pick(g, 2) ? 's' : 'd', a >> 24, (a >> 16) & 255, (a >> 8) & 255,
+		fprintf(f, " %s-%c %u.%u.%u.%u/%d", neg, kind ? 's' : 'd', a >> 24, (a >> 16) & 255, (a >> 8) & 255,
 			a & 255, plen);
 		break;
 	}
@@ -69,8 +75,6 @@ static void gen_match(struct ipt_gen *g, FILE *f, bool *has_proto, int *proto)
 	case 6:
 		if (*proto == 6)
 			fprintf(f, " %s--tcp-flags %s %s", neg, pick(g, 2) ? "SYN,ACK" : "ALL", pick(g, 2) ? "SYN" : "ACK");
-		else if (*proto == 6 || *proto == 17)
-			fprintf(f, " -m multiport %s--dports 22,80,1000:2000", neg);
 		break;
 	case 7:
 		if (*proto == 6 || *proto == 17)
@@ -112,9 +116,10 @@ char *ipt_gen_ruleset(struct ipt_gen *g, int nrules, int nch)
 			fprintf(f, "-A c%d", chain);
 		bool has_proto = false;
 		int proto = 0;
-		int nm = (int)pick(g, 4);
+		unsigned used = 0;
+		int nm = (int)pick(g, 5);
 		for (int k = 0; k < nm; k++)
-			gen_match(g, f, &has_proto, &proto);
+			gen_match(g, f, &has_proto, &proto, &used);
 		unsigned t = pick(g, 10);
 		int later = chain + 1 + (int)pick(g, (unsigned)(nch - chain > 0 ? nch - chain : 1));
 		if (t >= 5 && t <= 7 && later >= nch)
