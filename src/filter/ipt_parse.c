@@ -599,6 +599,15 @@ static void print_string(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+/* Names printed bare in save output must read back as one word. */
+static bool bad_word(const char *w)
+{
+	for (const char *p = w; *p; p++)
+		if (isspace((unsigned char)*p) || !isprint((unsigned char)*p) || *p == '"' || *p == '\\' || *p == '\'')
+			return true;
+	return !*w;
+}
+
 /* ---- rule parsing ---- */
 static bool has_mod(const struct tn_ipt_rule *r, int m)
 {
@@ -865,8 +874,8 @@ static int mod_option(struct pctx *c, struct tn_ipt_rule *r, struct ruleopts *o,
 			if (!r->hl_mode)
 				return perr(c, 2, "Invalid mode `%s'", v);
 		} else if (!strcmp(sub, "-name")) {
-			if (!*v || strlen(v) >= sizeof(r->hl_name))
-				return perr(c, 2, "hashlimit: name too long or empty");
+			if (!*v || strlen(v) >= sizeof(r->hl_name) || bad_word(v))
+				return perr(c, 2, "hashlimit: bad --hashlimit-name `%s'", v);
 			snprintf(r->hl_name, sizeof(r->hl_name), "%s", v);
 			o->seen_hl_name = true;
 		} else if (!strcmp(sub, "-htable-expire")) {
@@ -883,8 +892,8 @@ static int mod_option(struct pctx *c, struct tn_ipt_rule *r, struct ruleopts *o,
 		if (*i + 2 >= argc)
 			return perr(c, 2, "--match-set requires two args.");
 		const char *name = argv[*i + 1], *dirs = argv[*i + 2];
-		if (!*name || strlen(name) >= sizeof(r->set_name))
-			return perr(c, 2, "setname `%s' too long, max 31 characters", name);
+		if (!*name || strlen(name) >= sizeof(r->set_name) || bad_word(name))
+			return perr(c, 2, "setname `%s' too long (max 31 characters) or invalid", name);
 		snprintf(r->set_name, sizeof(r->set_name), "%s", name);
 		r->set_ndirs = 0;
 		char buf[32];
@@ -913,6 +922,8 @@ static int mod_option(struct pctx *c, struct tn_ipt_rule *r, struct ruleopts *o,
 	if (m == TN_IPT_M_COMMENT && !strcmp(opt, "--comment")) {
 		if (!(v = need_arg(c, argc, argv, i, opt)))
 			return -1;
+		if (strchr(v, '\n') || strchr(v, '\r'))
+			return perr(c, 2, "COMMENT: no line breaks");
 		if (strlen(v) >= sizeof(r->comment))
 			return perr(c, 2, "COMMENT must be shorter than %zu characters", sizeof(r->comment));
 		snprintf(r->comment, sizeof(r->comment), "%s", v);
@@ -940,6 +951,8 @@ static int target_option(struct pctx *c, struct tn_ipt_rule *r, struct ruleopts 
 		if (!strcmp(opt, "--log-prefix")) {
 			if (!(v = need_arg(c, argc, argv, i, opt)))
 				return -1;
+			if (strchr(v, '\n') || strchr(v, '\r'))
+				return perr(c, 2, "--log-prefix: no line breaks");
 			if (strlen(v) >= sizeof(r->log_prefix))
 				return perr(c, 2, "Maximum prefix length %zu for --log-prefix", sizeof(r->log_prefix) - 1);
 			snprintf(r->log_prefix, sizeof(r->log_prefix), "%s", v);
@@ -1015,9 +1028,8 @@ static int check_chain_name(struct pctx *c, const char *n)
 		return perr(c, 2, "chain name `%s' too long (must be under %d chars)", n, TN_IPT_CHAIN_MAXNAME);
 	if (!*n || n[0] == '-' || n[0] == '!')
 		return perr(c, 2, "chain name not allowed to start with `%c'", n[0] ? n[0] : '-');
-	for (const char *p = n; *p; p++)
-		if (isspace((unsigned char)*p) || !isprint((unsigned char)*p))
-			return perr(c, 2, "chain name `%s' contains invalid characters", n);
+	if (bad_word(n))
+		return perr(c, 2, "chain name `%s' contains invalid characters", n);
 	if (target_by_name(n) >= 0)
 		return perr(c, 2, "chain name may not clash with target name");
 	return 0;
@@ -1064,9 +1076,8 @@ static int rule_option(struct pctx *c, const struct tn_ipt_table *t, struct tn_i
 			return -1;
 		if (strlen(v) >= TN_IPT_IFNAMSIZ || !*v)
 			return perr(c, 2, "interface name `%s' must be shorter than IFNAMSIZ (%d)", v, TN_IPT_IFNAMSIZ - 1);
-		for (const char *p = v; *p; p++)
-			if (isspace((unsigned char)*p) || *p == '/' || !isprint((unsigned char)*p))
-				return perr(c, 2, "Invalid interface name `%s'", v);
+		if (bad_word(v) || strchr(v, '/'))
+			return perr(c, 2, "Invalid interface name `%s'", v);
 		snprintf(out ? r->out : r->in, TN_IPT_IFNAMSIZ, "%s", v);
 		if (out)
 			o->seen_o = true;
@@ -1875,7 +1886,7 @@ static int run_cmd(struct pctx *c, struct tn_ipt_model *m, int argc, char **argv
 		}
 		/* Combined list flags such as -nvL, -vnL, -Ln. */
 		if (a[0] == '-' && a[1] && a[1] != '-' && a[2] && strspn(a + 1, "nvxLSZ") == strlen(a + 1) &&
-		    strchr(a + 1, 'L') + 0 != NULL) {
+		    strpbrk(a + 1, "LSZ") != NULL) {
 			for (const char *p = a + 1; *p; p++) {
 				if (*p == 'n')
 					cs->lo.numeric = true;
