@@ -397,8 +397,9 @@ static void test_save_restore_round_trip(void **state)
 	assert_string_equal(s1, s2);
 	/* without counters, the input's rule lines come back byte for byte */
 	char *s3 = save(&m, false);
-	const char *lines[] = {"-A INPUT -i lo -j ACCEPT\n", "-A LOGDROP -m comment --comment \"dropped \\\"bad\\\" hosts\" -j LOG "
-								  "--log-prefix \"drop: \" --log-level 7\n",
+	static const char logdrop[] =
+		"-A LOGDROP -m comment --comment \"dropped \\\"bad\\\" hosts\" -j LOG --log-prefix \"drop: \" --log-level 7\n";
+	const char *lines[] = {"-A INPUT -i lo -j ACCEPT\n", logdrop,
 			       ":INPUT DROP [0:0]\n", "-A POSTROUTING -o eth0 -j MASQUERADE\n"};
 	for (size_t k = 0; k < 4; k++)
 		assert_non_null(strstr(s3, lines[k]));
