@@ -65,6 +65,11 @@ static void on_sigint(int sig)
 
 int ctl_client(const char *name, int argc, char **argv)
 {
+	return ctl_client_fd(name, argc, argv, -1);
+}
+
+int ctl_client_fd(const char *name, int argc, char **argv, int pass_fd)
+{
 	char path[256];
 	ctl_path(name, path, sizeof(path));
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -81,7 +86,7 @@ int ctl_client(const char *name, int argc, char **argv)
 	}
 	/* get: the body goes to a descriptor passed along (stdout, or -o FILE) */
 	bool get = argc > 0 && strcmp(argv[0], "get") == 0;
-	int body_fd = get ? STDOUT_FILENO : -1;
+	int body_fd = get ? STDOUT_FILENO : pass_fd;
 	char *args[64];
 	int nargs = 0;
 	for (int i = 0; i < argc && nargs < 64; i++) {

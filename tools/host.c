@@ -77,6 +77,8 @@ struct host {
 	struct tn_iperf3 *iperf3;
 	int iperf3_port;
 	const char *tc_file;    /* --tc FILE: tc commands applied at start */
+
+	const char *iptables_file; /* --iptables */
 };
 
 static int64_t wall_seconds(void *ctx)
@@ -129,7 +131,8 @@ static void usage(void)
 		"                 [--iperf3 PORT] (an iperf3 server for TCP tests: iperf3 -c ADDR [-R] [-P N] ...)\n"
 		"                 [--impair \"loss 2%% delay 20ms reorder 10%%\"] (after a --tap: its egress)\n"
 		"                 [--offload \"tso off gso off gro off\"] (after a --tap: as ethtool -K)\n"
-		"                 [--tc FILE] (tc commands, one a line, applied at start: tc qdisc add dev IF root ...)\n");
+		"                 [--tc FILE] (tc commands, one a line, applied at start: tc qdisc add dev IF root ...)\n"
+		"                 [--iptables FILE] (an iptables-restore file applied at start)\n");
 }
 
 static int listen_ctl(struct host *h)
@@ -237,6 +240,9 @@ static void run_command(struct host *h, struct session *ss)
 		rc = run_ss(h->s, argc, argv, ss->out);
 	} else if (strcmp(cmd, "conntrack") == 0) {
 		rc = run_conntrack(h->s, argc, argv, ss->out);
+	} else if (!strcmp(cmd, "iptables") || !strcmp(cmd, "iptables-save") || !strcmp(cmd, "iptables-restore") ||
+		   !strcmp(cmd, "ipset") || !strcmp(cmd, "iptables-log")) {
+		rc = host_run_iptables(h->s, argc, argv, ss->passed_fd, ss->out);
 	} else if (strcmp(cmd, "neigh") == 0) {
 		show_neigh(h->s, ss->out);
 	} else if (strcmp(cmd, "addr") == 0 || strcmp(cmd, "link") == 0) {
@@ -244,7 +250,7 @@ static void run_command(struct host *h, struct session *ss)
 	} else if (strcmp(cmd, "tc") == 0) {
 		rc = run_tc(h->s, argc, argv, ss->out);
 	} else {
-		fprintf(ss->out, "tern: unknown command \"%s\" (ping, get, stat, sysctl, route, neigh, addr, ss, tc, conntrack)\n", cmd);
+		fprintf(ss->out, "tern: unknown command \"%s\" (ping, get, stat, sysctl, route, neigh, addr, ss, tc, conntrack, iptables, ipset)\n", cmd);
 		rc = 2;
 	}
 	session_end(ss, rc);
@@ -558,6 +564,7 @@ static int parse_host_args(int argc, char **argv, struct host *h, struct dev_spe
 		{"iperf3", required_argument, 0, 'P'}, {"offload", required_argument, 0, 'O'},
 		{"tc", required_argument, 0, 'Q'},   {"dev", required_argument, 0, 'V'},
 		{"driver", required_argument, 0, 'W'}, {"fanout", required_argument, 0, 'F'},
+		{"iptables", required_argument, 0, 'J'},
 		{0, 0, 0, 0},
 	};
 	optind = 1;
@@ -612,6 +619,7 @@ static int parse_host_args(int argc, char **argv, struct host *h, struct dev_spe
 		case 'f': *forward = true; break;
 		case 'e': *echo_port = atoi(optarg); break;
 		case 'p': *pcap = optarg; break;
+		case 'J': h->iptables_file = optarg; break;
 		case 'I':
 			if (!last) {
 				fprintf(stderr, "tern: --impair goes after a --tap or --tun\n");
@@ -793,6 +801,10 @@ int cmd_host(int argc, char **argv)
 	}
 	if (forward)
 		tern_sysctl_set(h.s, "net.ipv4.ip_forward", "1");
+	if (h.iptables_file && host_iptables_file(h.s, h.iptables_file) < 0) {
+		tern_stack_free(h.s);
+		return 1;
+	}
 	if (gateway && tern_route_add(h.s, 0, 0, gateway, 0, 0) < 0) {
 		fprintf(stderr, "tern: default route via gateway: %s\n", strerror(errno));
 		tern_stack_free(h.s);

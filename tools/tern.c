@@ -23,6 +23,11 @@ static void usage(void)
 		"       tern [-n NAME] tc [-s] qdisc|class|filter ...   traffic control, as Linux's tc\n"
 		"       tern [-n NAME] tc -f FILE        tc commands from a file, one a line (as tc -batch)\n"
 		"       tern [-n NAME] conntrack -L|-S|-C|-F|--enable|--disable   like conntrack(8)\n"
+		"       tern [-n NAME] iptables [-t TABLE] -A|-I|-D|-R|-N|-X|-F|-Z|-P|-L|-S ...   as iptables\n"
+		"       tern iptables --file FILE ...   edit an iptables-save FILE instead of a host\n"
+		"       tern [-n NAME] iptables-save [-t TABLE] [-c] | iptables-restore [--noflush] [-c] [FILE]\n"
+		"       tern [-n NAME] ipset create|add|del|test|list|destroy ...   hash:ip, hash:net, bitmap:port\n"
+		"       tern [-n NAME] iptables-log     the LOG target's last lines\n"
 		"  -n NAME selects the running host (default \"tern\"), as ip -n selects a namespace.\n");
 }
 
@@ -51,6 +56,9 @@ int main(int argc, char **argv)
 		usage();
 		return 0;
 	}
+	if (!strcmp(cmd, "iptables") || !strcmp(cmd, "iptables-save") || !strcmp(cmd, "iptables-restore") ||
+	    !strcmp(cmd, "ipset") || !strcmp(cmd, "iptables-log"))
+		return cmd_iptables(name, argc - i, argv + i);
 	static const char *const remote[] = {"ping", "get", "stat", "sysctl", "route", "neigh", "addr", "link", "ss", "conntrack"};
 	for (size_t k = 0; k < sizeof(remote) / sizeof(remote[0]); k++)
 		if (strcmp(cmd, remote[k]) == 0)

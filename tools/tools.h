@@ -92,6 +92,13 @@ int run_tc(struct tn_stack *s, int argc, char **argv, FILE *f);
 int tc_file_apply(struct tn_stack *s, const char *path);
 /* Run a command on the host NAME through its control socket. */
 int ctl_client(const char *name, int argc, char **argv);
+/* The same, passing descriptor pass_fd (>= 0) with the request. */
+int ctl_client_fd(const char *name, int argc, char **argv, int pass_fd);
+/* iptables, iptables-save, iptables-restore, ipset, iptables-log (tools/iptables.c). */
+int cmd_iptables(const char *name, int argc, char **argv);
+struct tn_stack;
+int host_run_iptables(struct tn_stack *s, int argc, char **argv, int passed_fd, FILE *out);
+int host_iptables_file(struct tn_stack *s, const char *path);
 const char *ctl_path(const char *name, char *buf, size_t cap);
 
 #endif

@@ -1,6 +1,7 @@
 /* The stack instance: creation, devices and addresses, and the poll loop
  * that drives timers, receive and transmit. */
 #include "core/stack.h"
+#include "filter/ipt.h"
 #include "net/gso.h"
 #include "filter/conntrack.h"
 #include "wire/csum.h"
@@ -75,6 +76,7 @@ void tern_stack_free(struct tn_stack *s)
 	if (!s)
 		return;
 	tn_sock_table_destroy(s);
+	tn_ipt_destroy(s);
 	tn_tcp_destroy(s);
 	tn_conntrack_free(s);
 	tn_frag_destroy(s);

@@ -67,6 +67,8 @@ struct tn_addr_ref {
 	int ifindex;
 };
 
+struct tn_ipt;
+
 struct tn_stack {
 	char name[32];
 	uint64_t now;
@@ -84,6 +86,7 @@ struct tn_stack {
 	uint16_t ip_id;           /* next IP identification */
 	struct tn_nf nf;          /* netfilter hook registrations */
 	struct tn_conntrack *ct;  /* connection tracking (NULL: off) */
+	struct tn_ipt *ipt;       /* iptables tables and sets (filter/ipt.h), NULL until used */
 	struct tn_route_table routes;
 	struct tn_neigh_table neigh;
 	struct tn_frag_table frag;
