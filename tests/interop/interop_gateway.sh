@@ -18,12 +18,13 @@
 #   -A FORWARD -p tcp --dport 82 -j REJECT --reject-with tcp-reset  (refused at once, by a reset)
 #   -A FORWARD -i wan -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
 #   -A FORWARD -i wan -j DROP      (the client reaches the server, replies and ICMP
-#                                   errors come back; the server opens nothing inwards)
+#                                   errors come back, 16 MiB go each way over HTTP;
+#                                   the server opens nothing inwards)
 # and traceroute (UDP and ICMP) shows the gateway as hop 1.
 #
 # NAT part: -t nat -A POSTROUTING -o wan -j MASQUERADE (the server, which
 # then has no route back to the client's network, sees 198.18.61.1 for
-# TCP and UDP; ping and traceroute work), then
+# TCP and UDP; ping, traceroute and 16 MiB each way work), then
 #   -t nat -A PREROUTING -i wan -p tcp --dport 8080 -j DNAT --to-destination 198.18.60.2:80
 # (a port forward: the server, outside, reaches the client's web server
 # through 198.18.61.1:8080).  The Linux gateway always runs it; if tern
@@ -43,16 +44,36 @@ import socket, socketserver, sys, threading
 from http.server import BaseHTTPRequestHandler
 log = open(sys.argv[1], "a", buffering=1)
 addr, ports, uport = sys.argv[2], sys.argv[3].split(","), int(sys.argv[4])
+BIG = 16 << 20
 class H(BaseHTTPRequestHandler):
-    def do_GET(self):
-        peer = self.client_address[0]
-        log.write("tcp %d %s\n" % (self.server.server_address[1], peer))
-        body = ("peer %s\n" % peer).encode()
+    def reply(self, body):
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
+    def do_POST(self):  # counts what it got: "got N"
+        n, left = 0, int(self.headers["Content-Length"])
+        while left:
+            d = self.rfile.read(min(left, 65536))
+            if not d:
+                break
+            n += len(d)
+            left -= len(d)
+        self.reply(("got %d\n" % n).encode())
+    def do_GET(self):
+        if self.path == "/big":
+            self.send_response(200)
+            self.send_header("Content-Length", str(BIG))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            chunk = bytes(range(256)) * 256
+            for _ in range(BIG // len(chunk)):
+                self.wfile.write(chunk)
+            return
+        peer = self.client_address[0]
+        log.write("tcp %d %s\n" % (self.server.server_address[1], peer))
+        self.reply(("peer %s\n" % peer).encode())
     def log_message(self, *a):
         pass
 class S(socketserver.ThreadingTCPServer):  # not HTTPServer: no getfqdn at bind
@@ -142,6 +163,14 @@ http() {
 	*) echo "curl exit $rc" ;;
 	esac
 }
+# bulk NS URL : download 16 MiB, then upload 16 MiB -> "down N, up got N"
+bulk() {
+	local down up
+	down=$(ip netns exec "$1" curl -s -m 20 -o /dev/null -w '%{size_download}' "$2/big") || down="curl exit $?"
+	up=$(ip netns exec "$1" curl -s -m 20 --data-binary @"$IT_TMP/up.bin" "$2/") || up="curl exit $?"
+	echo "down $down, up $up"
+}
+head -c $((16 << 20)) /dev/urandom >"$IT_TMP/up.bin"
 udp() { ip netns exec "$1" python3 "$IT_TMP/udpq.py" "$2" "$3" "$T"; }
 pingr() { # NS ADDR -> "reply" or "no reply"
 	if ip netns exec "$1" ping -c 1 -W "$T" "$2" >/dev/null 2>&1; then echo reply; else echo "no reply"; fi
@@ -208,6 +237,7 @@ filter_checks() {
 	check "rules: client -> server :82 (REJECT)" "$(http "$CNS" http://$S:82/)"
 	check "rules: server got requests on 81, 82" "$(($(seen "$slog" 81) - n81)), $(($(seen "$slog" 82) - n82))"
 	check "rules: server -> client :80" "$(http "$SNS" http://$C:80/)"
+	check "rules: client <-> server 16 MiB" "$(bulk "$CNS" http://$S:80)"
 	check "rules: client -> server udp (reply)" "$(udp "$CNS" $S 5300)"
 	check "rules: client -> server udp closed port" "$(udp "$CNS" $S 5399)"
 	check "rules: server -> client udp" "$(udp "$SNS" $C 5300)"
@@ -231,6 +261,7 @@ rules: client -> server :81 (DROP)	timeout
 rules: client -> server :82 (REJECT)	refused (tcp reset)
 rules: server got requests on 81, 82	0, 0
 rules: server -> client :80	timeout
+rules: client <-> server 16 MiB	down 16777216, up got 16777216
 rules: client -> server udp (reply)	peer $C
 rules: client -> server udp closed port	refused
 rules: server -> client udp	timeout
@@ -265,6 +296,7 @@ nat_checks() {
 	ip -n "$SNS" route del default || fail "route del"
 	nat_rule -t nat -A POSTROUTING -o wan -j MASQUERADE || return
 	check "masquerade: client -> server :80" "$(http "$CNS" http://$S:80/)"
+	check "masquerade: client <-> server 16 MiB" "$(bulk "$CNS" http://$S:80)"
 	check "masquerade: client -> server udp" "$(udp "$CNS" $S 5300)"
 	check "masquerade: client -> server udp closed port" "$(udp "$CNS" $S 5399)"
 	check "masquerade: ping client -> server" "$(pingr "$CNS" $S)"
@@ -272,18 +304,21 @@ nat_checks() {
 	check "masquerade: traceroute -I client -> server" "$(trace "$CNS" $S -I)"
 	nat_rule -t nat -A PREROUTING -i wan -p tcp --dport 8080 -j DNAT --to-destination $C:80 || return
 	check "dnat: server -> $GW:8080" "$(http "$SNS" http://$GW:8080/)"
+	check "dnat: server <-> $GW:8080 16 MiB" "$(bulk "$SNS" http://$GW:8080)"
 	check "dnat: client -> server :80 still masqueraded" "$(http "$CNS" http://$S:80/)"
 	ipt -t nat -S >"$IT_TMP/nat-S.$G" || fail "$G: iptables -t nat -S"
 }
 PART=nat
 cat >"$IT_TMP/nat.expected" <<EOF
 masquerade: client -> server :80	peer $GW
+masquerade: client <-> server 16 MiB	down 16777216, up got 16777216
 masquerade: client -> server udp	peer $GW
 masquerade: client -> server udp closed port	refused
 masquerade: ping client -> server	reply
 masquerade: traceroute client -> server	1 $GL, 2 $S
 masquerade: traceroute -I client -> server	1 $GL, 2 $S
 dnat: server -> $GW:8080	peer $S
+dnat: server <-> $GW:8080 16 MiB	down 16777216, up got 16777216
 dnat: client -> server :80 still masqueraded	peer $GW
 EOF
 use_gw linux; nat_checks
