@@ -4,6 +4,7 @@
 #include "filter/ipt.h"
 #include "net/gso.h"
 #include "filter/conntrack.h"
+#include "filter/nat.h"
 #include "wire/csum.h"
 
 #include <errno.h>
@@ -78,6 +79,7 @@ void tern_stack_free(struct tn_stack *s)
 	tn_sock_table_destroy(s);
 	tn_ipt_destroy(s);
 	tn_tcp_destroy(s);
+	tn_nat_free(s);
 	tn_conntrack_free(s);
 	tn_frag_destroy(s);
 	tn_neigh_destroy(s);
@@ -178,6 +180,7 @@ int tern_dev_remove(struct tn_stack *s, int ifindex)
 	memset(ifc, 0, sizeof(*ifc));
 	s->nifaces--;
 	addr_index_rebuild(s);
+	tn_nat_masq_flush(s, ifindex); /* its MASQUERADE entries lost their address */
 	return 0;
 }
 

@@ -61,6 +61,7 @@ static inline uint32_t tn_iface_backlog_bytes(const struct tn_iface *ifc)
  * every packet (a host has a handful; scanning 16 interface slots did not
  * scale to the hot path). */
 struct tn_conntrack;
+struct tn_nat;
 
 struct tn_addr_ref {
 	uint32_t addr;
@@ -86,6 +87,7 @@ struct tn_stack {
 	uint16_t ip_id;           /* next IP identification */
 	struct tn_nf nf;          /* netfilter hook registrations */
 	struct tn_conntrack *ct;  /* connection tracking (NULL: off) */
+	struct tn_nat *nat;       /* NAT (filter/nat.h; NULL: off) */
 	struct tn_ipt *ipt;       /* iptables tables and sets (filter/ipt.h), NULL until used */
 	struct tn_route_table routes;
 	struct tn_neigh_table neigh;

@@ -343,8 +343,14 @@ static int icmp_error(struct tn_stack *s, struct tn_pkt *p, const uint8_t *l4, u
 	struct tn_ct_tuple t = {.src = ih.src, .dst = ih.dst};
 	if (!l4_tuple(ih.proto, il4, &t))
 		return mark_invalid(ct, p);
+	/* As Linux, look the quoted tuple up inverted: what the error's
+	 * sender saw is what the answer to the quoted datagram would be
+	 * addressed as, after NAT too (an error about a datagram that left
+	 * SNATed quotes its translated source, the reply tuple's destination). */
+	struct tn_ct_tuple inv;
+	tn_ct_invert(ih.proto, &t, &inv);
 	enum tn_ct_dir d = TN_CT_DIR_ORIGINAL;
-	uint32_t idx = find_idx(ct, ih.proto, &t, &d);
+	uint32_t idx = find_idx(ct, ih.proto, &inv, &d);
 	if (!idx) {
 		ct->stats.error++;
 		p->nfct = TN_CT_NFCT(0, TN_CT_INVALID, 0);
@@ -352,7 +358,7 @@ static int icmp_error(struct tn_stack *s, struct tn_pkt *p, const uint8_t *l4, u
 	}
 	ct->stats.found++;
 	/* The error goes against the quoted datagram's direction. */
-	p->nfct = TN_CT_NFCT(idx, TN_CT_RELATED, d == TN_CT_DIR_ORIGINAL);
+	p->nfct = TN_CT_NFCT(idx, TN_CT_RELATED, d == TN_CT_DIR_REPLY);
 	return TN_NF_ACCEPT;
 }
 

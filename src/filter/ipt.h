@@ -26,6 +26,7 @@
 #include <stdio.h>
 
 #include "core/pkt.h"
+#include "filter/nat.h"
 #include "filter/nf.h"
 
 struct tn_stack;
@@ -173,6 +174,7 @@ struct tn_ipt_rule {
 	char nat_opt[20];            /* "--to-source" ... "" when none */
 	char nat_arg[64];
 	bool nat_random;
+	struct tn_nat_range nat_range; /* nat_arg parsed (and --random) */
 	/* counters */
 	uint64_t pkts, bytes;
 };

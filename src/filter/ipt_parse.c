@@ -1001,6 +1001,7 @@ static int target_option(struct pctx *c, struct tn_ipt_rule *r, struct ruleopts 
 				   : r->target == TN_IPT_T_DNAT ? "--to-destination" : "--to-ports";
 		if (!strcmp(opt, "--random")) {
 			r->nat_random = true;
+			r->nat_range.flags |= TN_NAT_RANGE_PROTO_RANDOM;
 			return 1;
 		}
 		if (strcmp(opt, want) && !(r->target <= TN_IPT_T_DNAT && !strcmp(opt, "--to")))
@@ -1012,6 +1013,11 @@ static int target_option(struct pctx *c, struct tn_ipt_rule *r, struct ruleopts 
 			return perr(c, 2, "Bad IP address \"%s\"", v);
 		if (r->target >= TN_IPT_T_MASQUERADE && strspn(v, "0123456789-") != strlen(v))
 			return perr(c, 2, "Invalid port range \"%s\"", v);
+		char msg[128];
+		if (tn_nat_parse_range(v, r->target >= TN_IPT_T_MASQUERADE, &r->nat_range, msg, sizeof(msg)) < 0)
+			return perr(c, 2, "%s", msg);
+		if (r->nat_random)
+			r->nat_range.flags |= TN_NAT_RANGE_PROTO_RANDOM;
 		snprintf(r->nat_opt, sizeof(r->nat_opt), "%s", want);
 		snprintf(r->nat_arg, sizeof(r->nat_arg), "%s", v);
 		o->seen_nat_to = true;
@@ -1195,6 +1201,9 @@ static int rule_finish(struct pctx *c, const struct tn_ipt_chain *ch, struct tn_
 		return perr(c, 2, "MARK target: Parameter --set/and/or/xor-mark is required");
 	if ((r->target == TN_IPT_T_SNAT || r->target == TN_IPT_T_DNAT) && !o->seen_nat_to)
 		return perr(c, 2, "You must specify %s", r->target == TN_IPT_T_SNAT ? "--to-source" : "--to-destination");
+	if (r->target >= TN_IPT_T_SNAT && (r->nat_range.flags & TN_NAT_RANGE_PROTO_SPECIFIED) &&
+	    ((r->proto != 6 && r->proto != 17) || (r->inv & TN_IPT_INV_PROTO)))
+		return perr(c, 2, "Need TCP, UDP, SCTP or DCCP with port specification");
 	if (r->target == TN_IPT_T_REJECT && r->reject_with == TN_IPT_REJ_TCP_RESET &&
 	    (r->proto != 6 || (r->inv & TN_IPT_INV_PROTO)))
 		return perr(c, 2, "REJECT: tcp-reset only valid with -p tcp");

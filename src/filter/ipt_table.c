@@ -15,6 +15,7 @@
 #include "core/stack.h"
 #include "filter/conntrack.h"
 #include "filter/ipt.h"
+#include "filter/nat.h"
 #include "net/icmp.h"
 #include "tcp/tcp_int.h"
 #include "wire/tcp.h"
@@ -78,6 +79,16 @@ static void set_registered(struct tn_stack *s, int table, const struct tn_ipt_ru
 	struct tn_ipt *ipt = s->ipt;
 	if (ipt->registered[table] == on)
 		return;
+	if (table == TN_IPT_NAT) {
+		/* NAT's own hooks (nat.c) run the nat table for a connection's
+		 * first packet and translate every packet; once on they stay
+		 * on, so connections mapped keep their mapping when the rules
+		 * go, as Linux's. */
+		if (on)
+			(void)tn_nat_enable(s); /* failure: tn_ipt_apply says so */
+		ipt->registered[table] = on;
+		return;
+	}
 	for (int h = 0; h < TN_NF_NUMHOOKS; h++) {
 		if (rs->hook_chain[h] < 0)
 			continue;
@@ -133,9 +144,6 @@ static bool table_trivial(const struct tn_ipt_table *t)
 	return true;
 }
 
-static const char *const nat_names[] = {[TN_IPT_T_SNAT] = "SNAT", [TN_IPT_T_DNAT] = "DNAT",
-					[TN_IPT_T_MASQUERADE] = "MASQUERADE", [TN_IPT_T_REDIRECT] = "REDIRECT"};
-
 static struct tn_ipt_ruleset *build(struct tn_stack *s, const struct tn_ipt_table *src, int table, char *err,
 				    size_t errlen)
 {
@@ -158,11 +166,6 @@ static struct tn_ipt_ruleset *build(struct tn_stack *s, const struct tn_ipt_tabl
 		for (uint32_t i = 0; i < ch->nrules; i++) {
 			struct tn_ipt_rule *r = &ch->rules[i];
 			r->jump_idx = r->set_idx = r->hl_idx = -1;
-			if (r->target >= TN_IPT_T_SNAT) {
-				snprintf(err, errlen, "iptables: NAT target %s needs connection tracking and NAT (not built yet)",
-					 nat_names[r->target]);
-				goto fail;
-			}
 			if (r->target == TN_IPT_T_JUMP || r->target == TN_IPT_T_GOTO)
 				r->jump_idx = tn_ipt_chain_find(&rs->t, r->jump);
 			for (unsigned k = 0; k < r->nmods; k++) {
@@ -245,6 +248,8 @@ int tn_ipt_apply(struct tn_stack *s, const struct tn_ipt_model *m, unsigned tabl
 		ipt->swaps++;
 		set_registered(s, t, rs, !table_trivial(&rs->t));
 		release(ipt, old);
+		if (t == TN_IPT_NAT && ipt->registered[t] && !s->nat)
+			snprintf(err, errlen, "iptables: NAT could not be enabled (no memory, or the hooks are full)");
 		/* As Linux loads nf_conntrack for a rule that needs it. */
 		if (rs->uses_ct && !ipt->ct_state && !tn_ct_enabled(s) && tern_conntrack_enable(s) < 0)
 			snprintf(err, errlen, "iptables: conntrack could not be enabled (no memory): "
@@ -458,7 +463,15 @@ enum tn_nf_verdict tn_ipt_traverse(struct tn_stack *s, int table, int hook, stru
 			p->mark = (p->mark & ~r->xmark_m) ^ r->xmark_v;
 			pi.mark = p->mark;
 			continue;
-		default: /* NAT targets are refused at apply */
+		case TN_IPT_T_SNAT:
+		case TN_IPT_T_DNAT:
+		case TN_IPT_T_MASQUERADE:
+		case TN_IPT_T_REDIRECT:
+			/* Terminal, as Linux's: the mapping is set up (or the
+			 * packet dropped when no tuple is free). */
+			v = tn_nat_target(s, p, hook, tg, &r->nat_range);
+			goto out;
+		default:
 			v = TN_NF_ACCEPT;
 			goto out;
 		}

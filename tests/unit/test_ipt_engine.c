@@ -1,7 +1,7 @@
 /* The iptables engine on hand-built packets: every match kind and its
  * negation, jump/goto/RETURN and policies as Linux, counters, REJECT's
  * ICMP error and TCP reset, LOG, MARK, limit and hashlimit on the virtual
- * clock, sets, NAT targets refused, a ruleset swapped while a traversal
+ * clock, sets, NAT targets applied, a ruleset swapped while a traversal
  * is inside it, and the matcher against a reference evaluator on random
  * rulesets and packets. */
 #include <setjmp.h>
@@ -450,18 +450,24 @@ static void test_sets(void **state)
 	env_free(&e);
 }
 
-static void test_nat_refused(void **state)
+static void test_nat_applied(void **state)
 {
 	(void)state;
 	struct env e;
 	env_new(&e);
-	assert_int_equal(run(&e, "iptables -t nat -A POSTROUTING -o wire1 -j MASQUERADE"), 1);
-	assert_non_null(strstr(out, "NAT target MASQUERADE needs connection tracking and NAT (not built yet)"));
-	const char *f = "*filter\n-A INPUT -j DROP\nCOMMIT\n*nat\n-A PREROUTING -p tcp -j DNAT --to-destination 1.2.3.4\nCOMMIT\n";
-	assert_int_equal(restore(&e, f), 1);
-	assert_non_null(strstr(out, "NAT target DNAT needs connection tracking"));
+	/* NAT targets apply now: the nat table turns NAT (and conntrack) on */
+	assert_null(e.s->nat);
+	assert_int_equal(run(&e, "iptables -t nat -A POSTROUTING -o wire1 -j MASQUERADE"), 0);
+	assert_non_null(e.s->nat);
+	assert_true(tn_ct_enabled(e.s));
+	const char *f = "*filter\n-A INPUT -j DROP\nCOMMIT\n*nat\n-A PREROUTING -p tcp -j DNAT --to-destination 198.18.0.9\nCOMMIT\n";
+	assert_int_equal(restore(&e, f), 0);
 	assert_int_equal(run(&e, "iptables-save"), 0);
-	assert_null(strstr(out, "-A INPUT -j DROP")); /* the filter table in the same file did not apply either */
+	assert_non_null(strstr(out, "-A INPUT -j DROP"));
+	assert_non_null(strstr(out, "-A PREROUTING -p tcp -j DNAT --to-destination 198.18.0.9"));
+	/* a bad range is refused as iptables words it, and changes nothing */
+	assert_int_equal(run(&e, "iptables -t nat -A POSTROUTING -p tcp -j SNAT --to-source 198.18.0.1:9-1"), 2);
+	assert_non_null(strstr(out, "Port range `9-1' invalid"));
 	env_free(&e);
 }
 
@@ -543,7 +549,7 @@ int main(void)
 		cmocka_unit_test(test_log_and_mark),
 		cmocka_unit_test(test_limit_and_hashlimit),
 		cmocka_unit_test(test_sets),
-		cmocka_unit_test(test_nat_refused),
+		cmocka_unit_test(test_nat_applied),
 		cmocka_unit_test(test_swap_during_traversal),
 		cmocka_unit_test(test_matcher_vs_reference),
 	};
