@@ -12,11 +12,11 @@
  *    resolved, loops and target/hook constraints checked) and swapped in
  *    with one pointer store; the hook functions traverse it.  A change
  *    exports the current rulesets to a model (counters and rate-limit
- *    state included), edits it and applies the result: whole-table copies,
- *    which the compiled classifier will make incremental.  ipt_table.c.
+ *    state included), edits it and applies the result; a chain whose rules
+ *    did not change keeps its compiled classifier.  ipt_table.c.
  *
- * Matching sits behind tn_ipt_chain_match() (ipt_rule.c): a linear scan
- * now, the compiled classifier later. */
+ * Matching sits behind tn_ipt_chain_match() (ipt_rule.c): each chain's
+ * compiled classifier (tuple-space search, ipt_cls.c). */
 #ifndef TN_IPT_H
 #define TN_IPT_H
 
@@ -233,6 +233,7 @@ void tn_ipt_rule_print(const struct tn_ipt_rule *r, FILE *out);
 struct tn_ipt_ruleset;
 struct tn_ipt_set;
 struct tn_ipt_hltable;
+struct tn_ipt_cls;
 
 #define TN_IPT_LOG_RING 64
 
@@ -249,6 +250,7 @@ struct tn_ipt {
 	uint32_t log_next;
 	uint64_t log_total;
 	uint64_t swaps, freed;          /* rulesets swapped in / freed */
+	uint64_t cls_built, cls_shared; /* chain classifiers compiled / kept from the last ruleset */
 };
 
 /* s->ipt, created on first use; NULL only when out of memory. */
@@ -299,11 +301,16 @@ struct tn_ipt_mctx {
 	struct tn_ipt *ipt;
 	uint64_t now;
 	bool hotdrop;                /* a truncated header: drop the packet */
+	struct tn_ipt_cls *const *cls; /* the ruleset's classifier per chain (NULL: none) */
 };
 /* The first rule at or after `start` in chain c that matches pi, or -1.
- * The one entry point of matching: a compiled classifier replaces it. */
+ * The one entry point of matching: the chain's compiled classifier
+ * (mc->cls[c], ipt_cls.h) when there is one, else the linear scan. */
 int tn_ipt_chain_match(const struct tn_ipt_table *t, uint32_t c, uint32_t start, const struct tn_ipt_pkt *pi,
 		       struct tn_ipt_mctx *mc);
+/* The plain scan, rule by rule: the classifier's reference. */
+int tn_ipt_chain_match_linear(const struct tn_ipt_chain *ch, uint32_t start, const struct tn_ipt_pkt *pi,
+			      struct tn_ipt_mctx *mc);
 bool tn_ipt_rule_match(const struct tn_ipt_rule *r, const struct tn_ipt_pkt *pi, struct tn_ipt_mctx *mc);
 /* A token bucket: true if a packet may pass now (and takes its cost). */
 bool tn_ipt_bucket_take(struct tn_ipt_bucket *b, uint64_t now, uint32_t rate, uint32_t unit_s, uint32_t burst);

@@ -1,12 +1,14 @@
-/* iptables rules: what a packet offers the matches, the linear matcher
- * (tn_ipt_chain_match, which a compiled classifier will replace), token
- * buckets for limit and hashlimit, and ipset-style sets. */
+/* iptables rules: what a packet offers the matches, the matches, the
+ * entry point of matching (tn_ipt_chain_match: the chain's compiled
+ * classifier, ipt_cls.c, or the linear scan), token buckets for limit and
+ * hashlimit, and ipset-style sets. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/stack.h"
 #include "filter/ipt.h"
+#include "filter/ipt_cls.h"
 #include "wire/wire.h"
 
 int tn_ipt_pkt_parse(const struct tn_pkt *p, struct tn_ipt_pkt *pi)
@@ -304,7 +306,14 @@ bool tn_ipt_rule_match(const struct tn_ipt_rule *r, const struct tn_ipt_pkt *pi,
 int tn_ipt_chain_match(const struct tn_ipt_table *t, uint32_t c, uint32_t start, const struct tn_ipt_pkt *pi,
 		       struct tn_ipt_mctx *mc)
 {
-	const struct tn_ipt_chain *ch = &t->chains[c];
+	if (mc->cls && mc->cls[c])
+		return tn_ipt_cls_match(mc->cls[c], &t->chains[c], start, pi, mc);
+	return tn_ipt_chain_match_linear(&t->chains[c], start, pi, mc);
+}
+
+int tn_ipt_chain_match_linear(const struct tn_ipt_chain *ch, uint32_t start, const struct tn_ipt_pkt *pi,
+			      struct tn_ipt_mctx *mc)
+{
 	for (uint32_t i = start; i < ch->nrules; i++) {
 		if (tn_ipt_rule_match(&ch->rules[i], pi, mc))
 			return (int)i;

@@ -15,6 +15,7 @@
 #include "core/stack.h"
 #include "filter/conntrack.h"
 #include "filter/ipt.h"
+#include "filter/ipt_cls.h"
 #include "filter/nat.h"
 #include "net/icmp.h"
 #include "tcp/tcp_int.h"
@@ -28,6 +29,7 @@ struct tn_ipt_ruleset {
 	bool retired;
 	bool uses_ct;
 	int hook_chain[TN_NF_NUMHOOKS]; /* the built-in chain per hook, -1 */
+	struct tn_ipt_cls **cls;        /* per chain: its classifier, NULL: linear */
 };
 
 struct tn_ipt *tn_ipt_get(struct tn_stack *s)
@@ -56,6 +58,9 @@ static void ruleset_free(struct tn_ipt *ipt, struct tn_ipt_ruleset *rs)
 			if (si >= 0 && (uint32_t)si < ipt->nsets && ipt->sets[si])
 				tn_ipset_unref(ipt, si);
 		}
+	for (uint32_t c = 0; rs->cls && c < rs->t.nchains; c++)
+		tn_ipt_cls_unref(rs->cls[c]);
+	free(rs->cls);
 	tn_ipt_table_free(&rs->t);
 	free(rs);
 	ipt->freed++;
@@ -144,6 +149,30 @@ static bool table_trivial(const struct tn_ipt_table *t)
 	return true;
 }
 
+
+/* Each chain's classifier: the current ruleset's, for a chain of the same
+ * name whose rules index the same (an edit rebuilds only the chains it
+ * changed), else a new one.  Out of memory, a chain is scanned linearly. */
+static void build_cls(struct tn_ipt *ipt, struct tn_ipt_ruleset *rs, const struct tn_ipt_ruleset *old)
+{
+	rs->cls = calloc(rs->t.nchains ? rs->t.nchains : 1, sizeof(*rs->cls));
+	if (!rs->cls)
+		return;
+	for (uint32_t c = 0; c < rs->t.nchains; c++) {
+		const struct tn_ipt_chain *ch = &rs->t.chains[c];
+		if (!ch->nrules)
+			continue;
+		int oc = old && old->cls ? tn_ipt_chain_find(&old->t, ch->name) : -1;
+		if (oc >= 0 && old->cls[oc] && tn_ipt_cls_same(&old->t.chains[oc], ch)) {
+			rs->cls[c] = tn_ipt_cls_ref(old->cls[oc]);
+			ipt->cls_shared++;
+		} else {
+			rs->cls[c] = tn_ipt_cls_build(ch);
+			ipt->cls_built++;
+		}
+	}
+}
+
 static struct tn_ipt_ruleset *build(struct tn_stack *s, const struct tn_ipt_table *src, int table, char *err,
 				    size_t errlen)
 {
@@ -188,6 +217,7 @@ static struct tn_ipt_ruleset *build(struct tn_stack *s, const struct tn_ipt_tabl
 			}
 		}
 	}
+	build_cls(ipt, rs, ipt->cur[table]);
 	return rs;
 fail:
 	/* set_idx values are not yet counted: clear them before freeing */
@@ -396,7 +426,7 @@ enum tn_nf_verdict tn_ipt_traverse(struct tn_stack *s, int table, int hook, stru
 	if (entry < 0)
 		return TN_NF_ACCEPT;
 	struct tn_ipt_pkt pi = *pip;
-	struct tn_ipt_mctx mc = {.s = s, .ipt = ipt, .now = s->now};
+	struct tn_ipt_mctx mc = {.s = s, .ipt = ipt, .now = s->now, .cls = rs->cls};
 	rs->users++;
 	uint16_t stk_c[MAX_DEPTH];
 	uint32_t stk_i[MAX_DEPTH];
