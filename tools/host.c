@@ -4,9 +4,12 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -79,6 +82,19 @@ struct host {
 	const char *tc_file;    /* --tc FILE: tc commands applied at start */
 
 	const char *iptables_file; /* --iptables */
+
+	/* --cores N: this host is core `core` of cores->n, each with its own
+	 * stack, services and thread (docs/DESIGN.md "Per-core stacks"). */
+	struct cores *cores;
+	unsigned core;
+	pthread_mutex_t lock;   /* held while the core's thread works its stack */
+	pthread_t thread;
+};
+
+struct cores {
+	unsigned n;
+	struct tn_steer_group *g;
+	struct host *h;         /* n of them; h[0] runs the control socket */
 };
 
 static int64_t wall_seconds(void *ctx)
@@ -125,6 +141,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: tern host [--name NAME] --tap IFNAME --addr A.B.C.D/N [--tap IFNAME --addr ...]...\n"
 		"                 [--dev IFNAME --driver tap|af_packet [--fanout GROUP]] (af_packet: an existing interface)\n"
+		"                 [--cores N] (one stack per core behind Toeplitz RSS; af_packet devices)\n"
 		"                 [--tun IFNAME] [--mtu N] [--gateway G] [--forward] [--udp-echo PORT]\n"
 		"                 [--pcap FILE] [--discard PORT] [--chargen PORT] [--tcp-echo PORT]\n"
 		"                 [--http PORT [--docroot DIR]] (HTTP/1.1: files, /gen/BYTES, POST /echo)\n"
@@ -208,6 +225,115 @@ static void start_ping(struct host *h, struct session *ss, int argc, char **argv
 	ss->pinging = true;
 }
 
+static void lock_core(struct host *h, unsigned i)
+{
+	if (i != h->core)
+		pthread_mutex_lock(&h->cores->h[i].lock);
+}
+static void unlock_core(struct host *h, unsigned i)
+{
+	if (i != h->core)
+		pthread_mutex_unlock(&h->cores->h[i].lock);
+}
+
+/* A command that reads or sets the stack's state, with --cores N: `stat`
+ * sums the counters and adds a per-core table, `ss`, `neigh` and
+ * `conntrack` print a section per core, and what changes state (`sysctl
+ * -w`, `tc`, `iptables`, `route`...) runs on every core, printing core 0's
+ * output.  -1: not such a command (it runs on core 0 alone). */
+static int run_on_cores(struct host *h, struct session *ss, const char *cmd, int argc, char **argv)
+{
+	struct cores *cs = h->cores;
+	if (strcmp(cmd, "stat") == 0) {
+		uint64_t *sum = calloc(TN_STAT_COUNT, sizeof(*sum));
+		for (unsigned i = 0; i < cs->n; i++) {
+			lock_core(h, i);
+			for (int k = 0; k < TN_STAT_COUNT; k++)
+				sum[k] += cs->h[i].s->stats[k];
+			unlock_core(h, i);
+		}
+		if (argc > 1 && strcmp(argv[1], "--nstat") == 0)
+			tn_stats_print_nstat(ss->out, sum, 0);
+		else
+			tn_stats_print_netstat(ss->out, sum);
+		free(sum);
+		fprintf(ss->out, "Cores: %u (Toeplitz RSS, software steering)\n", cs->n);
+		fprintf(ss->out, "    core  TcpActiveOpens TcpPassiveOpens TcpInSegs  IpInReceives steer_local steer_handed "
+				 "steer_received steer_dropped\n");
+		for (unsigned i = 0; i < cs->n; i++) {
+			uint64_t st[TN_STEER_NSTATS], v[4];
+			lock_core(h, i);
+			const uint64_t *c = cs->h[i].s->stats;
+			v[0] = c[TN_TcpActiveOpens], v[1] = c[TN_TcpPassiveOpens], v[2] = c[TN_TcpInSegs];
+			v[3] = c[TN_IpInReceives];
+			unlock_core(h, i);
+			tn_steer_stats(cs->g, i, st);
+			fprintf(ss->out, "    %4u %15" PRIu64 " %15" PRIu64 " %9" PRIu64 " %13" PRIu64 " %11" PRIu64 " %12" PRIu64
+					 " %14" PRIu64 " %13" PRIu64 "\n", i, v[0], v[1], v[2], v[3], st[TN_STEER_LOCAL],
+				st[TN_STEER_HANDED], st[TN_STEER_RECEIVED], st[TN_STEER_RING_DROPS]);
+		}
+		return 0;
+	}
+	bool sections = !strcmp(cmd, "ss") || !strcmp(cmd, "neigh") || !strcmp(cmd, "conntrack");
+	bool every = !strcmp(cmd, "sysctl") || !strcmp(cmd, "tc") || !strcmp(cmd, "route") || !strcmp(cmd, "iptables") ||
+		     !strcmp(cmd, "iptables-restore") || !strcmp(cmd, "ipset") || !strcmp(cmd, "iptables-save") ||
+		     !strcmp(cmd, "iptables-log");
+	if (!sections && !every)
+		return -1;
+	/* iptables-restore reads the client's descriptor: read it once, give
+	 * every core its own copy. */
+	int memfd = -1;
+	if (every && ss->passed_fd >= 0) {
+		size_t len = 0;
+		char *text = ipt_read_all(ss->passed_fd, &len);
+		memfd = memfd_create("tern-ctl", MFD_CLOEXEC);
+		if (memfd >= 0 && text && len && write(memfd, text, len) != (ssize_t)len) {
+			close(memfd);
+			memfd = -1;
+		}
+		free(text);
+	}
+	FILE *null = fopen("/dev/null", "w");
+	int rc = 0;
+	for (unsigned i = 0; i < cs->n; i++) {
+		FILE *out = sections || i == 0 ? ss->out : null;
+		if (sections)
+			fprintf(out, "core %u:\n", i);
+		int fd = -1;
+		if (memfd >= 0) {
+			lseek(memfd, 0, SEEK_SET);
+			fd = dup(memfd);
+		}
+		lock_core(h, i);
+		struct tn_stack *s = cs->h[i].s;
+		int r = 0;
+		if (!strcmp(cmd, "ss"))
+			r = run_ss(s, argc, argv, out);
+		else if (!strcmp(cmd, "neigh"))
+			show_neigh(s, out);
+		else if (!strcmp(cmd, "conntrack"))
+			r = run_conntrack(s, argc, argv, out);
+		else if (!strcmp(cmd, "sysctl"))
+			r = run_sysctl(s, argc, argv, out);
+		else if (!strcmp(cmd, "tc"))
+			r = run_tc(s, argc, argv, out);
+		else if (!strcmp(cmd, "route"))
+			r = run_route(s, argc, argv, out);
+		else
+			r = host_run_iptables(s, argc, argv, fd, out);
+		unlock_core(h, i);
+		if (fd >= 0)
+			close(fd);
+		if (r > rc)
+			rc = r;
+	}
+	if (null)
+		fclose(null);
+	if (memfd >= 0)
+		close(memfd);
+	return rc;
+}
+
 static void run_command(struct host *h, struct session *ss)
 {
 	char *argv[64];
@@ -218,8 +344,10 @@ static void run_command(struct host *h, struct session *ss)
 		return;
 	}
 	const char *cmd = argc ? argv[0] : "";
-	int rc = 0;
-	if (strcmp(cmd, "ping") == 0) {
+	int rc = 0, crc = h->cores && h->cores->n > 1 ? run_on_cores(h, ss, cmd, argc, argv) : -1;
+	if (crc != -1) {
+		rc = crc; /* done on every core */
+	} else if (strcmp(cmd, "ping") == 0) {
 		start_ping(h, ss, argc, argv);
 		return;
 	} else if (strcmp(cmd, "get") == 0) {
@@ -491,6 +619,8 @@ static bool link_gone(struct host *h)
 
 static int host_loop(struct host *h)
 {
+	struct tn_steer_group *g = h->cores && h->cores->n > 1 ? h->cores->g : NULL;
+	pthread_mutex_lock(&h->lock);
 	while (!host_stop && !link_gone(h)) {
 		uint64_t now = mono_ns();
 		tern_poll(h->s, now);
@@ -509,8 +639,8 @@ static int host_loop(struct host *h)
 		uint64_t at = tern_poll_at(h->s);
 		if (at < next)
 			next = at;
-		struct pollfd pfd[MAX_DEVS + MAX_SESSIONS + 1];
-		struct session *owner[MAX_DEVS + MAX_SESSIONS + 1];
+		struct pollfd pfd[MAX_DEVS + MAX_SESSIONS + 2];
+		struct session *owner[MAX_DEVS + MAX_SESSIONS + 2];
 		int n = 0;
 		for (int i = 1; i <= TN_MAX_IFACES; i++) {
 			struct tn_dev *d = tern_dev_get(h->s, i);
@@ -520,7 +650,12 @@ static int host_loop(struct host *h)
 			}
 		}
 		owner[n] = NULL;
-		pfd[n++] = (struct pollfd){.fd = h->listen_fd, .events = POLLIN};
+		if (h->listen_fd >= 0)
+			pfd[n++] = (struct pollfd){.fd = h->listen_fd, .events = POLLIN};
+		if (g) { /* frames another core hands us wake us */
+			owner[n] = NULL;
+			pfd[n++] = (struct pollfd){.fd = tn_steer_wake_fd(g, h->core), .events = POLLIN};
+		}
 		for (int i = 0; i < MAX_SESSIONS; i++) {
 			if (h->sessions[i].fd < 0)
 				continue;
@@ -534,7 +669,13 @@ static int host_loop(struct host *h)
 		struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
 		if (next != UINT64_MAX && next > after && next - after < 1000000)
 			ts = (struct timespec){0, (long)(next - after)}; /* sub-ms precision */
+		if (g && !tn_steer_may_sleep(g, h->core))
+			ts = (struct timespec){0, 0};
+		pthread_mutex_unlock(&h->lock); /* the control thread may work our stack now */
 		int rc = ppoll(pfd, (nfds_t)n, &ts, NULL);
+		pthread_mutex_lock(&h->lock);
+		if (g)
+			tn_steer_woke(g, h->core);
 		if (rc <= 0)
 			continue;
 		for (int i = 0; i < n; i++) {
@@ -546,11 +687,12 @@ static int host_loop(struct host *h)
 				session_read(h, owner[i]);
 		}
 	}
+	pthread_mutex_unlock(&h->lock);
 	return 0;
 }
 
 static int parse_host_args(int argc, char **argv, struct host *h, struct dev_spec *devs, int *ndevs,
-			   uint32_t *gateway, bool *forward, int *echo_port, const char **pcap)
+			   uint32_t *gateway, bool *forward, int *echo_port, const char **pcap, unsigned *ncores)
 {
 	static const struct option opts[] = {
 		{"name", required_argument, 0, 'n'}, {"tap", required_argument, 0, 'T'},
@@ -564,7 +706,7 @@ static int parse_host_args(int argc, char **argv, struct host *h, struct dev_spe
 		{"iperf3", required_argument, 0, 'P'}, {"offload", required_argument, 0, 'O'},
 		{"tc", required_argument, 0, 'Q'},   {"dev", required_argument, 0, 'V'},
 		{"driver", required_argument, 0, 'W'}, {"fanout", required_argument, 0, 'F'},
-		{"iptables", required_argument, 0, 'J'},
+		{"iptables", required_argument, 0, 'J'}, {"cores", required_argument, 0, 'K'},
 		{0, 0, 0, 0},
 	};
 	optind = 1;
@@ -620,6 +762,13 @@ static int parse_host_args(int argc, char **argv, struct host *h, struct dev_spe
 		case 'e': *echo_port = atoi(optarg); break;
 		case 'p': *pcap = optarg; break;
 		case 'J': h->iptables_file = optarg; break;
+		case 'K':
+			if (atoi(optarg) < 1 || atoi(optarg) > TN_STEER_MAX_CORES) {
+				fprintf(stderr, "tern: --cores: 1..%d\n", TN_STEER_MAX_CORES);
+				return -1;
+			}
+			*ncores = (unsigned)atoi(optarg);
+			break;
 		case 'I':
 			if (!last) {
 				fprintf(stderr, "tern: --impair goes after a --tap or --tun\n");
@@ -734,6 +883,16 @@ static int open_devices(struct host *h, struct dev_spec *devs, int ndevs, const 
 				devs[i].ifname, strerror(errno));
 			return -1;
 		}
+		if (d && h->cores && h->cores->n > 1) {
+			struct tn_dev *sd = tn_steer_new(h->cores->g, h->core, d);
+			if (!sd)
+				tn_dev_destroy(d);
+			d = sd;
+		}
+		if (!d) {
+			fprintf(stderr, "tern: %s: steering for core %u: %s\n", devs[i].ifname, h->core, strerror(errno));
+			return -1;
+		}
 		if (devs[i].impair) {
 			struct tn_fault_cfg fc;
 			if (parse_impair(devs[i].impair, &fc) < 0) {
@@ -775,111 +934,211 @@ static int open_devices(struct host *h, struct dev_spec *devs, int ndevs, const 
 	return 0;
 }
 
+struct host_opts {
+	struct dev_spec devs[MAX_DEVS];
+	int ndevs, echo_port;
+	uint32_t gateway;
+	bool forward;
+	const char *pcap;
+};
+
+static void host_teardown(struct host *h)
+{
+	tn_httpd_free(h->httpd);
+	h->httpd = NULL;
+	tn_iperf3_free(h->iperf3);
+	h->iperf3 = NULL;
+	tern_stack_free(h->s);
+	h->s = NULL;
+	free(h->conns);
+	h->conns = NULL;
+}
+
+/* A stack with its devices, settings and services: the whole host, or one
+ * core of it. */
+static int host_setup(struct host *h, struct host_opts *o)
+{
+	struct tern_config cfg = {.name = h->name, .now = mono_ns(), .log = host_log};
+	h->s = tern_stack_new(&cfg);
+	if (!h->s)
+		return -1;
+	if (h->cores && h->cores->n > 1)
+		tern_stack_set_rss(h->s, h->cores->n, h->core, tn_steer_key(h->cores->g));
+	if (open_devices(h, o->devs, o->ndevs, o->pcap) < 0)
+		return -1;
+	if (h->tc_file && tc_file_apply(h->s, h->tc_file) < 0)
+		return -1;
+	if (o->forward)
+		tern_sysctl_set(h->s, "net.ipv4.ip_forward", "1");
+	if (h->iptables_file && host_iptables_file(h->s, h->iptables_file) < 0)
+		return -1;
+	if (o->gateway && tern_route_add(h->s, 0, 0, o->gateway, 0, 0) < 0) {
+		fprintf(stderr, "tern: default route via gateway: %s\n", strerror(errno));
+		return -1;
+	}
+	if (o->echo_port > 0) {
+		h->udp_echo_fd = tern_socket(h->s, AF_INET, SOCK_DGRAM, 0);
+		struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o->echo_port)};
+		if (tern_bind(h->s, h->udp_echo_fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+			fprintf(stderr, "tern: udp echo port %d: %s\n", o->echo_port, strerror(errno));
+			return -1;
+		}
+	}
+	int nsvc = h->ntcp;
+	int ports[MAX_TCP_SERVICES];
+	enum tcp_kind kinds[MAX_TCP_SERVICES];
+	memcpy(ports, h->tcp_listen, sizeof(ports));
+	memcpy(kinds, h->tcp_kind, sizeof(kinds));
+	h->ntcp = 0;
+	h->conns = calloc(MAX_TCP_CONNS, sizeof(*h->conns));
+	for (int i = 0; i < MAX_TCP_CONNS; i++)
+		h->conns[i].fd = -1;
+	for (int i = 0; i < nsvc; i++)
+		if (tcp_service_open(h, ports[i], kinds[i]) < 0)
+			return -1;
+	if (h->http_port) {
+		struct tn_httpd_cfg hc = {.port = (uint16_t)h->http_port, .docroot = h->docroot, .wallclock = wall_seconds};
+		if (!(h->httpd = tn_httpd_new(h->s, &hc))) {
+			fprintf(stderr, "tern: http port %d%s%s: %s\n", h->http_port, h->docroot ? ", docroot " : "",
+				h->docroot ? h->docroot : "", strerror(errno));
+			return -1;
+		}
+	}
+	if (h->iperf3_port) {
+		struct tn_iperf3_cfg ic = {.port = (uint16_t)h->iperf3_port, .cpu_times = cpu_times, .log = iperf3_log};
+		if (!(h->iperf3 = tn_iperf3_new(h->s, &ic))) {
+			fprintf(stderr, "tern: iperf3 port %d: %s\n", h->iperf3_port, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void pin_to(unsigned core)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(core % (unsigned)(ncpu > 0 ? ncpu : 1), &set); /* fewer CPUs than cores: modulo */
+	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+static void *core_thread(void *arg)
+{
+	struct host *h = arg;
+	pin_to(h->core);
+	host_loop(h);
+	host_stop = 1; /* one core's link went away: stop them all */
+	return NULL;
+}
+
+static void print_exit_stats(struct host *h)
+{
+	if (h->iperf3) {
+		const struct tn_iperf3_stats *is = tn_iperf3_stats(h->iperf3);
+		printf("tern host %s: iperf3: %" PRIu64 " tests, %" PRIu64 " completed, %" PRIu64 " ended early (%" PRIu64
+		       " timeouts), %" PRIu64 " refused busy, %" PRIu64 " bad cookies, %" PRIu64 " bad control, %" PRIu64
+		       " UDP/SCTP refused\n", h->name, is->tests, is->completed, is->aborted, is->timeouts, is->busy,
+		       is->bad_cookie, is->bad_control, is->refused_proto);
+	}
+}
+
 int cmd_host(int argc, char **argv)
 {
 	struct host h = {.name = "tern", .listen_fd = -1, .udp_echo_fd = -1};
 	for (int i = 0; i < MAX_SESSIONS; i++)
 		h.sessions[i].fd = h.sessions[i].passed_fd = -1;
-	struct dev_spec devs[MAX_DEVS];
-	int ndevs = 0, echo_port = 0;
-	uint32_t gateway = 0;
-	bool forward = false;
-	const char *pcap = NULL;
-	if (parse_host_args(argc, argv, &h, devs, &ndevs, &gateway, &forward, &echo_port, &pcap) < 0) {
+	struct host_opts o = {0};
+	unsigned ncores = 1;
+	if (parse_host_args(argc, argv, &h, o.devs, &o.ndevs, &o.gateway, &o.forward, &o.echo_port, &o.pcap,
+			    &ncores) < 0) {
 		usage();
 		return 2;
 	}
-	struct tern_config cfg = {.name = h.name, .now = mono_ns(), .log = host_log};
-	h.s = tern_stack_new(&cfg);
-	if (!h.s || open_devices(&h, devs, ndevs, pcap) < 0) {
-		tern_stack_free(h.s);
-		return 1;
-	}
-	if (h.tc_file && tc_file_apply(h.s, h.tc_file) < 0) {
-		tern_stack_free(h.s);
-		return 1;
-	}
-	if (forward)
-		tern_sysctl_set(h.s, "net.ipv4.ip_forward", "1");
-	if (h.iptables_file && host_iptables_file(h.s, h.iptables_file) < 0) {
-		tern_stack_free(h.s);
-		return 1;
-	}
-	if (gateway && tern_route_add(h.s, 0, 0, gateway, 0, 0) < 0) {
-		fprintf(stderr, "tern: default route via gateway: %s\n", strerror(errno));
-		tern_stack_free(h.s);
-		return 1;
-	}
-	if (echo_port > 0) {
-		h.udp_echo_fd = tern_socket(h.s, AF_INET, SOCK_DGRAM, 0);
-		struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)echo_port)};
-		if (tern_bind(h.s, h.udp_echo_fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-			fprintf(stderr, "tern: udp echo port %d: %s\n", echo_port, strerror(errno));
-			tern_stack_free(h.s);
+	struct cores cs = {.n = ncores};
+	if (ncores > 1) {
+		for (int i = 0; i < o.ndevs; i++)
+			if (!o.devs[i].driver || strcmp(o.devs[i].driver, "af_packet") != 0) {
+				fprintf(stderr, "tern: --cores %u needs every device to be --dev IF --driver af_packet "
+						"(TAP queues per core are not done yet)\n", ncores);
+				return 2;
+			}
+		if (o.pcap || o.ndevs != 1) {
+			fprintf(stderr, "tern: --cores takes one --dev and no --pcap\n");
+			return 2;
+		}
+		if (!o.devs[0].fanout) /* the cores' sockets share one fanout group */
+			o.devs[0].fanout = (uint32_t)(getpid() & 0x7fff) + 1;
+		cs.g = tn_steer_group_new(ncores, TN_DEV_L2, NULL, 4096);
+		cs.h = calloc(ncores, sizeof(*cs.h));
+		if (!cs.g || !cs.h) {
+			fprintf(stderr, "tern: --cores %u: %s\n", ncores, strerror(errno));
 			return 1;
 		}
+	} else {
+		cs.h = &h;
 	}
-	int nsvc = h.ntcp;
-	int ports[MAX_TCP_SERVICES];
-	enum tcp_kind kinds[MAX_TCP_SERVICES];
-	memcpy(ports, h.tcp_listen, sizeof(ports));
-	memcpy(kinds, h.tcp_kind, sizeof(kinds));
-	h.ntcp = 0;
-	h.conns = calloc(MAX_TCP_CONNS, sizeof(*h.conns));
-	for (int i = 0; i < MAX_TCP_CONNS; i++)
-		h.conns[i].fd = -1;
-	for (int i = 0; i < nsvc; i++)
-		if (tcp_service_open(&h, ports[i], kinds[i]) < 0) {
-			tern_stack_free(h.s);
-			return 1;
-		}
-	if (h.http_port) {
-		struct tn_httpd_cfg hc = {.port = (uint16_t)h.http_port, .docroot = h.docroot, .wallclock = wall_seconds};
-		if (!(h.httpd = tn_httpd_new(h.s, &hc))) {
-			fprintf(stderr, "tern: http port %d%s%s: %s\n", h.http_port, h.docroot ? ", docroot " : "",
-				h.docroot ? h.docroot : "", strerror(errno));
-			tern_stack_free(h.s);
-			return 1;
-		}
+	if (ncores > 1)
+		for (unsigned i = 0; i < ncores; i++)
+			cs.h[i] = h; /* the options; a stack and services of its own below */
+	int rc = 0;
+	unsigned started = 0;
+	for (unsigned i = 0; i < ncores && rc == 0; i++, started++) {
+		struct host *hi = &cs.h[i];
+		hi->cores = &cs;
+		hi->core = i;
+		pthread_mutex_init(&hi->lock, NULL);
+		if (host_setup(hi, &o) < 0)
+			rc = 1;
 	}
-	if (h.iperf3_port) {
-		struct tn_iperf3_cfg ic = {.port = (uint16_t)h.iperf3_port, .cpu_times = cpu_times, .log = iperf3_log};
-		if (!(h.iperf3 = tn_iperf3_new(h.s, &ic))) {
-			fprintf(stderr, "tern: iperf3 port %d: %s\n", h.iperf3_port, strerror(errno));
-			tn_httpd_free(h.httpd);
-			tern_stack_free(h.s);
-			return 1;
-		}
-	}
-	if (listen_ctl(&h) < 0) {
-		tn_iperf3_free(h.iperf3);
-		tn_httpd_free(h.httpd);
-		tern_stack_free(h.s);
+	if (rc == 0 && listen_ctl(&cs.h[0]) < 0)
+		rc = 1;
+	if (rc) {
+		for (unsigned i = 0; i < started; i++)
+			host_teardown(&cs.h[i]);
+		if (ncores > 1)
+			free(cs.h);
+		tn_steer_group_free(cs.g);
 		return 1;
 	}
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	fprintf(stderr, "tern: host %s running (control: %s)\n", h.name, h.path);
-	host_loop(&h);
+	struct host *h0 = &cs.h[0];
+	if (ncores > 1)
+		fprintf(stderr, "tern: host %s running on %u cores, af_packet fanout group %u (control: %s)\n", h0->name,
+			ncores, o.devs[0].fanout, h0->path);
+	else
+		fprintf(stderr, "tern: host %s running (control: %s)\n", h0->name, h0->path);
+	for (unsigned i = 1; i < ncores; i++)
+		pthread_create(&cs.h[i].thread, NULL, core_thread, &cs.h[i]);
+	if (ncores > 1)
+		pin_to(0);
+	host_loop(h0);
+	host_stop = 1;
+	for (unsigned i = 1; i < ncores; i++)
+		pthread_join(cs.h[i].thread, NULL);
 	for (int i = 0; i < MAX_SESSIONS; i++)
-		if (h.sessions[i].fd >= 0)
-			session_end(&h.sessions[i], 1);
-	close(h.listen_fd);
-	unlink(h.path);
-	tn_httpd_free(h.httpd);
-	if (h.iperf3) {
-		const struct tn_iperf3_stats *is = tn_iperf3_stats(h.iperf3);
-		printf("tern host %s: iperf3: %" PRIu64 " tests, %" PRIu64 " completed, %" PRIu64 " ended early (%" PRIu64
-		       " timeouts), %" PRIu64 " refused busy, %" PRIu64 " bad cookies, %" PRIu64 " bad control, %" PRIu64
-		       " UDP/SCTP refused\n", h.name, is->tests, is->completed, is->aborted, is->timeouts, is->busy,
-		       is->bad_cookie, is->bad_control, is->refused_proto);
-		tn_iperf3_free(h.iperf3);
+		if (h0->sessions[i].fd >= 0)
+			session_end(&h0->sessions[i], 1);
+	close(h0->listen_fd);
+	unlink(h0->path);
+	uint64_t *sum = calloc(TN_STAT_COUNT, sizeof(*sum));
+	for (unsigned i = 0; i < ncores; i++) {
+		print_exit_stats(&cs.h[i]);
+		for (int k = 0; k < TN_STAT_COUNT; k++)
+			sum[k] += cs.h[i].s->stats[k];
 	}
-	printf("tern host %s: counters at exit\n", h.name);
-	show_stat(h.s, stdout, false);
-	tern_stack_free(h.s);
-	free(h.conns);
+	printf("tern host %s: counters at exit%s\n", h0->name, ncores > 1 ? " (all cores)" : "");
+	tn_stats_print_netstat(stdout, sum);
+	free(sum);
+	for (unsigned i = 0; i < ncores; i++) {
+		host_teardown(&cs.h[i]);
+		pthread_mutex_destroy(&cs.h[i].lock);
+	}
+	if (ncores > 1)
+		free(cs.h);
+	tn_steer_group_free(cs.g);
 	return 0;
 }

@@ -97,6 +97,8 @@ int ctl_client_fd(const char *name, int argc, char **argv, int pass_fd);
 /* iptables, iptables-save, iptables-restore, ipset, iptables-log (tools/iptables.c). */
 int cmd_iptables(const char *name, int argc, char **argv);
 struct tn_stack;
+/* The whole of fd (malloc'd; NULL on error). */
+char *ipt_read_all(int fd, size_t *len);
 int host_run_iptables(struct tn_stack *s, int argc, char **argv, int passed_fd, FILE *out);
 int host_iptables_file(struct tn_stack *s, const char *path);
 const char *ctl_path(const char *name, char *buf, size_t cap);

@@ -50,6 +50,12 @@ struct tern_config {
 };
 
 struct tn_stack *tern_stack_new(const struct tern_config *cfg);
+/* Make the stack queue `queue` of `nqueues` behind Toeplitz RSS under a
+ * 40-byte key (NULL: the Microsoft specification's default key): the
+ * source ports it picks for TCP connections and connected UDP sockets are
+ * ones whose replies hash to `queue`.  nqueues 0 or 1 turns it off.
+ * -1/EINVAL if queue >= nqueues. */
+int tern_stack_set_rss(struct tn_stack *s, unsigned nqueues, unsigned queue, const uint8_t *key);
 /* Frees everything, including the devices attached. */
 void tern_stack_free(struct tn_stack *s);
 

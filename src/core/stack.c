@@ -65,6 +65,18 @@ struct tn_stack *tern_stack_new(const struct tern_config *cfg)
 	return s;
 }
 
+int tern_stack_set_rss(struct tn_stack *s, unsigned nqueues, unsigned queue, const uint8_t *key)
+{
+	if (nqueues > 0xffff || (nqueues > 1 && queue >= nqueues)) {
+		errno = EINVAL;
+		return -1;
+	}
+	s->rss.nqueues = (uint16_t)(nqueues > 1 ? nqueues : 0);
+	s->rss.queue = (uint16_t)(nqueues > 1 ? queue : 0);
+	memcpy(s->rss.key, key ? key : tn_rss_default_key, TN_RSS_KEY_LEN);
+	return 0;
+}
+
 static void iface_sched_free(struct tn_iface *ifc)
 {
 	tn_pktq_purge(&ifc->requeued);

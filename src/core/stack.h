@@ -8,6 +8,7 @@
 #include "core/pkt.h"
 #include "sched/qdisc.h"
 #include "core/rand.h"
+#include "core/rss.h"
 #include "core/stats.h"
 #include "core/sysctl.h"
 #include "core/timer.h"
@@ -70,6 +71,15 @@ struct tn_addr_ref {
 
 struct tn_ipt;
 
+/* This stack as queue `queue` of `nqueues` behind Toeplitz RSS (one stack
+ * per core, docs/DESIGN.md "Per-core stacks"): the ephemeral ports it
+ * chooses for connections are ones whose replies hash back to it. */
+struct tn_stack_rss {
+	uint16_t nqueues;         /* 0 or 1: not one of several */
+	uint16_t queue;
+	uint8_t key[TN_RSS_KEY_LEN];
+};
+
 struct tn_stack {
 	char name[32];
 	uint64_t now;
@@ -96,6 +106,7 @@ struct tn_stack {
 	struct tn_sock_table socks;
 	struct tn_tcp_table tcp;
 	struct tn_pkt_queue loopback; /* sent to ourselves, input next pass */
+	struct tn_stack_rss rss;
 	void (*log)(void *ctx, int level, const char *msg);
 	void *log_ctx;
 	/* If set, called after every ACK a connection processes and every
@@ -119,6 +130,18 @@ static inline struct tn_iface *tn_iface_get(struct tn_stack *s, int ifindex)
 	if (ifindex <= 0 || ifindex > TN_MAX_IFACES || !s->ifaces[ifindex].dev)
 		return NULL;
 	return &s->ifaces[ifindex];
+}
+
+/* May a connection from laddr:lport to raddr:rport use lport?  Always,
+ * unless the stack is one of several RSS queues: then only if the replies
+ * (raddr:rport -> laddr:lport) hash to this stack's queue.  laddr 0 (not
+ * known yet) is not checked. */
+static inline bool tn_rss_port_ok(const struct tn_stack *s, uint32_t laddr, uint16_t lport, uint32_t raddr,
+				  uint16_t rport)
+{
+	if (s->rss.nqueues <= 1 || !laddr || !raddr)
+		return true;
+	return tn_rss_queue(tn_rss_hash_v4(s->rss.key, raddr, laddr, rport, lport), s->rss.nqueues) == s->rss.queue;
 }
 
 /* Queue a finished frame (L2 header in place for Ethernet devices) on the

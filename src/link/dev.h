@@ -91,6 +91,52 @@ static inline void tn_dev_destroy(struct tn_dev *d)
 int tn_memlink_pair(const char *name_a, const char *name_b, enum tn_dev_framing framing,
 		    uint32_t mtu, uint32_t ring_slots, struct tn_dev **a, struct tn_dev **b);
 
+/* Software RSS steering for one stack per core (docs/DESIGN.md "Per-core
+ * stacks").  A group joins ncores cores; tn_steer_new wraps core i's own
+ * receive queue (`lower`: an AF_PACKET fanout member, a memlink) in a
+ * device that classifies every received frame by the Toeplitz hash over
+ * its 4-tuple (2-tuple for fragments and other protocols; ICMP errors by
+ * the flow they quote; echo, other ICMP, ARP requests and non-IP to core
+ * 0; ARP replies to every core) and hands a frame that belongs to another
+ * core over through a lock-free ring for that pair of cores.  Transmit
+ * goes straight to `lower`.  The group outlives the cores' devices: a core
+ * may stop (its device destroyed) and start again with a new one; while it
+ * is stopped, frames for it fill its rings and are then dropped
+ * (TN_STEER_RING_DROPS of the core handing them over). */
+#define TN_STEER_MAX_CORES 64
+#define TN_STEER_ALL (-2)
+struct tn_steer_group;
+enum tn_steer_stat {
+	TN_STEER_LOCAL,       /* frames this core received for itself */
+	TN_STEER_HANDED,      /* frames it received for another core and passed on */
+	TN_STEER_RECEIVED,    /* frames other cores passed to it */
+	TN_STEER_RING_DROPS,  /* frames lost: ring full, no memory */
+	TN_STEER_NSTATS
+};
+/* ring_size: frames per ordered pair of cores, a power of two.  key: 40
+ * bytes, NULL for the RSS specification's default. */
+struct tn_steer_group *tn_steer_group_new(unsigned ncores, enum tn_dev_framing framing, const uint8_t *key,
+					  uint32_t ring_size);
+/* Only once no core has a device any more. */
+void tn_steer_group_free(struct tn_steer_group *g);
+unsigned tn_steer_ncores(const struct tn_steer_group *g);
+const uint8_t *tn_steer_key(const struct tn_steer_group *g);
+/* Core `core`'s device over `lower` (owned from now on).  EBUSY if that
+ * core has one. */
+struct tn_dev *tn_steer_new(struct tn_steer_group *g, unsigned core, struct tn_dev *lower);
+/* The device a steering device wraps, NULL if d is not one. */
+struct tn_dev *tn_steer_lower(const struct tn_dev *d);
+/* The core a frame (of the group's framing) belongs to, or TN_STEER_ALL. */
+int tn_steer_classify(const struct tn_steer_group *g, const uint8_t *frame, uint32_t len);
+/* Counters of one core (any thread may read them). */
+void tn_steer_stats(const struct tn_steer_group *g, unsigned core, uint64_t out[TN_STEER_NSTATS]);
+/* Sleeping: a core about to wait calls tn_steer_may_sleep (false: frames
+ * are already waiting, do not sleep), then polls tn_steer_wake_fd with its
+ * own descriptors, then calls tn_steer_woke. */
+int tn_steer_wake_fd(const struct tn_steer_group *g, unsigned core);
+bool tn_steer_may_sleep(struct tn_steer_group *g, unsigned core);
+void tn_steer_woke(struct tn_steer_group *g, unsigned core);
+
 /* Impairment applied to frames leaving the wrapped device; all random
  * choices come from the seed.  Probabilities are in [0,1]. */
 struct tn_fault_cfg {

@@ -195,8 +195,11 @@ int tern_connect(struct tn_stack *s, int fd, const struct sockaddr *addr, sockle
 		return set_errno(EINVAL);
 	if (!tn_ip_select_src(s, a, 0) && !tn_addr_is_local(s, a) && !tn_ip_is_lbcast(a))
 		return set_errno(ENETUNREACH);
-	if (!sk->bound && (rc = tn_dgram_bind(s, sk, 0, 0)) < 0)
-		return set_errno(-rc);
+	if (!sk->bound) {
+		uint32_t src = sk->protocol == IPPROTO_UDP ? (tn_addr_is_local(s, a) ? a : tn_ip_select_src(s, a, 0)) : 0;
+		if ((rc = tn_dgram_bind_to_peer(s, sk, 0, 0, src, a, port)) < 0)
+			return set_errno(-rc);
+	}
 	sk->raddr = a;
 	sk->rport = port;
 	sk->connected = true;

@@ -34,7 +34,10 @@ static bool port_conflict(struct tn_stack *s, const struct tn_sock *sk, uint32_t
 	return false;
 }
 
-static int pick_port(struct tn_stack *s, struct tn_sock *sk, uint32_t addr, uint16_t *port)
+/* raddr/rport, src: the peer and our source when the socket is being
+ * connected (0 otherwise), for a stack that is one of several RSS queues. */
+static int pick_port(struct tn_stack *s, struct tn_sock *sk, uint32_t addr, uint16_t *port, uint32_t src,
+		     uint32_t raddr, uint16_t rport)
 {
 	int lo = s->sysctl.ip_local_port_range[0], hi = s->sysctl.ip_local_port_range[1];
 	if (sk->protocol == IPPROTO_ICMP) { /* echo ids: any 16-bit value but 0 */
@@ -45,6 +48,8 @@ static int pick_port(struct tn_stack *s, struct tn_sock *sk, uint32_t addr, uint
 	uint32_t start = tn_rand_below(&s->rng, range);
 	for (uint32_t i = 0; i < range; i++) {
 		uint16_t p = (uint16_t)(lo + (int)((start + i) % range));
+		if (sk->protocol != IPPROTO_ICMP && !tn_rss_port_ok(s, src, p, raddr, rport))
+			continue;
 		if (!port_conflict(s, sk, addr, p)) {
 			*port = p;
 			return 0;
@@ -55,8 +60,14 @@ static int pick_port(struct tn_stack *s, struct tn_sock *sk, uint32_t addr, uint
 
 int tn_dgram_bind(struct tn_stack *s, struct tn_sock *sk, uint32_t addr, uint16_t port)
 {
+	return tn_dgram_bind_to_peer(s, sk, addr, port, 0, 0, 0);
+}
+
+int tn_dgram_bind_to_peer(struct tn_stack *s, struct tn_sock *sk, uint32_t addr, uint16_t port, uint32_t src,
+			  uint32_t raddr, uint16_t rport)
+{
 	if (port == 0) {
-		int rc = pick_port(s, sk, addr, &port);
+		int rc = pick_port(s, sk, addr, &port, src, raddr, rport);
 		if (rc < 0)
 			return rc;
 	} else if (port_conflict(s, sk, addr, port)) {

@@ -457,7 +457,8 @@ static bool tuple_free(struct tn_stack *s, uint32_t laddr, uint16_t lport, uint3
 }
 
 /* Linux's __inet_hash_connect: from an offset keyed by the destination,
- * the first port with no listener and a free 4-tuple. */
+ * the first port with no listener and a free 4-tuple (and, for a stack
+ * that is one of several RSS queues, replies that come back to it). */
 static int pick_connect_port(struct tn_stack *s, uint32_t laddr, uint32_t raddr, uint16_t rport, uint16_t *port,
 			     uint32_t *isn)
 {
@@ -466,10 +467,17 @@ static int pick_connect_port(struct tn_stack *s, uint32_t laddr, uint32_t raddr,
 	uint32_t start = tn_hash2(s->tcp.hash_key, (uint64_t)laddr << 32 | raddr, rport) + s->tcp.port_hint++;
 	for (uint32_t i = 0; i < range; i++) {
 		uint16_t p = (uint16_t)(lo + (int)((start + i) % range));
-		if (tn_tcp_lookup_listener(s, laddr, p))
+		if (tn_tcp_lookup_listener(s, laddr, p) || !tn_rss_port_ok(s, laddr, p, raddr, rport))
 			continue;
 		if (tuple_free(s, laddr, p, raddr, rport, isn)) {
 			*port = p;
+			/* One of several RSS queues: ports come in runs that belong to
+			 * another queue, so many starts lead to the same port; move
+			 * the next search past it (as Linux adds i + 2 to its
+			 * perturbation) rather than reuse a port the peer may still
+			 * hold in TIME-WAIT. */
+			if (s->rss.nqueues > 1)
+				s->tcp.port_hint += i;
 			return 0;
 		}
 	}
