@@ -64,27 +64,29 @@ inl() { ip netns exec $L "$@"; }
 inr() { ip netns exec $R "$@"; }
 
 start_rx() { # af_xdp|af_packet|linux
-	tpid=
+	tpid= hn=bvd$$$1$RANDOM
 	if [ "$1" = linux ]; then
 		ip -n $R link set bvdr arp on; ip -n $R addr add 198.18.47.2/24 dev bvdr
 		inr iperf3 -s -D -p 5201 >/dev/null 2>&1; sleep 0.5
 	else
 		ip -n $R link set bvdr arp on; ip -n $R addr flush dev bvdr; ip -n $R link set bvdr arp off
 		inr sysctl -qw net.ipv6.conf.bvdr.disable_ipv6=1
-		inr "$TERN" host --name bvd$$ --dev bvdr --driver "$1" --addr 198.18.47.2/24 --iperf3 5201 \
+		inr "$TERN" host --name $hn --dev bvdr --driver "$1" --addr 198.18.47.2/24 --iperf3 5201 \
 			>"$tmp/host.out" 2>"$tmp/host.err" &
 		tpid=$!
-		for _ in $(seq 50); do "$TERN" -n bvd$$ stat >/dev/null 2>&1 && break; sleep 0.1; done
+		for _ in $(seq 50); do "$TERN" -n $hn stat >/dev/null 2>&1 && break; sleep 0.1; done
 	fi
 	inl ip neigh flush dev bvdl; inl ping -c 1 -W 2 198.18.47.2 >/dev/null || echo "warning: no ping answer" >&2
 }
 stop_rx() {
-	if [ -n "$tpid" ]; then kill -TERM "$tpid"; wait "$tpid" 2>/dev/null; tpid=; else
+	if [ -n "$tpid" ]; then
+		kill -0 "$tpid" 2>/dev/null || echo "tern host exited early: $(grep -av libbpf "$tmp/host.err" | tail -3)" >&2
+		kill -TERM "$tpid" 2>/dev/null; wait "$tpid" 2>/dev/null; tpid=; else
 		pkill -f "iperf3 -s -D -p 5201" 2>/dev/null; ip -n $R addr flush dev bvdr; fi
 }
 noports() { # mode
 	if [ "$1" = linux ]; then inr awk '/^Udp:/ { if (h) print $3; h = 1 }' /proc/net/snmp
-	else "$TERN" -n bvd$$ stat --nstat | awk '$1 == "UdpNoPorts" { print $2; f = 1 } END { if (!f) print 0 }'; fi
+	else "$TERN" -n $hn stat --nstat | awk '$1 == "UdpNoPorts" { print $2; f = 1 } END { if (!f) print 0 }'; fi
 }
 gput() { # args -> Gbit/s received
 	inl timeout $((SECS + 20)) iperf3 -c 198.18.47.2 -t "$SECS" --json "$@" 2>/dev/null |
@@ -103,7 +105,7 @@ for mode in ${MODES:-af_xdp af_packet linux}; do
 		p=$(( (b - a) / SECS ))
 		echo "$mode run $r: up $u Gbit/s, down $d Gbit/s, UDP $p pps received of $((s / SECS)) sent" >&2
 		ups+="$u " downs+="$d " ppss+="$p "
-		[ -n "${BVD_DEBUG:-}" ] && [ -n "$tpid" ] && "$TERN" -n bvd$$ stat --nstat | grep -i udp >&2
+		[ -n "${BVD_DEBUG:-}" ] && [ -n "$tpid" ] && "$TERN" -n $hn stat --nstat | grep -i udp >&2
 		stop_rx
 	done
 	UP[$mode]=$(echo $ups | median); DOWN[$mode]=$(echo $downs | median); PPS[$mode]=$(echo $ppss | median)
