@@ -16,6 +16,9 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 CFLAGS += $(CFLAGS_BASE)
 LDLIBS += -lm
+# AF_XDP (src/link/af_xdp.c): Debian's libxdp-dev and libbpf-dev.
+XDP_LIBS := $(shell pkg-config --libs libxdp libbpf 2>/dev/null || echo -lxdp -lbpf)
+LDLIBS += $(XDP_LIBS)
 
 LIB_SRCS := $(sort $(wildcard src/*/*.c))
 TOOL_SRCS := $(sort $(wildcard tools/*.c))

@@ -29,8 +29,9 @@ struct dev_spec {
 	const char *impair;     /* netem-style words for frames this host sends */
 	const char *offload;    /* ethtool -K style: "tso off gro off" */
 	const char *ifname;
-	const char *driver;     /* --dev: "tap" or "af_packet"; NULL for --tap/--tun */
+	const char *driver;     /* --dev: "tap", "af_packet" or "af_xdp"; NULL for --tap/--tun */
 	uint32_t fanout;        /* af_packet: PACKET_FANOUT_HASH group, 0 none */
+	uint32_t queue;         /* af_xdp: the interface's receive queue */
 	enum tn_dev_framing framing;
 	uint32_t mtu;
 	uint32_t addr[TN_MAX_ADDRS];
@@ -140,7 +141,8 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: tern host [--name NAME] --tap IFNAME --addr A.B.C.D/N [--tap IFNAME --addr ...]...\n"
-		"                 [--dev IFNAME --driver tap|af_packet [--fanout GROUP]] (af_packet: an existing interface)\n"
+		"                 [--dev IFNAME --driver tap|af_packet|af_xdp [--fanout GROUP] [--queue N]]\n"
+		"                 (af_packet, af_xdp: an existing interface; af_xdp: receive queue N, default 0)\n"
 		"                 [--cores N] (one stack per core behind Toeplitz RSS; af_packet devices)\n"
 		"                 [--tun IFNAME] [--mtu N] [--gateway G] [--forward] [--udp-echo PORT]\n"
 		"                 [--pcap FILE] [--discard PORT] [--chargen PORT] [--tcp-echo PORT]\n"
@@ -609,7 +611,7 @@ static bool link_gone(struct host *h)
 {
 	for (int i = 1; i <= TN_MAX_IFACES; i++) {
 		struct tn_dev *d = tern_dev_get(h->s, i);
-		if (d && (tn_tap_link_gone(d) || tn_af_packet_link_gone(d))) {
+		if (d && (tn_tap_link_gone(d) || tn_af_packet_link_gone(d) || tn_af_xdp_link_gone(d))) {
 			fprintf(stderr, "tern: interface %s went away; stopping\n", d->name);
 			return true;
 		}
@@ -706,7 +708,8 @@ static int parse_host_args(int argc, char **argv, struct host *h, struct dev_spe
 		{"iperf3", required_argument, 0, 'P'}, {"offload", required_argument, 0, 'O'},
 		{"tc", required_argument, 0, 'Q'},   {"dev", required_argument, 0, 'V'},
 		{"driver", required_argument, 0, 'W'}, {"fanout", required_argument, 0, 'F'},
-		{"iptables", required_argument, 0, 'J'}, {"cores", required_argument, 0, 'K'},
+		{"queue", required_argument, 0, 'K'},
+		{"iptables", required_argument, 0, 'J'}, {"cores", required_argument, 0, 'Z'},
 		{0, 0, 0, 0},
 	};
 	optind = 1;
@@ -729,15 +732,20 @@ static int parse_host_args(int argc, char **argv, struct host *h, struct dev_spe
 			break;
 		case 'W':
 		case 'F':
-			if (!last || !last->driver || (c == 'W' && strcmp(optarg, "tap") && strcmp(optarg, "af_packet")) ||
-			    (c == 'F' && (atoi(optarg) < 1 || atoi(optarg) > 65535))) {
-				fprintf(stderr, "tern: --driver tap|af_packet and --fanout 1..65535 go after a --dev\n");
+		case 'K':
+			if (!last || !last->driver ||
+			    (c == 'W' && strcmp(optarg, "tap") && strcmp(optarg, "af_packet") && strcmp(optarg, "af_xdp")) ||
+			    (c == 'F' && (atoi(optarg) < 1 || atoi(optarg) > 65535)) ||
+			    (c == 'K' && (atoi(optarg) < 0 || atoi(optarg) > 4095))) {
+				fprintf(stderr, "tern: --driver tap|af_packet|af_xdp, --fanout 1..65535 and --queue 0..4095 go after a --dev\n");
 				return -1;
 			}
 			if (c == 'W')
 				last->driver = optarg;
-			else
+			else if (c == 'F')
 				last->fanout = (uint32_t)atoi(optarg);
+			else
+				last->queue = (uint32_t)atoi(optarg);
 			break;
 		case 'a':
 			if (!last || last->naddrs == TN_MAX_ADDRS ||
@@ -762,7 +770,7 @@ static int parse_host_args(int argc, char **argv, struct host *h, struct dev_spe
 		case 'e': *echo_port = atoi(optarg); break;
 		case 'p': *pcap = optarg; break;
 		case 'J': h->iptables_file = optarg; break;
-		case 'K':
+		case 'Z':
 			if (atoi(optarg) < 1 || atoi(optarg) > TN_STEER_MAX_CORES) {
 				fprintf(stderr, "tern: --cores: 1..%d\n", TN_STEER_MAX_CORES);
 				return -1;
@@ -875,14 +883,20 @@ static int open_devices(struct host *h, struct dev_spec *devs, int ndevs, const 
 			       ((uint64_t)mt.tv_sec * 1000000000ull + (uint64_t)mt.tv_nsec);
 	for (int i = 0; i < ndevs; i++) {
 		bool afp = devs[i].driver && strcmp(devs[i].driver, "af_packet") == 0;
+		bool axdp = devs[i].driver && strcmp(devs[i].driver, "af_xdp") == 0;
 		struct tn_af_packet_cfg ac = {.mtu = devs[i].mtu, .fanout_group = devs[i].fanout};
+		struct tn_af_xdp_cfg xc = {.mtu = devs[i].mtu, .queue = devs[i].queue};
 		struct tn_dev *d = afp ? tn_af_packet_open(devs[i].ifname, &ac)
-				       : tn_tap_open(devs[i].ifname, devs[i].framing, devs[i].mtu);
+				 : axdp ? tn_af_xdp_open(devs[i].ifname, &xc, h->s->pool)
+					: tn_tap_open(devs[i].ifname, devs[i].framing, devs[i].mtu);
 		if (!d) {
-			fprintf(stderr, "tern: %s %s: %s\n", afp ? "af_packet" : devs[i].framing == TN_DEV_L2 ? "tap" : "tun",
+			fprintf(stderr, "tern: %s %s: %s\n",
+				afp ? "af_packet" : axdp ? "af_xdp" : devs[i].framing == TN_DEV_L2 ? "tap" : "tun",
 				devs[i].ifname, strerror(errno));
 			return -1;
 		}
+		if (axdp)
+			fprintf(stderr, "tern: af_xdp %s queue %u: %s\n", devs[i].ifname, devs[i].queue, tn_af_xdp_mode(d));
 		if (d && h->cores && h->cores->n > 1) {
 			struct tn_dev *sd = tn_steer_new(h->cores->g, h->core, d);
 			if (!sd)

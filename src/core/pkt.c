@@ -8,7 +8,9 @@ struct tn_mempool *tn_mempool_new(uint32_t count)
 	if (!mp)
 		return NULL;
 	mp->obj_size = (uint32_t)((sizeof(struct tn_pkt) + TN_PKT_BUFSIZE + 63) & ~(size_t)63);
-	mp->mem = aligned_alloc(64, (size_t)mp->obj_size * count);
+	/* Page-aligned and whole pages: the AF_XDP driver registers it as a UMEM. */
+	size_t len = ((size_t)mp->obj_size * count + 4095) & ~(size_t)4095;
+	mp->mem = aligned_alloc(4096, len);
 	mp->free = malloc(sizeof(*mp->free) * count);
 	if (!mp->mem || !mp->free) {
 		free(mp->mem);

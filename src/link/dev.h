@@ -183,6 +183,31 @@ struct tn_dev *tn_af_packet_open(const char *ifname, const struct tn_af_packet_c
 /* True once the interface was deleted under a running device. */
 int tn_af_packet_link_gone(const struct tn_dev *d);
 
+/* One receive queue of an existing Linux interface through an AF_XDP
+ * socket (af_xdp.c; libxdp loads the XDP program that steers the queue to
+ * it, and removes it with the socket).  The UMEM is `pool`'s memory: give
+ * the stack's pool (its packets are received into and sent from in
+ * place).  Native XDP first, generic (SKB) if the driver has none;
+ * zero-copy where the driver supports it, copy otherwise.  NULL with
+ * errno set on failure. */
+struct tn_af_xdp_cfg {
+	uint32_t queue;           /* the interface's receive queue */
+	uint32_t mtu;             /* 0: the interface's, at most 1902 */
+	uint32_t ring;            /* slots in each ring, a power of two (default 2048) */
+	bool skb_mode;            /* generic XDP only */
+	bool drv_mode;            /* native XDP only: fail rather than fall back */
+};
+struct tn_af_xdp_stats {
+	uint64_t tx_zc, tx_copied;  /* frames sent in place / copied into a UMEM packet first */
+	uint64_t bad_desc, rx_bad;  /* addresses we did not give / frames too long or short */
+	uint64_t rx_fill_empty, rx_ring_full, rx_invalid, tx_invalid; /* the kernel's XDP_STATISTICS */
+};
+struct tn_dev *tn_af_xdp_open(const char *ifname, const struct tn_af_xdp_cfg *cfg, struct tn_mempool *pool);
+int tn_af_xdp_link_gone(const struct tn_dev *d);
+/* "native, copy", "generic, zero-copy", ...; NULL if d is not AF_XDP. */
+const char *tn_af_xdp_mode(const struct tn_dev *d);
+const struct tn_af_xdp_stats *tn_af_xdp_stats(const struct tn_dev *d);
+
 /* Wrap `lower` and write every received and sent frame to a pcap file
  * (nanosecond timestamps: dev->now + wall_offset_ns).  Owns `lower`. */
 struct tn_dev *tn_pcap_new(struct tn_dev *lower, const char *path, uint64_t wall_offset_ns);

@@ -1,0 +1,527 @@
+/* AF_XDP driver: one receive queue of a Linux interface (a veth end, a
+ * NIC) through an XDP socket, with libxdp (Debian's libxdp-dev) loading
+ * the XDP program that steers the queue's frames to the socket.
+ *
+ * UMEM: the stack's own mempool.  Its memory (page-aligned, see pkt.c) is
+ * registered whole as the socket's UMEM in unaligned-chunk mode, a chunk
+ * being one tn_pkt's buf[] (TN_PKT_BUFSIZE bytes).  So:
+ *
+ * Receive without a copy: we allocate packets from the pool and put the
+ * offset of each one's buf[] on the fill ring; the kernel writes a frame
+ * XDP_PACKET_HEADROOM (256) bytes into that buf and posts it on the rx
+ * ring; we point the packet's data at it and hand the packet to the stack.
+ * The stack frees it to the pool as any other; the fill ring is topped up
+ * from the pool.  (Frames of at most TN_PKT_BUFSIZE - 256 = 1920 bytes.)
+ *
+ * Transmit without a copy: a packet the stack built in the pool (one
+ * segment, no other reference) goes on the tx ring as it is, by the offset
+ * of its data; we keep it until its address comes back on the completion
+ * ring and free it then.  A chain, a shared packet (a pcap decorator holds
+ * a reference) or one from elsewhere is copied into a fresh pool packet.
+ *
+ * The UMEM thus has its fill and completion rings and the socket its rx
+ * and tx rings; `held` records, per pool object, which ring (fill or tx)
+ * owns it, so every address the kernel returns is checked against what we
+ * gave it, and destroy() returns them all to the pool.
+ *
+ * Modes: the socket is bound without XDP_COPY or XDP_ZEROCOPY, so the
+ * kernel takes zero-copy where the driver supports it and copy otherwise
+ * (XDP_OPTIONS reports which).  The XDP program is attached in native
+ * (driver) mode first and generic (SKB) mode if the driver has none;
+ * veth has native XDP, so a veth end runs native + copy.  In zero-copy
+ * mode a chunk must not cross a page (the NIC DMAs into it); pool objects
+ * whose buf does are kept off the fill ring and transmit by copy.
+ *
+ * No offloads: AF_XDP carries no checksum or segmentation metadata
+ * (features 0), so the stack sums and segments what it sends and checks
+ * what it receives.
+ *
+ * The program: libxdp's default (xsk_def_xdp_prog), redirecting every
+ * frame of the queue to the socket through an XSKMAP; xsk_socket__delete
+ * detaches it with the last socket.  It goes with the interface when the
+ * interface is deleted: every 100 ms we ask whether our ifindex still
+ * exists (and sendto fails with ENXIO/ENODEV/ENETDOWN). */
+#include <errno.h>
+#include <linux/if_link.h>
+#include <linux/if_xdp.h>
+#include <net/if.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <xdp/xsk.h>
+
+#include "link/dev.h"
+
+#ifndef SOL_XDP
+#define SOL_XDP 283
+#endif
+
+#define AXDP_RING 2048u           /* each of the four rings */
+#define AXDP_XDP_HEADROOM 256u    /* XDP_PACKET_HEADROOM: where the kernel puts a frame in a chunk */
+#define AXDP_FRAME_MAX (TN_PKT_BUFSIZE - AXDP_XDP_HEADROOM)
+#define AXDP_MTU_MIN 68u
+#define AXDP_CHECK_NS 100000000ull
+#define AXDP_BATCH 64u
+
+enum { HELD_NONE = 0, HELD_FILL = 1, HELD_TX = 2 };
+
+struct axdp {
+	struct tn_dev dev;
+	struct tn_mempool *mp;      /* its memory is the UMEM */
+	uint8_t *base;
+	uint64_t size;
+	uint8_t *held;              /* per pool object: HELD_* */
+	uint32_t fill_max;          /* packets at most on the fill ring */
+	uint32_t nfill;             /* packets now on it (or being filled by the kernel) */
+	uint32_t ntx;               /* packets on the tx ring or awaiting completion */
+	uint32_t ring;
+	struct xsk_umem *umem;
+	struct xsk_socket *xsk;
+	struct xsk_ring_prod fq, tx;
+	struct xsk_ring_cons cq, rx;
+	int fd;
+	int ifindex;
+	uint32_t queue;
+	bool zerocopy, native, gone, kick_pending;
+	uint64_t next_check;
+	struct tn_af_xdp_stats xs;
+};
+
+static const struct tn_dev_ops axdp_ops;
+
+static inline uint32_t obj_index(const struct axdp *x, uint64_t off) { return (uint32_t)(off / x->mp->obj_size); }
+static inline struct tn_pkt *obj_at(const struct axdp *x, uint32_t i)
+{
+	return (struct tn_pkt *)(x->base + (size_t)i * x->mp->obj_size);
+}
+static inline uint64_t buf_off(const struct axdp *x, const struct tn_pkt *p) { return (uint64_t)(p->buf - x->base); }
+static inline bool in_pool(const struct axdp *x, const struct tn_pkt *p)
+{
+	return p->pool == x->mp && (const uint8_t *)p >= x->base && (const uint8_t *)p < x->base + x->size;
+}
+
+/* Zero-copy: the device DMAs into a chunk, which must then lie in one
+ * page (an ordinary mapping's pages are not contiguous). */
+static bool chunk_ok(const struct axdp *x, uint64_t off, uint32_t len)
+{
+	if (!x->zerocopy)
+		return true;
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	return off % page + len <= page;
+}
+
+/* Top the fill ring up from the pool, leaving the stack three quarters of
+ * the pool. */
+static void refill(struct axdp *x)
+{
+	struct tn_pkt *skip = NULL; /* zero-copy: objects unfit for the ring, back to the pool after */
+	while (x->nfill < x->fill_max) {
+		uint32_t want = x->fill_max - x->nfill, idx;
+		if (want > AXDP_BATCH)
+			want = AXDP_BATCH;
+		if (want > x->mp->nfree)
+			want = x->mp->nfree;
+		if (want == 0 || xsk_ring_prod__reserve(&x->fq, want, &idx) != want)
+			break;
+		uint32_t n = 0;
+		while (n < want) {
+			struct tn_pkt *p = tn_pkt_alloc(x->mp);
+			if (!p)
+				break;
+			if (!chunk_ok(x, buf_off(x, p), TN_PKT_BUFSIZE)) {
+				p->qnext = skip;
+				skip = p;
+				continue;
+			}
+			x->held[obj_index(x, buf_off(x, p))] = HELD_FILL;
+			*xsk_ring_prod__fill_addr(&x->fq, idx + n++) = buf_off(x, p);
+		}
+		if (n < want) /* the pool ran out: give back what we reserved and did not fill */
+			x->fq.cached_prod -= want - n;
+		xsk_ring_prod__submit(&x->fq, n);
+		x->nfill += n;
+		if (n < want)
+			break;
+	}
+	tn_pkt_free_queue(skip);
+	if (xsk_ring_prod__needs_wakeup(&x->fq))
+		recvfrom(x->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
+}
+
+/* Free the packets whose transmission the kernel has completed. */
+static void reclaim(struct axdp *x)
+{
+	uint32_t idx, n;
+	while ((n = xsk_ring_cons__peek(&x->cq, AXDP_BATCH, &idx)) > 0) {
+		for (uint32_t i = 0; i < n; i++) {
+			uint64_t addr = xsk_umem__add_offset_to_addr(*xsk_ring_cons__comp_addr(&x->cq, idx + i));
+			uint32_t o = addr < x->size ? obj_index(x, addr) : UINT32_MAX;
+			if (o >= x->mp->size || x->held[o] != HELD_TX) {
+				x->xs.bad_desc++; /* not an address we sent: ignore it */
+				continue;
+			}
+			x->held[o] = HELD_NONE;
+			x->ntx--;
+			tn_pkt_free(obj_at(x, o));
+		}
+		xsk_ring_cons__release(&x->cq, n);
+	}
+}
+
+static void note_errno(struct axdp *x)
+{
+	if (errno == ENXIO || errno == ENODEV || errno == ENETDOWN)
+		x->next_check = 0; /* check the link at once */
+}
+
+/* Have the kernel send what the tx ring holds (copy mode sends a batch
+ * per call; a busy device says EAGAIN/EBUSY/ENOBUFS: try again later). */
+static void tx_kick(struct axdp *x)
+{
+	x->kick_pending = false;
+	if (!xsk_ring_prod__needs_wakeup(&x->tx))
+		return;
+	for (int i = 0; i < 16; i++) {
+		if (sendto(x->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0) {
+			/* sent a batch; more waiting? */
+			if (*x->tx.consumer == *x->tx.producer)
+				return;
+			continue;
+		}
+		if (errno == EAGAIN || errno == EBUSY || errno == ENOBUFS) {
+			if (*x->tx.consumer == *x->tx.producer)
+				return;
+			continue;
+		}
+		note_errno(x);
+		return;
+	}
+	x->kick_pending = *x->tx.consumer != *x->tx.producer;
+}
+
+static void link_check(struct axdp *x)
+{
+	char name[IF_NAMESIZE];
+	if (!if_indextoname((unsigned)x->ifindex, name) && (errno == ENXIO || errno == ENODEV))
+		x->gone = true;
+	struct xdp_statistics st;
+	socklen_t sl = sizeof(st);
+	if (getsockopt(x->fd, SOL_XDP, XDP_STATISTICS, &st, &sl) == 0) {
+		x->dev.stats.rx_dropped = x->xs.rx_bad + st.rx_dropped + st.rx_ring_full;
+		x->xs.rx_fill_empty = st.rx_fill_ring_empty_descs;
+		x->xs.rx_ring_full = st.rx_ring_full;
+		x->xs.rx_invalid = st.rx_invalid_descs;
+		x->xs.tx_invalid = st.tx_invalid_descs;
+	}
+}
+
+static unsigned axdp_rx(struct tn_dev *d, struct tn_mempool *mp, struct tn_pkt **pkts, unsigned n)
+{
+	struct axdp *x = d->priv;
+	(void)mp; /* frames arrive in packets of our pool: the stack's, by construction */
+	reclaim(x);
+	if (x->kick_pending)
+		tx_kick(x);
+	uint32_t idx, got = xsk_ring_cons__peek(&x->rx, n, &idx);
+	unsigned out = 0;
+	for (uint32_t i = 0; i < got; i++) {
+		const struct xdp_desc *desc = xsk_ring_cons__rx_desc(&x->rx, idx + i);
+		uint64_t base = xsk_umem__extract_addr(desc->addr);
+		uint64_t addr = xsk_umem__add_offset_to_addr(desc->addr);
+		uint32_t o = base < x->size ? obj_index(x, base) : UINT32_MAX;
+		if (o >= x->mp->size || x->held[o] != HELD_FILL || base != buf_off(x, obj_at(x, o))) {
+			x->xs.bad_desc++;
+			continue;
+		}
+		struct tn_pkt *p = obj_at(x, o);
+		x->held[o] = HELD_NONE;
+		x->nfill--;
+		uint64_t off = addr - base;
+		if (off > TN_PKT_BUFSIZE || desc->len > TN_PKT_BUFSIZE - off || desc->len < 14) {
+			x->xs.rx_bad++;
+			d->stats.rx_dropped++;
+			tn_pkt_free(p);
+			continue;
+		}
+		p->data = p->buf + off;
+		p->len = p->pkt_len = desc->len;
+		d->stats.rx_packets++;
+		d->stats.rx_bytes += desc->len;
+		pkts[out++] = p;
+	}
+	if (got)
+		xsk_ring_cons__release(&x->rx, got);
+	refill(x);
+	if (out == 0 && d->now >= x->next_check) {
+		x->next_check = d->now + AXDP_CHECK_NS;
+		link_check(x);
+	}
+	return out;
+}
+
+/* A frame the tx ring can carry: p itself, or a copy in a fresh pool
+ * packet; NULL (p kept) if the pool is dry. */
+static struct tn_pkt *tx_frame(struct axdp *x, struct tn_pkt *p)
+{
+	if (in_pool(x, p) && !p->next && p->refcnt == 1 && chunk_ok(x, (uint64_t)(p->data - x->base), p->len)) {
+		x->xs.tx_zc++;
+		return p;
+	}
+	struct tn_pkt *q = tn_pkt_alloc(x->mp);
+	if (!q)
+		return NULL;
+	if (x->zerocopy && !chunk_ok(x, (uint64_t)(q->data - x->base), p->pkt_len)) {
+		tn_pkt_free(q);
+		return NULL; /* an unfit object on top of the pool: try again later */
+	}
+	uint8_t *dst = tn_pkt_put(q, p->pkt_len);
+	if (!dst || tn_pkt_copy_out(p, 0, dst, p->pkt_len) < 0) {
+		tn_pkt_free(q);
+		return NULL;
+	}
+	x->xs.tx_copied++;
+	tn_pkt_free(p);
+	return q;
+}
+
+static unsigned axdp_tx(struct tn_dev *d, struct tn_pkt **pkts, unsigned n)
+{
+	struct axdp *x = d->priv;
+	reclaim(x);
+	uint32_t idx, room = xsk_prod_nb_free(&x->tx, n);
+	if (room > n)
+		room = n;
+	unsigned i, queued = 0;
+	if (room && xsk_ring_prod__reserve(&x->tx, room, &idx) != room)
+		room = 0;
+	for (i = 0; i < room; i++) {
+		struct tn_pkt *p = pkts[i];
+		if (p->pkt_len > d->mtu + 18u || p->pkt_len > AXDP_FRAME_MAX || p->pkt_len < 14) {
+			d->stats.tx_dropped++; /* the stack segments for us: cannot happen */
+			tn_pkt_free(p);
+			continue;
+		}
+		uint32_t len = p->pkt_len;
+		struct tn_pkt *q = tx_frame(x, p);
+		if (!q)
+			break;
+		struct xdp_desc *desc = xsk_ring_prod__tx_desc(&x->tx, idx + queued);
+		desc->addr = (uint64_t)(q->data - x->base);
+		desc->len = q->len;
+		desc->options = 0;
+		x->held[obj_index(x, buf_off(x, q))] = HELD_TX;
+		x->ntx++;
+		queued++;
+		d->stats.tx_packets++;
+		d->stats.tx_bytes += len;
+	}
+	if (room > queued)
+		x->tx.cached_prod -= room - queued;
+	if (queued) {
+		xsk_ring_prod__submit(&x->tx, queued);
+		tx_kick(x);
+	}
+	return i;
+}
+
+/* Frames waiting on the rx ring, or a tx ring the kernel has not emptied:
+ * poll again now.  Otherwise the link check is due on time. */
+static uint64_t axdp_next_event(struct tn_dev *d)
+{
+	struct axdp *x = d->priv;
+	if (x->gone || x->kick_pending || *x->rx.producer != *x->rx.consumer)
+		return d->now;
+	return x->next_check;
+}
+
+static int axdp_fd(struct tn_dev *d) { return ((struct axdp *)d->priv)->fd; }
+
+static void axdp_close(struct axdp *x)
+{
+	if (x->xsk)
+		xsk_socket__delete(x->xsk); /* the last socket on the interface takes the program with it */
+	if (x->umem)
+		xsk_umem__delete(x->umem);
+	x->xsk = NULL;
+	x->umem = NULL;
+}
+
+static void axdp_destroy(struct tn_dev *d)
+{
+	struct axdp *x = d->priv;
+	axdp_close(x);
+	for (uint32_t i = 0; i < x->mp->size; i++)
+		if (x->held[i] != HELD_NONE)
+			tn_pkt_free(obj_at(x, i));
+	free(x->held);
+	free(x);
+}
+
+static const struct tn_dev_ops axdp_ops = {
+	.rx_burst = axdp_rx,
+	.tx_burst = axdp_tx,
+	.next_event = axdp_next_event,
+	.fd = axdp_fd,
+	.destroy = axdp_destroy,
+};
+
+/* Index, MAC and MTU of the interface; bring it up if down. */
+static int learn_iface(struct axdp *x, const char *ifname, uint32_t *ifmtu)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, ifname, strlen(ifname));
+	int rc = -1;
+	if (ioctl(fd, SIOCGIFINDEX, &ifr) < 0)
+		goto out;
+	x->ifindex = ifr.ifr_ifindex;
+	if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0)
+		goto out;
+	if (ifr.ifr_hwaddr.sa_family != 1 /* ARPHRD_ETHER */) {
+		errno = EPROTONOSUPPORT;
+		goto out;
+	}
+	memcpy(x->dev.mac, ifr.ifr_hwaddr.sa_data, 6);
+	if (ioctl(fd, SIOCGIFMTU, &ifr) < 0)
+		goto out;
+	*ifmtu = (uint32_t)ifr.ifr_mtu;
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+		goto out;
+	if (!(ifr.ifr_flags & IFF_UP)) {
+		ifr.ifr_flags |= IFF_UP;
+		if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+			goto out;
+	}
+	rc = 0;
+out:;
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
+/* UMEM over the pool, then the socket with the program in one mode. */
+static int try_open(struct axdp *x, const char *ifname, uint32_t xdp_flags)
+{
+	struct xsk_umem_config uc = {
+		.fill_size = x->ring,
+		.comp_size = x->ring,
+		.frame_size = TN_PKT_BUFSIZE,
+		.frame_headroom = 0,
+		.flags = XDP_UMEM_UNALIGNED_CHUNK_FLAG,
+	};
+	int rc = xsk_umem__create(&x->umem, x->base, x->size, &x->fq, &x->cq, &uc);
+	if (rc) {
+		x->umem = NULL;
+		errno = -rc;
+		return -1;
+	}
+	struct xsk_socket_config sc = {
+		.rx_size = x->ring,
+		.tx_size = x->ring,
+		.xdp_flags = xdp_flags,
+		.bind_flags = XDP_USE_NEED_WAKEUP,
+	};
+	rc = xsk_socket__create(&x->xsk, ifname, x->queue, x->umem, &x->rx, &x->tx, &sc);
+	if (rc) {
+		x->xsk = NULL;
+		axdp_close(x);
+		errno = -rc;
+		return -1;
+	}
+	x->fd = xsk_socket__fd(x->xsk);
+	struct xdp_options opt;
+	socklen_t ol = sizeof(opt);
+	x->zerocopy = getsockopt(x->fd, SOL_XDP, XDP_OPTIONS, &opt, &ol) == 0 && (opt.flags & XDP_OPTIONS_ZEROCOPY);
+	x->native = !(xdp_flags & XDP_FLAGS_SKB_MODE);
+	return 0;
+}
+
+struct tn_dev *tn_af_xdp_open(const char *ifname, const struct tn_af_xdp_cfg *cfg, struct tn_mempool *pool)
+{
+	static const struct tn_af_xdp_cfg defaults;
+	if (!cfg)
+		cfg = &defaults;
+	if (!ifname || !ifname[0] || strlen(ifname) >= IFNAMSIZ || !pool || pool->size < 64 ||
+	    (cfg->mtu && (cfg->mtu < AXDP_MTU_MIN || cfg->mtu > AXDP_FRAME_MAX - 18u)) ||
+	    (cfg->ring && (cfg->ring < 64 || cfg->ring > 16384 || (cfg->ring & (cfg->ring - 1))))) {
+		errno = EINVAL;
+		return NULL;
+	}
+	long page = sysconf(_SC_PAGESIZE);
+	if (page <= 0 || (uintptr_t)pool->mem % (uintptr_t)page) {
+		errno = EINVAL; /* a UMEM starts on a page */
+		return NULL;
+	}
+	struct axdp *x = calloc(1, sizeof(*x));
+	if (!x)
+		return NULL;
+	x->held = calloc(pool->size, 1);
+	if (!x->held) {
+		free(x);
+		return NULL;
+	}
+	x->mp = pool;
+	x->base = pool->mem;
+	x->size = (uint64_t)pool->obj_size * pool->size;
+	x->queue = cfg->queue;
+	x->ring = cfg->ring ? cfg->ring : AXDP_RING;
+	x->fill_max = pool->size / 4 < x->ring ? pool->size / 4 : x->ring;
+	x->fd = -1;
+	uint32_t ifmtu = 0;
+	int rc = learn_iface(x, ifname, &ifmtu);
+	if (rc == 0) {
+		uint32_t cap = AXDP_FRAME_MAX - 18u;
+		x->dev.mtu = cfg->mtu ? cfg->mtu : ifmtu < cap ? ifmtu : cap;
+		if (x->dev.mtu > ifmtu || x->dev.mtu < AXDP_MTU_MIN) {
+			errno = EINVAL;
+			rc = -1;
+		}
+	}
+	if (rc == 0) {
+		/* native XDP first (unless generic is asked for), then generic */
+		rc = cfg->skb_mode ? -1 : try_open(x, ifname, XDP_FLAGS_DRV_MODE);
+		if (rc < 0 && !cfg->drv_mode)
+			rc = try_open(x, ifname, XDP_FLAGS_SKB_MODE);
+	}
+	if (rc < 0) {
+		int saved = errno;
+		free(x->held);
+		free(x);
+		errno = saved;
+		return NULL;
+	}
+	memcpy(x->dev.name, ifname, strlen(ifname) + 1);
+	x->dev.ops = &axdp_ops;
+	x->dev.priv = x;
+	x->dev.framing = TN_DEV_L2;
+	x->dev.features = 0;
+	refill(x);
+	return &x->dev;
+}
+
+int tn_af_xdp_link_gone(const struct tn_dev *d)
+{
+	return d && d->ops == &axdp_ops && ((const struct axdp *)d->priv)->gone;
+}
+
+const char *tn_af_xdp_mode(const struct tn_dev *d)
+{
+	if (!d || d->ops != &axdp_ops)
+		return NULL;
+	const struct axdp *x = d->priv;
+	return x->native ? (x->zerocopy ? "native, zero-copy" : "native, copy")
+			 : (x->zerocopy ? "generic, zero-copy" : "generic, copy");
+}
+
+const struct tn_af_xdp_stats *tn_af_xdp_stats(const struct tn_dev *d)
+{
+	if (!d || d->ops != &axdp_ops)
+		return NULL;
+	return &((const struct axdp *)d->priv)->xs;
+}
