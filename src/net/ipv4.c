@@ -221,7 +221,8 @@ void tn_ipv4_input(struct tn_stack *s, int ifindex, struct tn_pkt *pkt)
 		tn_drop(s, pkt, TN_TernExtIpInSourceRoute);
 		return;
 	}
-	bool local = tn_addr_is_local(s, h.dst);
+	/* 127/8 is ours only from the loopback (ifindex 0); on a device it is a martian */
+	bool local = tn_addr_is_local(s, h.dst) || (ifindex == 0 && tn_ip_is_loopback(h.dst));
 	bool bcast = !local && tn_addr_is_bcast(s, h.dst, 0);
 	if (!local && !bcast) {
 		if (tn_ip_is_multicast(h.dst) || tn_ip_is_zeronet(h.dst) || !s->sysctl.ip_forward) {

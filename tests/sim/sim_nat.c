@@ -320,6 +320,40 @@ static void test_dnat_full_nat_hairpin(void **state)
 	sim_free(&sim);
 }
 
+/* REDIRECT: on R in PREROUTING (a transparent proxy: B's connection to
+ * R's port 80 reaches R's listener on 3128) and on A in OUTPUT (A's own
+ * connection to B:80 reaches A's listener on 127.0.0.1:8000, through the
+ * loopback). */
+static void test_redirect(void **state)
+{
+	(void)state;
+	struct sim sim;
+	topo(&sim, true);
+	struct tn_stack *r = sim.st[R];
+	assert_int_equal(ipt(r, "iptables -t nat -A PREROUTING -i %s -p tcp --dport 80 -j REDIRECT --to-ports 3128",
+			     ifn(&sim, R, r_b)), 0);
+	int proxy = sock_bound(r, SOCK_STREAM, NULL, 3128);
+	assert_int_equal(tern_listen(r, proxy, 8), 0);
+	struct sockaddr_in p = tcp_exchange(&sim, B, "198.18.2.2", 43000, "198.18.2.1", 80, R, proxy);
+	assert_int_equal(ntohl(p.sin_addr.s_addr), t_ip("198.18.2.2"));
+	assert_int_equal(ntohs(p.sin_port), 43000);
+
+	assert_int_equal(ipt(sim.st[A], "iptables -t nat -A OUTPUT -p tcp -d 198.18.2.2 --dport 80 -j REDIRECT --to-ports 8000"), 0);
+	int local = sock_bound(sim.st[A], SOCK_STREAM, "127.0.0.1", 8000);
+	assert_int_equal(tern_listen(sim.st[A], local, 8), 0);
+	int64_t fwd = tern_stat(r, "IpForwDatagrams");
+	p = tcp_exchange(&sim, A, "198.18.1.2", 43001, "198.18.2.2", 80, A, local);
+	assert_int_equal(ntohl(p.sin_addr.s_addr), t_ip("198.18.1.2"));
+	assert_int_equal(ntohs(p.sin_port), 43001);
+	assert_int_equal(tern_stat(r, "IpForwDatagrams"), fwd); /* it never left A */
+	no_csum_errors(&sim);
+	tern_close(r, proxy);
+	tern_close(sim.st[A], local);
+	sim_run_until(&sim, sim.now + 200 * SEC);
+	assert_true(sim_no_leak(&sim));
+	sim_free(&sim);
+}
+
 /* The ICMP error A gets: its quoted header as A sent it. */
 struct icmp_seen {
 	uint8_t pkt[256];
@@ -539,6 +573,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_masquerade),
 		cmocka_unit_test(test_dnat_full_nat_hairpin),
+		cmocka_unit_test(test_redirect),
 		cmocka_unit_test(test_icmp_error_to_inside),
 		cmocka_unit_test(test_port_range_exhaustion),
 		cmocka_unit_test(test_masquerade_overflow),
