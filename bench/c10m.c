@@ -341,6 +341,7 @@ int main(int argc, char **argv)
 	long long rss1 = proc_kb("/proc/self/status", "VmRSS"), heap1 = heap_now();
 	struct acct ac1 = account(r.cli.st), as1 = account(r.srv.st);
 	int64_t est_c = tern_stat(r.cli.st, "TcpCurrEstab"), est_s = tern_stat(r.srv.st, "TcpCurrEstab");
+	unsigned long long timers_idle = r.cli.st->wheel.count + r.srv.st->wheel.count;
 	if (est_c != n || est_s != n || r.accepted != n)
 		r.errors++;
 	double ep = 2.0 * (double)n;
@@ -400,14 +401,14 @@ int main(int argc, char **argv)
 	       "pingpong_sample=%d pingpong_fail=%ld pingpong_mean_us=%.1f pingpong_max_us=%.1f "
 	       "after_traffic_rss_per_endpoint=%.0f after_traffic_heap_per_endpoint=%.0f "
 	       "after_traffic_snd_rings=%lu after_traffic_txq=%lu after_traffic_bufs=%llu "
-	       "teardown_cpu_s=%.2f eof_bad=%ld left_tcbs=%u left_bufs=%u heap_left_per_endpoint=%.1f\n",
+	       "timers_armed_idle=%llu teardown_cpu_s=%.2f eof_bad=%ld left_tcbs=%u left_bufs=%u heap_left_per_endpoint=%.1f\n",
 	       n, (long long)est_c, (long long)est_s, r.errors, NADDR, r.nlisten, (double)setup_cpu / 1e9,
 	       (double)n / ((double)setup_cpu / 1e9), (double)setup_virt / 1e9, (double)(rss1 - rss0) / ep,
 	       (double)(heap1 - heap0) / ep, (double)r.cli.heap / (double)n, (double)r.srv.heap / (double)n, acct_cli,
 	       acct_srv, sizeof(struct tn_tcb), sizeof(struct tn_sock), (double)rss1 / 1048576.0, sample, pp_fail,
 	       sample ? (double)pp_sum / sample / 1e3 : 0.0, (double)pp_max / 1e3, (double)(rss2 - rss0) / ep,
 	       (double)(heap2 - heap0) / ep, ac2.with_snd + as2.with_snd, ac2.with_txq + as2.with_txq,
-	       (unsigned long long)(ac2.bufs + as2.bufs), (double)down_cpu / 1e9, eof_bad, left, bufs,
+	       (unsigned long long)(ac2.bufs + as2.bufs), timers_idle, (double)down_cpu / 1e9, eof_bad, left, bufs,
 	       (double)(heap3 - heap0) / ep);
 	tern_stack_free(r.cli.st);
 	tern_stack_free(r.srv.st);
