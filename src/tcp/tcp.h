@@ -84,7 +84,7 @@ enum tn_tcp_rtx_kind {
 
 struct tn_tcp_cc_ops;
 struct tn_tfo;
-#define TN_TCP_CC_PRIV_U64 10 /* inline room for a congestion control's state (CUBIC's 80 B) */
+#define TN_TCP_CC_PRIV_U64 16 /* inline room for a congestion control's state (CUBIC's 80 B) */
 
 /* The send buffer: bytes from snd_una onward, in a ring. */
 struct tn_tcp_sndbuf {
