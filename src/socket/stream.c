@@ -48,7 +48,8 @@ int tn_stream_bind(struct tn_stack *s, struct tn_sock *sk, uint32_t addr, uint16
 		int rc = pick_port(s, addr, &port);
 		if (rc < 0)
 			return rc;
-	} else if (tn_tcp_port_in_use(s, addr, port) && !sk->reuseaddr && !sk->reuseport) {
+	} else if (!sk->reuseaddr && !sk->reuseport && tn_tcp_port_in_use(s, addr, port)) {
+		/* (options first: the check walks connections when the port has any) */
 		return -EADDRINUSE;
 	}
 	sk->laddr = addr;

@@ -84,7 +84,7 @@ enum tn_tcp_rtx_kind {
 
 struct tn_tcp_cc_ops;
 struct tn_tfo;
-#define TN_TCP_CC_PRIV_U64 16 /* room for a congestion control's own state */
+#define TN_TCP_CC_PRIV_U64 16 /* inline room for a congestion control's state (CUBIC's 80 B) */
 
 /* The send buffer: bytes from snd_una onward, in a ring. */
 struct tn_tcp_sndbuf {
@@ -119,21 +119,24 @@ struct tn_tcb {
 	uint32_t irs, rcv_nxt, rcv_wup; /* rcv_wup: rcv_nxt at the last window we advertised */
 	uint32_t rcv_adv;     /* right edge advertised */
 	uint32_t ts_recent;
-	uint64_t ts_recent_at;
 	uint32_t oow_ack_ms;  /* when we last answered an out-of-window segment (ms clock) */
+	uint64_t ts_recent_at;
 
 	/* RTT and retransmission (RFC 6298), congestion window (RFC 5681) */
 	uint64_t srtt, rttvar, rto; /* ns */
 	uint32_t rtt_seq;
+	int error;                   /* pending socket error (errno) */
 	uint64_t rtt_start;   /* 0: no sample in flight */
 	uint8_t backoff, dupacks, syn_retries;
 	uint32_t cwnd, ssthresh, recover;
 	uint32_t cwnd_cnt;    /* bytes acked toward the next congestion-avoidance step */
+	uint32_t sndbuf_max;
 	uint64_t first_rtx_at; /* when the current retransmission run began */
 	uint64_t min_rtt;     /* ns, lowest RTT seen (0: none yet) */
 	uint64_t last_send;   /* ns: when data was last sent (slow start after idle) */
 	uint64_t bytes_sent, bytes_retrans, bytes_received; /* tcp_info's counters */
 	uint32_t total_retrans, dsack_dups, reord_events;
+	uint32_t backlog;            /* listener: listen()'s backlog */
 	uint64_t delivery_rate; /* bytes/s: the last valid rate sample */
 
 	/* Loss recovery: scoreboard, RACK-TLP, PRR, undo */
@@ -167,19 +170,22 @@ struct tn_tcb {
 	/* congestion control and pacing */
 	const struct tn_tcp_cc_ops *cc;
 	uint64_t cc_priv[TN_TCP_CC_PRIV_U64];
+	void *cc_ext;                /* an algorithm's state when larger (BBR), else NULL */
 	uint64_t pacing_rate;       /* bytes/s; 0: not paced */
 	uint64_t max_pacing_rate;   /* SO_MAX_PACING_RATE; UINT64_MAX: none */
 	uint64_t pace_next_ns;      /* the earliest the next paced segment may leave */
 	struct tn_timer pace_timer;
 
 	struct tn_tcp_sndbuf snd;
-	uint32_t sndbuf_max;
 	struct tn_pkt_queue rcvq;  /* in order; bytes = payload bytes */
 	struct tn_pkt *ooo;        /* out of order, sorted by seq, qnext-linked */
 	uint32_t ooo_bytes;
 	uint32_t sack_recent;      /* seq of the latest out-of-order arrival: SACK's first block */
 	uint32_t dsack_start, dsack_end; /* a duplicate to report (RFC 2883), if dsack */
 	bool dsack;
+	bool keepalive;              /* SO_KEEPALIVE */
+	uint8_t ka_probes;           /* unanswered keepalive probes */
+	uint8_t probes_out;          /* unanswered zero-window probes */
 	uint32_t rcvbuf_max;
 	uint32_t unacked_segs;     /* full segments received since our last ACK */
 	uint32_t last_data_ms;     /* when in-order data last arrived (ms clock) */
@@ -190,19 +196,15 @@ struct tn_tcb {
 
 	struct tn_timer rtx_timer;   /* retransmit, SYN retry, persist, TIME-WAIT */
 	struct tn_timer ka_timer;    /* keepalive */
-	bool keepalive;              /* SO_KEEPALIVE */
-	uint8_t ka_probes;           /* unanswered keepalive probes */
-	uint8_t probes_out;          /* unanswered zero-window probes */
 	uint32_t ka_idle, ka_intvl, ka_cnt; /* s, s, count; 0: the sysctl */
 	uint64_t last_rcv;           /* ns: last segment from the peer */
 	struct tn_timer delack_timer;
-	int error;                   /* pending socket error (errno) */
 
 	/* listener side */
 	struct tn_tcb *parent;       /* the listener a child came from */
 	struct tn_tcb *accept_head, *accept_tail;
 	struct tn_tcb *accept_next;
-	uint32_t accept_len, syn_len, backlog;
+	uint32_t accept_len, syn_len;
 	uint64_t cookie_at;          /* when we last answered a SYN with a cookie */
 
 	struct tn_sock *sk;

@@ -57,9 +57,9 @@ struct bbr {
 	uint8_t mode, cycle_idx, full_bw_cnt, prev_ca_state, extra_acked_win_rtts, extra_acked_win_idx;
 	bool round_start, full_bw_reached, packet_conservation, probe_rtt_round_done, idle_restart;
 };
-_Static_assert(sizeof(struct bbr) <= sizeof(((struct tn_tcb *)0)->cc_priv), "bbr state fits");
+/* Out of line: larger than the inline area (tn_tcp_cc_set allocates it). */
 
-static struct bbr *bbr_of(struct tn_tcb *t) { return (struct bbr *)t->cc_priv; }
+static struct bbr *bbr_of(struct tn_tcb *t) { return (struct bbr *)tn_tcp_cc_priv(t); }
 
 /* ---- windowed max filter (Linux's lib/minmax.c, in rounds) ---- */
 
@@ -106,9 +106,9 @@ static void bw_update(struct bbr *b, uint32_t round, uint64_t bw)
 	}
 }
 
-uint64_t tn_bbr_max_bw(const struct tn_tcb *t) { return ((const struct bbr *)t->cc_priv)->bw[0]; }
-int tn_bbr_mode(const struct tn_tcb *t) { return ((const struct bbr *)t->cc_priv)->mode; }
-uint64_t tn_bbr_min_rtt(const struct tn_tcb *t) { return ((const struct bbr *)t->cc_priv)->min_rtt; }
+uint64_t tn_bbr_max_bw(const struct tn_tcb *t) { return bbr_of((struct tn_tcb *)t)->bw[0]; }
+int tn_bbr_mode(const struct tn_tcb *t) { return bbr_of((struct tn_tcb *)t)->mode; }
+uint64_t tn_bbr_min_rtt(const struct tn_tcb *t) { return bbr_of((struct tn_tcb *)t)->min_rtt; }
 
 /* ---- model ---- */
 
@@ -471,4 +471,5 @@ const struct tn_tcp_cc_ops tn_tcp_bbr = {
 	.undo_cwnd = bbr_undo_cwnd,
 	.cong_control = bbr_main,
 	.wants_pacing = true,
+	.priv_size = sizeof(struct bbr),
 };

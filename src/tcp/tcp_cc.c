@@ -1,6 +1,7 @@
 /* Congestion control: the registry, the helpers algorithms share, and
  * Reno/NewReno as RFC 5681 and RFC 6582 define them (the recovery window
  * itself is PRR's, in tcp_recovery.c, as in Linux). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/stack.h"
@@ -27,6 +28,10 @@ const struct tn_tcp_cc_ops *tn_tcp_cc_default(const struct tn_stack *s)
 
 void tn_tcp_cc_set(struct tn_stack *s, struct tn_tcb *t, const struct tn_tcp_cc_ops *ops)
 {
+	free(t->cc_ext);
+	t->cc_ext = NULL;
+	if (ops->priv_size > sizeof(t->cc_priv) && !(t->cc_ext = calloc(1, ops->priv_size)))
+		ops = &tn_tcp_cubic; /* no memory for its state: the inline algorithm */
 	t->cc = ops;
 	memset(t->cc_priv, 0, sizeof(t->cc_priv));
 	t->pacing_rate = 0;

@@ -4,12 +4,18 @@
  * scoreboard, PRR); an algorithm decides the window outside recovery,
  * the slow-start threshold a loss leaves behind, and (if it wants to own
  * everything, as BBR does) cwnd and the pacing rate on every ACK.
- * Windows are in bytes.  An algorithm keeps its state in t->cc_priv. */
+ * Windows are in bytes.  An algorithm keeps its state in tn_tcp_cc_priv(t):
+ * t->cc_priv inline (80 bytes, CUBIC's size) or, if its priv_size is larger
+ * (BBR), an allocation made when it is set on the connection, so the
+ * common case costs an idle connection no more than it needs. */
 #ifndef TN_TCP_CC_H
 #define TN_TCP_CC_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include "tcp/tcp.h"
 
 struct tn_stack;
 struct tn_tcb;
@@ -54,7 +60,11 @@ struct tn_tcp_cc_ops {
 	 * algorithm sets cwnd and pacing_rate itself (BBR). */
 	void (*cong_control)(struct tn_stack *s, struct tn_tcb *t, const struct tn_rate_sample *rs);
 	bool wants_pacing;
+	/* Bytes of private state if more than fit inline in t->cc_priv. */
+	size_t priv_size;
 };
+
+static inline void *tn_tcp_cc_priv(struct tn_tcb *t) { return t->cc_ext ? t->cc_ext : (void *)t->cc_priv; }
 
 extern const struct tn_tcp_cc_ops tn_tcp_reno;
 extern const struct tn_tcp_cc_ops tn_tcp_cubic;

@@ -232,6 +232,8 @@ static void free_buffers(struct tn_tcb *t)
 	free(t->snd.buf);
 	memset(&t->snd, 0, sizeof(t->snd));
 	tn_txq_free(t);
+	free(t->cc_ext);
+	t->cc_ext = NULL;
 }
 
 /* A listener going away takes its children: established ones waiting in

@@ -37,7 +37,7 @@ struct cubic {
 };
 _Static_assert(sizeof(struct cubic) <= sizeof(((struct tn_tcb *)0)->cc_priv), "cubic state fits");
 
-static struct cubic *cubic_of(struct tn_tcb *t) { return (struct cubic *)t->cc_priv; }
+static struct cubic *cubic_of(struct tn_tcb *t) { return (struct cubic *)tn_tcp_cc_priv(t); }
 
 static void cubic_init(struct tn_stack *s, struct tn_tcb *t)
 {
