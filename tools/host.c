@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -516,13 +517,15 @@ static int host_loop(struct host *h)
 			owner[n] = &h->sessions[i];
 			pfd[n++] = (struct pollfd){.fd = h->sessions[i].fd, .events = POLLIN};
 		}
+		/* Sleep until exactly `next` (at most a second): a shaping
+		 * qdisc's watchdog wants its time to the microsecond, since
+		 * what it wakes late for is lost once its bucket is full (htb's
+		 * default burst holds 0.64 ms at 20 Mbit/s). */
 		uint64_t after = mono_ns();
-		int timeout_ms = next == UINT64_MAX ? 1000 : next <= after ? 0 : (int)((next - after + 999999) / 1000000);
-		if (timeout_ms > 1000)
-			timeout_ms = 1000;
-		struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
-		if (next != UINT64_MAX && next > after && next - after < 1000000)
-			ts = (struct timespec){0, (long)(next - after)}; /* sub-ms precision */
+		uint64_t wait = next <= after ? 0 : next - after;
+		if (wait > 1000000000ull)
+			wait = 1000000000ull;
+		struct timespec ts = {(time_t)(wait / 1000000000ull), (long)(wait % 1000000000ull)};
 		int rc = ppoll(pfd, (nfds_t)n, &ts, NULL);
 		if (rc <= 0)
 			continue;
@@ -823,6 +826,9 @@ int cmd_host(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	fprintf(stderr, "tern: host %s running (control: %s)\n", h.name, h.path);
+	/* Wake when asked, not up to 50 us later (the default timer slack):
+	 * qdisc watchdogs and TCP pacing run on these wake-ups. */
+	prctl(PR_SET_TIMERSLACK, 1UL);
 	host_loop(&h);
 	for (int i = 0; i < MAX_SESSIONS; i++)
 		if (h.sessions[i].fd >= 0)
