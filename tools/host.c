@@ -49,6 +49,7 @@ struct session {
 enum tcp_kind { SVC_DISCARD, SVC_CHARGEN, SVC_ECHO };
 
 #define MAX_TCP_SERVICES 4
+#define MAX_IPERF3 4 /* --iperf3 PORT servers, as iperf3 -s -p PORT each */
 #define MAX_TCP_CONNS 1024
 
 struct tcp_conn {
@@ -73,8 +74,9 @@ struct host {
 	struct tn_httpd *httpd;
 	int http_port;
 	const char *docroot;
-	struct tn_iperf3 *iperf3;
-	int iperf3_port;
+	struct tn_iperf3 *iperf3[MAX_IPERF3];
+	int iperf3_port[MAX_IPERF3];
+	int niperf3;
 	const char *tc_file;    /* --tc FILE: tc commands applied at start */
 };
 
@@ -124,7 +126,7 @@ static void usage(void)
 		"                 [--tun IFNAME] [--mtu N] [--gateway G] [--forward] [--udp-echo PORT]\n"
 		"                 [--pcap FILE] [--discard PORT] [--chargen PORT] [--tcp-echo PORT]\n"
 		"                 [--http PORT [--docroot DIR]] (HTTP/1.1: files, /gen/BYTES, POST /echo)\n"
-		"                 [--iperf3 PORT] (an iperf3 server for TCP tests: iperf3 -c ADDR [-R] [-P N] ...)\n"
+		"                 [--iperf3 PORT]... (iperf3 servers for TCP tests: iperf3 -c ADDR [-R] [-P N] ...)\n"
 		"                 [--impair \"loss 2%% delay 20ms reorder 10%%\"] (after a --tap: its egress)\n"
 		"                 [--offload \"tso off gso off gro off\"] (after a --tap: as ethtool -K)\n"
 		"                 [--tc FILE] (tc commands, one a line, applied at start: tc qdisc add dev IF root ...)\n");
@@ -488,12 +490,12 @@ static int host_loop(struct host *h)
 		tcp_services(h);
 		if (h->httpd)
 			tn_httpd_step(h->httpd);
-		if (h->iperf3)
-			tn_iperf3_step(h->iperf3);
+		for (int i = 0; i < h->niperf3; i++)
+			tn_iperf3_step(h->iperf3[i]);
 		uint64_t next = service_sessions(h, now);
 		tern_poll(h->s, now); /* send what the services queued */
-		if (h->iperf3) { /* after that poll: what it received is work now */
-			uint64_t t = tn_iperf3_next_at(h->iperf3);
+		for (int i = 0; i < h->niperf3; i++) { /* after that poll: what it received is work now */
+			uint64_t t = tn_iperf3_next_at(h->iperf3[i]);
 			next = t < next ? t : next;
 		}
 		uint64_t at = tern_poll_at(h->s);
@@ -609,11 +611,16 @@ static int parse_host_args(int argc, char **argv, struct host *h, struct dev_spe
 		case 'H': h->http_port = atoi(optarg); break;
 		case 'R': h->docroot = optarg; break;
 		case 'P':
-			h->iperf3_port = atoi(optarg);
-			if (h->iperf3_port < 1 || h->iperf3_port > 65535) {
+			if (h->niperf3 == MAX_IPERF3) {
+				fprintf(stderr, "tern: --iperf3: at most %d servers\n", MAX_IPERF3);
+				return -1;
+			}
+			h->iperf3_port[h->niperf3] = atoi(optarg);
+			if (h->iperf3_port[h->niperf3] < 1 || h->iperf3_port[h->niperf3] > 65535) {
 				fprintf(stderr, "tern: --iperf3: a port, 1..65535\n");
 				return -1;
 			}
+			h->niperf3++;
 			break;
 		case 'D':
 		case 'C':
@@ -806,17 +813,20 @@ int cmd_host(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (h.iperf3_port) {
-		struct tn_iperf3_cfg ic = {.port = (uint16_t)h.iperf3_port, .cpu_times = cpu_times, .log = iperf3_log};
-		if (!(h.iperf3 = tn_iperf3_new(h.s, &ic))) {
-			fprintf(stderr, "tern: iperf3 port %d: %s\n", h.iperf3_port, strerror(errno));
+	for (int i = 0; i < h.niperf3; i++) {
+		struct tn_iperf3_cfg ic = {.port = (uint16_t)h.iperf3_port[i], .cpu_times = cpu_times, .log = iperf3_log};
+		if (!(h.iperf3[i] = tn_iperf3_new(h.s, &ic))) {
+			fprintf(stderr, "tern: iperf3 port %d: %s\n", h.iperf3_port[i], strerror(errno));
+			while (i-- > 0)
+				tn_iperf3_free(h.iperf3[i]);
 			tn_httpd_free(h.httpd);
 			tern_stack_free(h.s);
 			return 1;
 		}
 	}
 	if (listen_ctl(&h) < 0) {
-		tn_iperf3_free(h.iperf3);
+		for (int i = 0; i < h.niperf3; i++)
+			tn_iperf3_free(h.iperf3[i]);
 		tn_httpd_free(h.httpd);
 		tern_stack_free(h.s);
 		return 1;
@@ -836,13 +846,16 @@ int cmd_host(int argc, char **argv)
 	close(h.listen_fd);
 	unlink(h.path);
 	tn_httpd_free(h.httpd);
-	if (h.iperf3) {
-		const struct tn_iperf3_stats *is = tn_iperf3_stats(h.iperf3);
-		printf("tern host %s: iperf3: %" PRIu64 " tests, %" PRIu64 " completed, %" PRIu64 " ended early (%" PRIu64
+	for (int i = 0; i < h.niperf3; i++) {
+		const struct tn_iperf3_stats *is = tn_iperf3_stats(h.iperf3[i]);
+		char port[24] = "";
+		if (h.niperf3 > 1)
+			snprintf(port, sizeof(port), " port %d", h.iperf3_port[i]);
+		printf("tern host %s: iperf3%s: %" PRIu64 " tests, %" PRIu64 " completed, %" PRIu64 " ended early (%" PRIu64
 		       " timeouts), %" PRIu64 " refused busy, %" PRIu64 " bad cookies, %" PRIu64 " bad control, %" PRIu64
-		       " UDP/SCTP refused\n", h.name, is->tests, is->completed, is->aborted, is->timeouts, is->busy,
+		       " UDP/SCTP refused\n", h.name, port, is->tests, is->completed, is->aborted, is->timeouts, is->busy,
 		       is->bad_cookie, is->bad_control, is->refused_proto);
-		tn_iperf3_free(h.iperf3);
+		tn_iperf3_free(h.iperf3[i]);
 	}
 	printf("tern host %s: counters at exit\n", h.name);
 	show_stat(h.s, stdout, false);
