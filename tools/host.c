@@ -493,7 +493,10 @@ static int host_loop(struct host *h)
 		for (int i = 0; i < h->niperf3; i++)
 			tn_iperf3_step(h->iperf3[i]);
 		uint64_t next = service_sessions(h, now);
-		tern_poll(h->s, now); /* send what the services queued */
+		/* send what the services queued; at the time it is now, since the
+		 * first poll may have spent a millisecond receiving a flood, and a
+		 * shaper charged at a stale time forgets tokens beyond its burst */
+		tern_poll(h->s, mono_ns());
 		for (int i = 0; i < h->niperf3; i++) { /* after that poll: what it received is work now */
 			uint64_t t = tn_iperf3_next_at(h->iperf3[i]);
 			next = t < next ? t : next;
