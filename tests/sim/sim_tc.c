@@ -1,8 +1,9 @@
-/* Traffic control under TCP on a virtual clock.  Three stacks, A - R - B,
- * on memlinks; R forwards, and its device towards B is the bottleneck,
- * shaped by qdiscs that tern_tc_batch configures from the same tc lines one
- * would give Linux.  The replies (ACKs, echoes) are delayed 10 ms on B's
- * link, which sets the path's base RTT; nothing else is impaired.
+/* Traffic control under TCP on a virtual clock.  Four stacks on memlinks,
+ * senders A and C, a router R, a receiver B (A - R - B, C - R); R's device
+ * towards B is the bottleneck, shaped by qdiscs that tern_tc_batch
+ * configures from the same tc lines one would give Linux.  The replies
+ * (ACKs, echoes) are delayed 10 ms on B's link, which sets the base RTT,
+ * and 40 ms more on R's link to C; nothing else is impaired.
  *
  * - htb: a 10 Mbit/s tree with leaves of 5, 3 and 2 Mbit/s (ceil 10), u32
  *   filters on the destination port (the 2 Mbit/s class is the default).
@@ -13,13 +14,13 @@
  *   a sparse UDP request/response flow keeps its RTT near the base while a
  *   bulk flow fills the link, the bulk flow's own queueing delay stays near
  *   CoDel's 5 ms target, and four bulk flows share the link fairly (Jain's
- *   index).  The same with a 1000-packet pfifo leaf shows the bufferbloat
- *   fq_codel removes.
+ *   index, two flows from A and two from C, RTTs 10 and 50 ms).  The same
+ *   with a 1000-packet pfifo leaf shows the bufferbloat fq_codel removes.
  *
  * Every byte of every TCP flow is checked on arrival.  On the shaping
- * router, as one would on Linux for low rates, the sender does not hand R
- * 64 KiB segments (TSO off on A) and R does not merge them again (GRO off),
- * so R's qdisc sees wire-sized packets. */
+ * router, as one would on Linux for low rates, the senders do not hand R
+ * 64 KiB segments (TSO off on A and C) and R does not merge them again (GRO
+ * off), so R's qdisc sees wire-sized packets. */
 #include <errno.h>
 #include <poll.h>
 #include <setjmp.h>
