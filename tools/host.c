@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -54,6 +55,7 @@ struct session {
 enum tcp_kind { SVC_DISCARD, SVC_CHARGEN, SVC_ECHO };
 
 #define MAX_TCP_SERVICES 4
+#define MAX_IPERF3 4 /* --iperf3 PORT servers, as iperf3 -s -p PORT each */
 #define MAX_TCP_CONNS 1024
 
 struct tcp_conn {
@@ -78,8 +80,9 @@ struct host {
 	struct tn_httpd *httpd;
 	int http_port;
 	const char *docroot;
-	struct tn_iperf3 *iperf3;
-	int iperf3_port;
+	struct tn_iperf3 *iperf3[MAX_IPERF3];
+	int iperf3_port[MAX_IPERF3];
+	int niperf3;
 	const char *tc_file;    /* --tc FILE: tc commands applied at start */
 
 	const char *iptables_file; /* --iptables */
@@ -147,7 +150,7 @@ static void usage(void)
 		"                 [--tun IFNAME] [--mtu N] [--gateway G] [--forward] [--udp-echo PORT]\n"
 		"                 [--pcap FILE] [--discard PORT] [--chargen PORT] [--tcp-echo PORT]\n"
 		"                 [--http PORT [--docroot DIR]] (HTTP/1.1: files, /gen/BYTES, POST /echo)\n"
-		"                 [--iperf3 PORT] (an iperf3 server for TCP tests: iperf3 -c ADDR [-R] [-P N] ...)\n"
+		"                 [--iperf3 PORT]... (iperf3 servers for TCP tests: iperf3 -c ADDR [-R] [-P N] ...)\n"
 		"                 [--impair \"loss 2%% delay 20ms reorder 10%%\"] (after a --tap: its egress)\n"
 		"                 [--offload \"tso off gso off gro off\"] (after a --tap: as ethtool -K)\n"
 		"                 [--tc FILE] (tc commands, one a line, applied at start: tc qdisc add dev IF root ...)\n"
@@ -630,12 +633,15 @@ static int host_loop(struct host *h)
 		tcp_services(h);
 		if (h->httpd)
 			tn_httpd_step(h->httpd);
-		if (h->iperf3)
-			tn_iperf3_step(h->iperf3);
+		for (int i = 0; i < h->niperf3; i++)
+			tn_iperf3_step(h->iperf3[i]);
 		uint64_t next = service_sessions(h, now);
-		tern_poll(h->s, now); /* send what the services queued */
-		if (h->iperf3) { /* after that poll: what it received is work now */
-			uint64_t t = tn_iperf3_next_at(h->iperf3);
+		/* send what the services queued; at the time it is now, since the
+		 * first poll may have spent a millisecond receiving a flood, and a
+		 * shaper charged at a stale time forgets tokens beyond its burst */
+		tern_poll(h->s, mono_ns());
+		for (int i = 0; i < h->niperf3; i++) { /* after that poll: what it received is work now */
+			uint64_t t = tn_iperf3_next_at(h->iperf3[i]);
 			next = t < next ? t : next;
 		}
 		uint64_t at = tern_poll_at(h->s);
@@ -664,13 +670,15 @@ static int host_loop(struct host *h)
 			owner[n] = &h->sessions[i];
 			pfd[n++] = (struct pollfd){.fd = h->sessions[i].fd, .events = POLLIN};
 		}
+		/* Sleep until exactly `next` (at most a second): a shaping
+		 * qdisc's watchdog wants its time to the microsecond, since
+		 * what it wakes late for is lost once its bucket is full (htb's
+		 * default burst holds 0.64 ms at 20 Mbit/s). */
 		uint64_t after = mono_ns();
-		int timeout_ms = next == UINT64_MAX ? 1000 : next <= after ? 0 : (int)((next - after + 999999) / 1000000);
-		if (timeout_ms > 1000)
-			timeout_ms = 1000;
-		struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
-		if (next != UINT64_MAX && next > after && next - after < 1000000)
-			ts = (struct timespec){0, (long)(next - after)}; /* sub-ms precision */
+		uint64_t wait = next <= after ? 0 : next - after;
+		if (wait > 1000000000ull)
+			wait = 1000000000ull;
+		struct timespec ts = {(time_t)(wait / 1000000000ull), (long)(wait % 1000000000ull)};
 		if (g && !tn_steer_may_sleep(g, h->core))
 			ts = (struct timespec){0, 0};
 		pthread_mutex_unlock(&h->lock); /* the control thread may work our stack now */
@@ -795,11 +803,16 @@ static int parse_host_args(int argc, char **argv, struct host *h, struct dev_spe
 		case 'H': h->http_port = atoi(optarg); break;
 		case 'R': h->docroot = optarg; break;
 		case 'P':
-			h->iperf3_port = atoi(optarg);
-			if (h->iperf3_port < 1 || h->iperf3_port > 65535) {
+			if (h->niperf3 == MAX_IPERF3) {
+				fprintf(stderr, "tern: --iperf3: at most %d servers\n", MAX_IPERF3);
+				return -1;
+			}
+			h->iperf3_port[h->niperf3] = atoi(optarg);
+			if (h->iperf3_port[h->niperf3] < 1 || h->iperf3_port[h->niperf3] > 65535) {
 				fprintf(stderr, "tern: --iperf3: a port, 1..65535\n");
 				return -1;
 			}
+			h->niperf3++;
 			break;
 		case 'D':
 		case 'C':
@@ -960,8 +973,10 @@ static void host_teardown(struct host *h)
 {
 	tn_httpd_free(h->httpd);
 	h->httpd = NULL;
-	tn_iperf3_free(h->iperf3);
-	h->iperf3 = NULL;
+	for (int i = 0; i < h->niperf3; i++) {
+		tn_iperf3_free(h->iperf3[i]);
+		h->iperf3[i] = NULL;
+	}
 	tern_stack_free(h->s);
 	h->s = NULL;
 	free(h->conns);
@@ -1018,10 +1033,10 @@ static int host_setup(struct host *h, struct host_opts *o)
 			return -1;
 		}
 	}
-	if (h->iperf3_port) {
-		struct tn_iperf3_cfg ic = {.port = (uint16_t)h->iperf3_port, .cpu_times = cpu_times, .log = iperf3_log};
-		if (!(h->iperf3 = tn_iperf3_new(h->s, &ic))) {
-			fprintf(stderr, "tern: iperf3 port %d: %s\n", h->iperf3_port, strerror(errno));
+	for (int i = 0; i < h->niperf3; i++) {
+		struct tn_iperf3_cfg ic = {.port = (uint16_t)h->iperf3_port[i], .cpu_times = cpu_times, .log = iperf3_log};
+		if (!(h->iperf3[i] = tn_iperf3_new(h->s, &ic))) {
+			fprintf(stderr, "tern: iperf3 port %d: %s\n", h->iperf3_port[i], strerror(errno));
 			return -1;
 		}
 	}
@@ -1048,11 +1063,14 @@ static void *core_thread(void *arg)
 
 static void print_exit_stats(struct host *h)
 {
-	if (h->iperf3) {
-		const struct tn_iperf3_stats *is = tn_iperf3_stats(h->iperf3);
-		printf("tern host %s: iperf3: %" PRIu64 " tests, %" PRIu64 " completed, %" PRIu64 " ended early (%" PRIu64
+	for (int i = 0; i < h->niperf3; i++) {
+		const struct tn_iperf3_stats *is = tn_iperf3_stats(h->iperf3[i]);
+		char port[24] = "";
+		if (h->niperf3 > 1)
+			snprintf(port, sizeof(port), " port %d", h->iperf3_port[i]);
+		printf("tern host %s: iperf3%s: %" PRIu64 " tests, %" PRIu64 " completed, %" PRIu64 " ended early (%" PRIu64
 		       " timeouts), %" PRIu64 " refused busy, %" PRIu64 " bad cookies, %" PRIu64 " bad control, %" PRIu64
-		       " UDP/SCTP refused\n", h->name, is->tests, is->completed, is->aborted, is->timeouts, is->busy,
+		       " UDP/SCTP refused\n", h->name, port, is->tests, is->completed, is->aborted, is->timeouts, is->busy,
 		       is->bad_cookie, is->bad_control, is->refused_proto);
 	}
 }
@@ -1125,6 +1143,10 @@ int cmd_host(int argc, char **argv)
 			ncores, o.devs[0].fanout, h0->path);
 	else
 		fprintf(stderr, "tern: host %s running (control: %s)\n", h0->name, h0->path);
+	/* Wake when asked, not up to 50 us later (the default timer slack):
+	 * qdisc watchdogs and TCP pacing run on these wake-ups.  Threads
+	 * created after this inherit it. */
+	prctl(PR_SET_TIMERSLACK, 1UL);
 	for (unsigned i = 1; i < ncores; i++)
 		pthread_create(&cs.h[i].thread, NULL, core_thread, &cs.h[i]);
 	if (ncores > 1)

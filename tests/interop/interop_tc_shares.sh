@@ -1,0 +1,201 @@
+# The same tc commands on tern's TAP and on a Linux veth, the same iperf3
+# traffic (the shaped side sends: iperf3 -c -R), the same rates and shares:
+# - htb: a 20 Mbit/s tree, leaves 1:10 (12mbit), 1:20 (4mbit) and the default
+#   1:30 (4mbit), all ceil 20mbit, u32 filters on the iperf3 servers' source
+#   ports 5201 -> 1:10 and 5202 -> 1:20.  Two flows at once: each gets its
+#   rate plus a share of the 4 Mbit/s nobody owns by quantum (15 and 5);
+#   the 1:20 flow alone borrows up to its ceil.  tern's and Linux's rate for
+#   each flow agree within 5%, and so do the flows' shares.
+# - fq_codel as the leaf of a 20 Mbit/s htb, two flows and a ping: the
+#   flows share the rate evenly, and the rates agree with Linux's within 5%
+#   where the kernel has sch_fq_codel (this one may not: then tern is
+#   checked against the rate and the even share alone, and it says so).
+# - for the record, the ping RTT through the htb with a fifo leaf, tern and
+#   Linux (not asserted: see the comment there).
+# Every class has burst/cburst 15k (6 ms at 20 Mbit/s) on both sides: tc's
+# default, 1600 bytes, is 0.64 ms of tokens, and a user-space shaper on a
+# busy 2-CPU machine is woken later than that (the rates then measure the
+# machine; bench/tc_pps.sh shows the default's cost).  Figures go to stdout.  Namespaces are created and removed here; TAP and
+# veth names start "tcsh".
+. "$(dirname "$0")/lib.sh"
+require_root
+require_cmd ip tc iperf3 python3 ping
+
+SECS=${TC_SHARES_SECONDS:-4} # per iperf3 run, the first second omitted
+tap=tcsh$$
+veth=tcshv$$
+host=itsh$$
+ns_new ns tcsh
+tern_start "$ns" "$host" --tap "$tap" --addr 198.18.42.2/24 --iperf3 5201 --iperf3 5202
+linux_addr "$ns" "$tap" 198.18.42.1/24
+
+# Linux: iperf3 servers on 5201 and 5202 behind one end of a veth pair
+ns_new lsrv lsrv
+ns_new lcli lcli
+ip link add "${veth}a" netns "$lsrv" type veth peer name "${veth}b" netns "$lcli" || fail "veth"
+linux_addr "$lsrv" "${veth}a" 198.18.43.2/24
+linux_addr "$lcli" "${veth}b" 198.18.43.1/24
+for p in 5201 5202; do
+	ip netns exec "$lsrv" iperf3 -s -p "$p" >"$IT_TMP/iperf3-$p.log" 2>&1 &
+	IT_PIDS+=($!) # ip netns exec execs iperf3: this is the server
+done
+sleep 0.5
+ip netns exec "$lcli" ping -c 1 -W 2 198.18.43.2 >/dev/null || fail "no path over the veth"
+ping_ok=0
+for _ in $(seq 20); do
+	ip netns exec "$ns" ping -c 1 -W 1 198.18.42.2 >/dev/null && { ping_ok=1; break; }
+done
+[ $ping_ok = 1 ] || fail "tern does not answer ping"
+
+# apply FILE: the same tc lines (DEV stands for the device) on tern's TAP
+# and on the veth; both replace what was there.
+apply() {
+	ip netns exec "$lsrv" tc qdisc del dev "${veth}a" root 2>/dev/null
+	"$TERN" tc -n "$host" qdisc del dev "$tap" root >/dev/null 2>&1
+	sed "s/DEV/$tap/g" "$1" >"$IT_TMP/tern.tc"
+	sed "s/DEV/${veth}a/g" "$1" >"$IT_TMP/linux.tc"
+	out=$("$TERN" tc -n "$host" -f "$IT_TMP/tern.tc" 2>&1) || fail "tern tc -f: $out"
+	ip netns exec "$lsrv" tc -batch "$IT_TMP/linux.tc" 2>"$IT_TMP/linux.err" || return 1
+}
+
+# flows NS ADDR PORT... : iperf3 -c ADDR -p PORT -R at once for each port;
+# prints each one's received Mbit/s (the first second omitted), and with
+# PING set, the median RTT of pings sent meanwhile.
+flows() {
+	local ns=$1 addr=$2; shift 2
+	local pids=() i=0
+	for p in "$@"; do
+		ip netns exec "$ns" timeout $((SECS + 20)) iperf3 -c "$addr" -p "$p" -R -t "$SECS" -O 1 --json \
+			>"$IT_TMP/f$i.json" 2>&1 &
+		pids+=($!)
+		i=$((i + 1))
+	done
+	if [ -n "${PING:-}" ]; then
+		sleep 1.5
+		ip netns exec "$ns" ping -q -c $(((SECS - 1) * 5)) -i 0.2 "$addr" >"$IT_TMP/ping.out" 2>&1 ||
+			fail "ping during the flows: $(cat "$IT_TMP/ping.out")"
+	fi
+	for pid in "${pids[@]}"; do wait "$pid" || true; done
+	python3 - "$IT_TMP" "$#" <<'PY' || fail "iperf3: $(head -c 600 "$IT_TMP/f0.json")"
+import json, sys
+d, n = sys.argv[1], int(sys.argv[2])
+out = []
+for i in range(n):
+    r = json.load(open(f"{d}/f{i}.json"))
+    if "error" in r:
+        sys.exit(r["error"])
+    out.append("%.3f" % (r["end"]["sum_received"]["bits_per_second"] / 1e6))
+print(" ".join(out))
+PY
+	if [ -n "${PING:-}" ]; then
+		# rtt min/avg/max/mdev = 0.045/0.061/0.089/0.012 ms
+		sed -n 's#^rtt .* = \([0-9.]*\)/\([0-9.]*\)/\([0-9.]*\)/.*#\2 \3#p' "$IT_TMP/ping.out"
+	fi
+}
+
+# compare WHAT EXPECTED TERN LINUX: per-flow rates within 5%, shares
+# within 5 points; EXPECTED is the configured split in Mbit/s of frames.
+compare() {
+	python3 - "$@" <<'PY'
+import sys
+what, exp, t, l = sys.argv[1], [float(x) for x in sys.argv[2].split()], \
+    [float(x) for x in sys.argv[3].split()], [float(x) for x in sys.argv[4].split()]
+frac = 1448 / 1514  # iperf3 counts payload; htb counts frames
+line = [f"{what}:"]
+bad = []
+for i, (e, a, b) in enumerate(zip(exp, t, l)):
+    d = abs(a - b) / b
+    line.append(f"flow {i + 1}: tern {a:.2f} Mbit/s, Linux {b:.2f} ({d * 100:.1f}% apart; "
+                f"configured {e * frac:.2f});")
+    if d > 0.05:
+        bad.append(f"flow {i + 1}: tern and Linux {d * 100:.1f}% apart")
+if len(t) > 1:
+    st, sl = t[0] / sum(t), l[0] / sum(l)
+    line.append(f"flow 1's share: tern {st * 100:.1f}%, Linux {sl * 100:.1f}%, configured "
+                f"{exp[0] / sum(exp) * 100:.1f}%")
+    if abs(st - sl) > 0.05:
+        bad.append(f"shares {abs(st - sl) * 100:.1f} points apart")
+print(" ".join(line))
+if bad:
+    sys.exit("; ".join(bad))
+PY
+}
+
+cat >"$IT_TMP/htb.tc" <<'EOF'
+qdisc add dev DEV root handle 1: htb default 30
+class add dev DEV parent 1: classid 1:1 htb rate 20mbit ceil 20mbit burst 15k cburst 15k
+class add dev DEV parent 1:1 classid 1:10 htb rate 12mbit ceil 20mbit burst 15k cburst 15k
+class add dev DEV parent 1:1 classid 1:20 htb rate 4mbit ceil 20mbit burst 15k cburst 15k
+class add dev DEV parent 1:1 classid 1:30 htb rate 4mbit ceil 20mbit burst 15k cburst 15k
+filter add dev DEV parent 1: protocol ip prio 1 u32 match ip sport 5201 0xffff flowid 1:10
+filter add dev DEV parent 1: protocol ip prio 1 u32 match ip sport 5202 0xffff flowid 1:20
+EOF
+apply "$IT_TMP/htb.tc" || fail "Linux tc -batch (htb): $(cat "$IT_TMP/linux.err")"
+ok "tern: $("$TERN" tc -n "$host" class show dev "$tap" | tr '\n' ';')"
+
+t=$(flows "$ns" 198.18.42.2 5201 5202) || fail "$t"
+l=$(flows "$lcli" 198.18.43.2 5201 5202) || fail "$l"
+compare "htb, both classes busy" "15 5" "$t" "$l" || fail "htb shares differ"
+ok "htb: the same shares on tern and Linux"
+
+t=$(flows "$ns" 198.18.42.2 5202) || fail "$t"
+l=$(flows "$lcli" 198.18.43.2 5202) || fail "$l"
+compare "htb, 1:20 alone borrows to ceil" "20" "$t" "$l" || fail "htb borrowing differs"
+ok "htb: the same borrowing on tern and Linux"
+out=$("$TERN" tc -n "$host" -s class show dev "$tap")
+echo "$out"
+for c in 1:10 1:20; do
+	sent=$(echo "$out" | awk -v c="$c" '$1 == "class" && $3 == c { f = 1; next } f && $1 == "Sent" { print $2; exit }')
+	[ "${sent:-0}" -gt 1000000 ] || fail "class $c sent ${sent:-nothing}: a filter did not classify"
+done
+
+cat >"$IT_TMP/fqc.tc" <<'EOF'
+qdisc add dev DEV root handle 1: htb default 1
+class add dev DEV parent 1: classid 1:1 htb rate 20mbit ceil 20mbit burst 15k cburst 15k
+qdisc add dev DEV parent 1:1 handle 10: fq_codel
+EOF
+linux_fqc=1
+apply "$IT_TMP/fqc.tc" || linux_fqc=0
+if [ $linux_fqc = 0 ]; then
+	grep -q "Specified qdisc kind is unknown" "$IT_TMP/linux.err" ||
+		fail "Linux tc -batch (fq_codel): $(cat "$IT_TMP/linux.err")"
+	echo "note: this kernel has no sch_fq_codel ($(grep -m1 "qdisc kind" "$IT_TMP/linux.err")): tern's fq_codel is checked against the rate and an even share only"
+fi
+res=$(PING=1 flows "$ns" 198.18.42.2 5201 5202) || fail "$res"
+t=$(echo "$res" | sed -n 1p)
+tping=$(echo "$res" | sed -n 2p)
+"$TERN" tc -n "$host" -s qdisc show dev "$tap"
+python3 - "$t" "$tping" <<'PY' || fail "tern's fq_codel"
+import sys
+t = [float(x) for x in sys.argv[1].split()]
+avg, mx = (float(x) for x in sys.argv[2].split())
+rate = 20 * 1448 / 1514
+jain = sum(t) ** 2 / (len(t) * sum(x * x for x in t))
+print(f"fq_codel behind htb 20mbit on tern: flows {t[0]:.2f} and {t[1]:.2f} Mbit/s, sum {sum(t):.2f} "
+      f"({sum(t) / rate * 100:.1f}% of the {rate:.2f} the rate carries), Jain {jain:.3f}; "
+      f"ping meanwhile avg {avg:.1f} ms, max {mx:.1f} ms")
+if abs(sum(t) - rate) / rate > 0.05:
+    sys.exit(f"sum {sum(t):.2f} Mbit/s is more than 5% from {rate:.2f}")
+if jain < 0.95:
+    sys.exit(f"Jain's index {jain:.3f} < 0.95")
+PY
+ok "tern's fq_codel: the rate, an even share"
+if [ $linux_fqc = 1 ]; then
+	l=$(flows "$lcli" 198.18.43.2 5201 5202) || fail "$l"
+	compare "fq_codel behind htb 20mbit" "10 10" "$t" "$l" || fail "fq_codel rates differ"
+	ok "fq_codel: the same rates on tern and Linux"
+fi
+
+# Reported, not asserted: the same 20mbit htb with its default pfifo leaf,
+# one flow and a ping.  tern's TCP small queues are per device (half the
+# txqueuelen or 1 MiB in the qdisc), Linux's per socket (about 1 ms of the
+# pacing rate), so tern's own sender queues far more behind its shaper.
+printf '%s\n' "qdisc add dev DEV root handle 1: htb default 1" \
+	"class add dev DEV parent 1: classid 1:1 htb rate 20mbit ceil 20mbit burst 15k cburst 15k" >"$IT_TMP/fifo.tc"
+apply "$IT_TMP/fifo.tc" || fail "Linux tc -batch (htb): $(cat "$IT_TMP/linux.err")"
+res=$(PING=1 flows "$ns" 198.18.42.2 5201) || fail "$res"
+lres=$(PING=1 flows "$lcli" 198.18.43.2 5201) || fail "$lres"
+echo "htb 20mbit, default pfifo leaf, one flow: tern $(echo "$res" | sed -n 1p) Mbit/s, ping avg/max" \
+	"$(echo "$res" | sed -n 2p | tr ' ' /) ms; Linux $(echo "$lres" | sed -n 1p) Mbit/s, ping avg/max" \
+	"$(echo "$lres" | sed -n 2p | tr ' ' /) ms (reported only: TCP small queues per device in tern, per socket in Linux)"
+tern_stop "$host" || fail "tern host exited with an error"
