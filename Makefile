@@ -16,9 +16,13 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 CFLAGS += $(CFLAGS_BASE)
 LDLIBS += -lm
-# AF_XDP (src/link/af_xdp.c): Debian's libxdp-dev and libbpf-dev.
-XDP_LIBS := $(shell pkg-config --libs libxdp libbpf 2>/dev/null || echo -lxdp -lbpf)
-LDLIBS += $(XDP_LIBS)
+# AF_XDP (src/link/af_xdp.c): Debian's libxdp-dev and libbpf-dev, when
+# present (scripts/install-deps installs them; without them `make demo`
+# still builds, and --driver af_xdp says tern was built without it).
+ifeq ($(shell pkg-config --exists libxdp libbpf 2>/dev/null && echo y),y)
+CFLAGS += -DTERN_HAVE_XDP=1
+LDLIBS += $(shell pkg-config --libs libxdp libbpf)
+endif
 
 LIB_SRCS := $(sort $(wildcard src/*/*.c))
 TOOL_SRCS := $(sort $(wildcard tools/*.c))

@@ -902,6 +902,11 @@ static int open_devices(struct host *h, struct dev_spec *devs, int ndevs, const 
 		struct tn_dev *d = afp ? tn_af_packet_open(devs[i].ifname, &ac)
 				 : axdp ? tn_af_xdp_open(devs[i].ifname, &xc, h->s->pool)
 					: tn_tap_open(devs[i].ifname, devs[i].framing, devs[i].mtu);
+		if (!d && axdp && !tn_af_xdp_built()) {
+			fprintf(stderr, "tern: af_xdp %s: tern was built without libxdp/libbpf "
+					"(install libxdp-dev libbpf-dev pkg-config and rebuild)\n", devs[i].ifname);
+			return -1;
+		}
 		if (!d) {
 			fprintf(stderr, "tern: %s %s: %s\n",
 				afp ? "af_packet" : axdp ? "af_xdp" : devs[i].framing == TN_DEV_L2 ? "tap" : "tun",

@@ -41,6 +41,7 @@
  * detaches it with the last socket.  It goes with the interface when the
  * interface is deleted: every 100 ms we ask whether our ifindex still
  * exists (and sendto fails with ENXIO/ENODEV/ENETDOWN). */
+#ifdef TERN_HAVE_XDP
 #include <errno.h>
 #include <linux/if_link.h>
 #include <linux/if_xdp.h>
@@ -525,3 +526,23 @@ const struct tn_af_xdp_stats *tn_af_xdp_stats(const struct tn_dev *d)
 		return NULL;
 	return &((const struct axdp *)d->priv)->xs;
 }
+
+bool tn_af_xdp_built(void) { return true; }
+
+#else /* built without libxdp/libbpf (their -dev packages were missing) */
+#include <errno.h>
+
+#include "link/dev.h"
+
+bool tn_af_xdp_built(void) { return false; }
+
+struct tn_dev *tn_af_xdp_open(const char *ifname, const struct tn_af_xdp_cfg *cfg, struct tn_mempool *pool)
+{
+	errno = ENOTSUP;
+	return NULL;
+}
+
+int tn_af_xdp_link_gone(const struct tn_dev *d) { return 0; }
+const char *tn_af_xdp_mode(const struct tn_dev *d) { return NULL; }
+const struct tn_af_xdp_stats *tn_af_xdp_stats(const struct tn_dev *d) { return NULL; }
+#endif

@@ -207,6 +207,10 @@ int tn_af_xdp_link_gone(const struct tn_dev *d);
 /* "native, copy", "generic, zero-copy", ...; NULL if d is not AF_XDP. */
 const char *tn_af_xdp_mode(const struct tn_dev *d);
 const struct tn_af_xdp_stats *tn_af_xdp_stats(const struct tn_dev *d);
+/* false when tern was built without libxdp/libbpf: tn_af_xdp_open then
+ * fails with ENOTSUP (the Makefile builds the driver when pkg-config finds
+ * them, so the rest of tern builds on a machine without them). */
+bool tn_af_xdp_built(void);
 
 /* Wrap `lower` and write every received and sent frame to a pcap file
  * (nanosecond timestamps: dev->now + wall_offset_ns).  Owns `lower`. */

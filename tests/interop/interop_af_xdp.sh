@@ -9,6 +9,11 @@
 . "$(dirname "$0")/lib.sh"
 require_root
 require_cmd ip ping curl iperf3 python3 sha256sum ethtool
+# a tern built where libxdp-dev/libbpf-dev were missing has no AF_XDP driver
+probe=$(timeout 10 "$TERN" host --name axprobe$$ --dev axnone$$ --driver af_xdp --addr 198.18.46.9/24 2>&1)
+if [[ "$probe" == *"built without libxdp"* ]]; then
+	skip "tern was built without libxdp/libbpf (scripts/install-deps installs libxdp-dev libbpf-dev)"
+fi
 
 ns_new nsl axl   # Linux
 ns_new nst axt   # tern
