@@ -90,12 +90,14 @@ tests: $(PDRILL_SO)
 $(BUILD)/tests/sim/sim_packetdrill: $(PDRILL_SO)
 $(BUILD)/tests/sim/sim_packetdrill: LDLIBS += -ldl -pthread
 
+NPROC := $(shell nproc 2>/dev/null || echo 2)
+
 # The README's test command.  Installs what it needs when run as root.
 check:
 	@scripts/install-deps
-	$(MAKE) check-build CC=gcc BUILD=build
+	$(MAKE) -j$(NPROC) check-build CC=gcc BUILD=build
 	scripts/run-tests build
-	$(MAKE) check-build CC=clang BUILD=build-san SAN=1 OPT=-O1
+	$(MAKE) -j$(NPROC) check-build CC=clang BUILD=build-san SAN=1 OPT=-O1
 	scripts/run-tests build-san
 
 check-build:
