@@ -192,15 +192,26 @@ static int parse_uint(const char *s, uint64_t max, uint64_t *v)
 	return 0;
 }
 
+/* Copy s into buf (cap bytes) and cut it at the first `sep`: *rest is what
+ * followed the separator, NULL if there was none.  -1 if s does not fit. */
+static int split_at(const char *s, char *buf, size_t cap, char sep, const char **rest)
+{
+	if (strlen(s) >= cap)
+		return -1;
+	strcpy(buf, s);
+	char *p = strchr(buf, sep);
+	if (p)
+		*p++ = 0;
+	*rest = p;
+	return 0;
+}
+
 static int parse_addr_mask(const char *s, uint32_t *addr, uint32_t *mask)
 {
 	char buf[64];
-	if (strlen(s) >= sizeof(buf))
+	const char *slash;
+	if (split_at(s, buf, sizeof(buf), '/', &slash) < 0)
 		return -1;
-	strcpy(buf, s);
-	char *slash = strchr(buf, '/');
-	if (slash)
-		*slash = 0;
 	unsigned a[4];
 	const char *p = buf;
 	for (int i = 0; i < 4; i++) {
@@ -224,9 +235,9 @@ static int parse_addr_mask(const char *s, uint32_t *addr, uint32_t *mask)
 	if (slash) {
 		uint32_t ma, mm;
 		uint64_t plen;
-		if (parse_uint(slash + 1, 32, &plen) == 0 && !strchr(slash + 1, 'x'))
+		if (parse_uint(slash, 32, &plen) == 0 && !strchr(slash, 'x'))
 			*mask = plen ? ~0u << (32 - plen) : 0;
-		else if (parse_addr_mask(slash + 1, &ma, &mm) == 0 && mm == 0xffffffffu)
+		else if (parse_addr_mask(slash, &ma, &mm) == 0 && mm == 0xffffffffu)
 			*mask = ma;
 		else
 			return -1;
@@ -303,18 +314,16 @@ static int parse_port(const char *s, uint16_t *p)
 static int parse_port_range(const char *s, uint16_t r[2])
 {
 	char buf[32];
-	if (strlen(s) >= sizeof(buf))
+	const char *colon;
+	if (split_at(s, buf, sizeof(buf), ':', &colon) < 0)
 		return -1;
-	strcpy(buf, s);
-	char *colon = strchr(buf, ':');
 	if (!colon)
 		return parse_port(buf, &r[0]) < 0 ? -1 : (r[1] = r[0], 0);
-	*colon = 0;
 	r[0] = 0;
 	r[1] = 65535;
 	if (buf[0] && parse_port(buf, &r[0]) < 0)
 		return -1;
-	if (colon[1] && parse_port(colon + 1, &r[1]) < 0)
+	if (colon[0] && parse_port(colon, &r[1]) < 0)
 		return -1;
 	if (r[0] > r[1]) { /* as iptables: a reversed range is swapped */
 		uint16_t t = r[0];
@@ -424,12 +433,9 @@ static int parse_icmp(const char *s, struct tn_ipt_rule *r)
 			return 0;
 		}
 	char buf[32];
-	if (strlen(s) >= sizeof(buf))
+	const char *slash;
+	if (split_at(s, buf, sizeof(buf), '/', &slash) < 0)
 		return -1;
-	strcpy(buf, s);
-	char *slash = strchr(buf, '/');
-	if (slash)
-		*slash = 0;
 	uint64_t t, c;
 	if (parse_uint(buf, 254, &t) < 0)
 		return -1;
@@ -437,7 +443,7 @@ static int parse_icmp(const char *s, struct tn_ipt_rule *r)
 	r->icmp_code[0] = 0;
 	r->icmp_code[1] = 255;
 	if (slash) {
-		if (parse_uint(slash + 1, 255, &c) < 0)
+		if (parse_uint(slash, 255, &c) < 0)
 			return -1;
 		r->icmp_code[0] = r->icmp_code[1] = (uint8_t)c;
 	}
@@ -485,14 +491,11 @@ static void print_ct(FILE *f, uint8_t v)
 static int parse_mark(const char *s, uint32_t *v, uint32_t *m)
 {
 	char buf[64];
-	if (strlen(s) >= sizeof(buf))
+	const char *slash;
+	if (split_at(s, buf, sizeof(buf), '/', &slash) < 0)
 		return -1;
-	strcpy(buf, s);
-	char *slash = strchr(buf, '/');
-	if (slash)
-		*slash = 0;
 	uint64_t a, b = 0xffffffffu;
-	if (parse_uint(buf, 0xffffffffu, &a) < 0 || (slash && parse_uint(slash + 1, 0xffffffffu, &b) < 0))
+	if (parse_uint(buf, 0xffffffffu, &a) < 0 || (slash && parse_uint(slash, 0xffffffffu, &b) < 0))
 		return -1;
 	*v = (uint32_t)a;
 	*m = (uint32_t)b;
@@ -502,14 +505,11 @@ static int parse_mark(const char *s, uint32_t *v, uint32_t *m)
 static int parse_rate(const char *s, uint32_t *rate, uint32_t *unit)
 {
 	char buf[64];
-	if (strlen(s) >= sizeof(buf))
+	const char *u;
+	if (split_at(s, buf, sizeof(buf), '/', &u) < 0)
 		return -1;
-	strcpy(buf, s);
-	char *slash = strchr(buf, '/');
 	*unit = 1;
-	if (slash) {
-		*slash = 0;
-		const char *u = slash + 1;
+	if (u) {
 		size_t n = strlen(u);
 		if (!n)
 			return -1;
