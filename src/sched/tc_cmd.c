@@ -240,6 +240,20 @@ static void show_qdisc_fn(void *ctx, struct tn_qdisc *q, struct tn_qdisc *owner,
 	(void)depth;
 }
 
+/* Walk every device's tree (or only `only`'s) with fn; ctx is fn's, s the
+ * show context fn reads the device from. */
+static void show_each_dev(struct cmd *c, struct show_ctx *s, const struct tn_tc_dev *only,
+			  void (*fn)(void *, struct tn_qdisc *, struct tn_qdisc *, uint32_t, int), void *ctx)
+{
+	for (int k = 0; k < c->ndevs; k++) {
+		if (only && only != &c->devs[k])
+			continue;
+		s->dev = &c->devs[k];
+		s->with_dev = !only;
+		tn_qtree_walk(s->dev->env, fn, ctx);
+	}
+}
+
 static int qdisc_show(struct cmd *c, int argc, char **argv)
 {
 	struct show_ctx s = {.c = c};
@@ -259,13 +273,7 @@ static int qdisc_show(struct cmd *c, int argc, char **argv)
 				    argv[i]);
 		}
 	}
-	for (int k = 0; k < c->ndevs; k++) {
-		if (only && only != &c->devs[k])
-			continue;
-		s.dev = &c->devs[k];
-		s.with_dev = !only;
-		tn_qtree_walk(s.dev->env, show_qdisc_fn, &s);
-	}
+	show_each_dev(c, &s, only, show_qdisc_fn, &s);
 	return 0;
 }
 
@@ -384,13 +392,7 @@ static int class_show(struct cmd *c, int argc, char **argv)
 				    argv[i]);
 		}
 	}
-	for (int k = 0; k < c->ndevs; k++) {
-		if (only && only != &c->devs[k])
-			continue;
-		s.dev = &c->devs[k];
-		s.with_dev = !only;
-		tn_qtree_walk(s.dev->env, show_classes_of, &s);
-	}
+	show_each_dev(c, &s, only, show_classes_of, &s);
 	return 0;
 }
 
@@ -503,12 +505,7 @@ static int filter_show(struct cmd *c, int argc, char **argv)
 	struct show_ctx s = {.c = c, .parent = w.parent, .has_parent = w.has_parent};
 	char buf[4096];
 	struct filter_show f = {.s = &s, .buf = buf, .cap = sizeof(buf)};
-	for (int k = 0; k < c->ndevs; k++) {
-		if (w.dev && w.dev != &c->devs[k])
-			continue;
-		s.dev = &c->devs[k];
-		tn_qtree_walk(s.dev->env, show_filters_fn, &f);
-	}
+	show_each_dev(c, &s, w.dev, show_filters_fn, &f);
 	return 0;
 }
 
