@@ -1,8 +1,17 @@
 #include "testutil.h"
 
 #include <arpa/inet.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cmocka.h>
+
+#include "filter/ipt.h"
+#include "tern/tern.h"
 
 #include "wire/csum.h"
 
@@ -148,4 +157,36 @@ uint32_t t_ip(const char *dotted)
 	struct in_addr a;
 	inet_pton(AF_INET, dotted, &a);
 	return ntohl(a.s_addr);
+}
+
+int t_ipt(struct tn_stack *s, char *out, size_t cap, const char *fmt, ...)
+{
+	char line[512], *argv[64], *save = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	int argc = 0;
+	for (char *p = strtok_r(line, " ", &save); p && argc < 64; p = strtok_r(NULL, " ", &save))
+		argv[argc++] = p;
+	FILE *f = fmemopen(out, cap, "w");
+	int rc = tn_ipt_run(s, argc, argv, NULL, 0, f);
+	fclose(f);
+	if (rc)
+		printf("iptables: %s\n", out);
+	return rc;
+}
+
+int t_udp_bound(struct tn_stack *s, uint16_t port)
+{
+	int fd = tern_socket(s, AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+	assert_int_equal(tern_bind(s, fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+ssize_t t_udp_hello(struct tn_stack *s, int fd, const char *ip, uint16_t port)
+{
+	struct sockaddr_in d = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(t_ip(ip))};
+	return tern_sendto(s, fd, "hello", 5, 0, (struct sockaddr *)&d, sizeof(d));
 }

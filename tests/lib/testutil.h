@@ -3,7 +3,9 @@
 #ifndef TERN_TESTUTIL_H
 #define TERN_TESTUTIL_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "core/stack.h"
 #include "link/dev.h"
@@ -42,5 +44,14 @@ uint32_t t_build_echo(uint8_t *buf, uint16_t id, uint16_t seq, uint32_t datalen)
 uint32_t t_build_udp(uint8_t *buf, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
 		     const uint8_t *data, uint32_t len);
 uint32_t t_ip(const char *dotted);
+
+/* One `tern iptables ...` command line (printf format; words split at
+ * spaces) on s; what it prints goes to out (cap bytes), and is echoed to
+ * stdout when it fails.  tn_ipt_run's result. */
+int t_ipt(struct tn_stack *s, char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* A UDP socket bound to `port` on any address (asserted). */
+int t_udp_bound(struct tn_stack *s, uint16_t port);
+/* Send the 5 bytes "hello" from fd to ip:port. */
+ssize_t t_udp_hello(struct tn_stack *s, int fd, const char *ip, uint16_t port);
 
 #endif

@@ -18,14 +18,6 @@ static void pair(struct sim *sim)
 	sim_pair(sim, 5, NULL, "198.18.2.1/24", "198.18.2.2/24");
 }
 
-static int udp_bound(struct tn_stack *s, uint16_t port)
-{
-	int fd = tern_socket(s, AF_INET, SOCK_DGRAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-	assert_int_equal(tern_bind(s, fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	return fd;
-}
-
 static void send_to_b(struct sim *sim, int from, uint16_t port)
 {
 	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port),
@@ -41,7 +33,7 @@ static void test_level_edge_oneshot(void **state)
 	pair(&sim);
 	struct tn_stack *b = sim.st[B];
 	int tx = tern_socket(sim.st[A], AF_INET, SOCK_DGRAM, 0);
-	int lt = udp_bound(b, 1000), et = udp_bound(b, 1001), os = udp_bound(b, 1002);
+	int lt = t_udp_bound(b, 1000), et = t_udp_bound(b, 1001), os = t_udp_bound(b, 1002);
 	int ep = tern_epoll_create(b);
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 1}, out[8];
 	assert_int_equal(tern_epoll_ctl(b, ep, EPOLL_CTL_ADD, lt, &ev), 0);
@@ -139,7 +131,7 @@ static void test_many_sockets_one_ready(void **state)
 	enum { N = 10000 };
 	static int fds[N];
 	for (int i = 0; i < N; i++) {
-		fds[i] = udp_bound(b, (uint16_t)(10000 + i));
+		fds[i] = t_udp_bound(b, (uint16_t)(10000 + i));
 		struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.u64 = (uint64_t)i};
 		assert_int_equal(tern_epoll_ctl(b, ep, EPOLL_CTL_ADD, fds[i], &ev), 0);
 	}

@@ -45,22 +45,7 @@ static void topo(struct sim *sim)
 
 static char out[16384];
 
-static int ipt(struct tn_stack *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int ipt(struct tn_stack *s, const char *fmt, ...)
-{
-	char line[512], *argv[64];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	int argc = 0;
-	for (char *p = strtok(line, " "); p && argc < 64; p = strtok(NULL, " "))
-		argv[argc++] = p;
-	FILE *f = fmemopen(out, sizeof(out), "w");
-	int rc = tn_ipt_run(s, argc, argv, NULL, 0, f);
-	fclose(f);
-	return rc;
-}
+#define ipt(s, ...) t_ipt(s, out, sizeof(out), __VA_ARGS__)
 
 static int restore(struct tn_stack *s, const char *text)
 {
@@ -74,20 +59,6 @@ static int restore(struct tn_stack *s, const char *text)
 static const char *ifn(struct sim *sim, int who, int ifindex)
 {
 	return tern_dev_get(sim->st[who], ifindex)->name;
-}
-
-static int udp_bound(struct tn_stack *s, uint16_t port)
-{
-	int fd = tern_socket(s, AF_INET, SOCK_DGRAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-	assert_int_equal(tern_bind(s, fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	return fd;
-}
-
-static ssize_t send_to(struct tn_stack *s, int fd, const char *ip, uint16_t port)
-{
-	struct sockaddr_in d = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(t_ip(ip))};
-	return tern_sendto(s, fd, "hello", 5, 0, (struct sockaddr *)&d, sizeof(d));
 }
 
 static int recv_all(struct tn_stack *s, int fd)
@@ -105,10 +76,10 @@ static void test_drop_a_port(void **state)
 	struct sim sim;
 	topo(&sim);
 	assert_int_equal(ipt(sim.st[R], "iptables -A FORWARD -p udp --dport 9000 -j DROP"), 0);
-	int rx0 = udp_bound(sim.st[B], 9000), rx1 = udp_bound(sim.st[B], 9001), tx = udp_bound(sim.st[A], 5000);
+	int rx0 = t_udp_bound(sim.st[B], 9000), rx1 = t_udp_bound(sim.st[B], 9001), tx = t_udp_bound(sim.st[A], 5000);
 	for (int i = 0; i < 3; i++) {
-		assert_int_equal(send_to(sim.st[A], tx, "198.18.2.2", 9000), 5);
-		assert_int_equal(send_to(sim.st[A], tx, "198.18.2.2", 9001), 5);
+		assert_int_equal(t_udp_hello(sim.st[A], tx, "198.18.2.2", 9000), 5);
+		assert_int_equal(t_udp_hello(sim.st[A], tx, "198.18.2.2", 9001), 5);
 	}
 	sim_run_until(&sim, sim.now + SEC);
 	assert_int_equal(recv_all(sim.st[B], rx0), 0);
@@ -119,8 +90,8 @@ static void test_drop_a_port(void **state)
 	/* the same rule on INPUT of B instead: B's own filter */
 	assert_int_equal(ipt(sim.st[R], "iptables -F"), 0);
 	assert_int_equal(ipt(sim.st[B], "iptables -A INPUT -p udp --dport 9001 -j DROP"), 0);
-	send_to(sim.st[A], tx, "198.18.2.2", 9000);
-	send_to(sim.st[A], tx, "198.18.2.2", 9001);
+	t_udp_hello(sim.st[A], tx, "198.18.2.2", 9000);
+	t_udp_hello(sim.st[A], tx, "198.18.2.2", 9001);
 	sim_run_until(&sim, sim.now + SEC);
 	assert_int_equal(recv_all(sim.st[B], rx0), 1);
 	assert_int_equal(recv_all(sim.st[B], rx1), 0);
@@ -207,17 +178,17 @@ static void test_only_established_inbound(void **state)
 	assert_int_equal(ipt(sim.st[R], "iptables -A FORWARD -i %s -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
 			     outside), 0);
 	assert_int_equal(ipt(sim.st[R], "iptables -A FORWARD -i %s -j DROP", outside), 0);
-	int a = udp_bound(sim.st[A], 5000), a2 = udp_bound(sim.st[A], 5001), b = udp_bound(sim.st[B], 9000);
+	int a = t_udp_bound(sim.st[A], 5000), a2 = t_udp_bound(sim.st[A], 5001), b = t_udp_bound(sim.st[B], 9000);
 	/* The rule turned conntrack on, as Linux loads nf_conntrack for it:
 	 * replies pass, unsolicited packets do not. */
 	assert_true(tn_ct_enabled(sim.st[R]));
-	send_to(sim.st[A], a, "198.18.2.2", 9000);
+	t_udp_hello(sim.st[A], a, "198.18.2.2", 9000);
 	sim_run_until(&sim, sim.now + SEC);
 	assert_int_equal(recv_all(sim.st[B], b), 1);
-	send_to(sim.st[B], b, "198.18.1.2", 5000); /* a reply */
+	t_udp_hello(sim.st[B], b, "198.18.1.2", 5000); /* a reply */
 	sim_run_until(&sim, sim.now + SEC);
 	assert_int_equal(recv_all(sim.st[A], a), 1);
-	send_to(sim.st[B], b, "198.18.1.2", 5001); /* unsolicited */
+	t_udp_hello(sim.st[B], b, "198.18.1.2", 5001); /* unsolicited */
 	sim_run_until(&sim, sim.now + SEC);
 	assert_int_equal(recv_all(sim.st[A], a2), 0);
 	assert_int_equal(ipt(sim.st[R], "iptables -L FORWARD -v -x -n"), 0);
@@ -240,7 +211,7 @@ static void test_atomic_swap_under_traffic(void **state)
 	(void)state;
 	struct sim sim;
 	topo(&sim);
-	int tx = udp_bound(sim.st[A], 5000), rx = udp_bound(sim.st[B], 9000);
+	int tx = t_udp_bound(sim.st[A], 5000), rx = t_udp_bound(sim.st[B], 9000);
 	int got = 0;
 	for (int k = 1; k <= 300; k++) {
 		char text[512];
@@ -253,7 +224,7 @@ static void test_atomic_swap_under_traffic(void **state)
 			 k, k, k, k, k);
 		if (restore(sim.st[R], text) != 0)
 			fail_msg("%s", out);
-		assert_int_equal(send_to(sim.st[A], tx, "198.18.2.2", 9000), 5);
+		assert_int_equal(t_udp_hello(sim.st[A], tx, "198.18.2.2", 9000), 5);
 		sim_run_until(&sim, sim.now + 200000); /* 0.2 ms: packets still on the wire at the next swap */
 		got += recv_all(sim.st[B], rx);
 	}

@@ -63,24 +63,7 @@ static void topo(struct sim *sim, bool a_gw)
 
 static char out[8192];
 
-static int ipt(struct tn_stack *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int ipt(struct tn_stack *s, const char *fmt, ...)
-{
-	char line[512], *argv[64];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	int argc = 0;
-	for (char *p = strtok(line, " "); p && argc < 64; p = strtok(NULL, " "))
-		argv[argc++] = p;
-	FILE *f = fmemopen(out, sizeof(out), "w");
-	int rc = tn_ipt_run(s, argc, argv, NULL, 0, f);
-	fclose(f);
-	if (rc)
-		printf("iptables: %s\n", out);
-	return rc;
-}
+#define ipt(s, ...) t_ipt(s, out, sizeof(out), __VA_ARGS__)
 
 static const char *ifn(struct sim *sim, int who, int ifindex) { return tern_dev_get(sim->st[who], ifindex)->name; }
 

@@ -71,20 +71,6 @@ static enum tn_nf_verdict record(void *priv, struct tn_pkt *p, const struct tn_n
 	return log->verdict;
 }
 
-static int udp_bound(struct tn_stack *s, uint16_t port)
-{
-	int fd = tern_socket(s, AF_INET, SOCK_DGRAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-	assert_int_equal(tern_bind(s, fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	return fd;
-}
-
-static ssize_t send_to(struct tn_stack *s, int fd, const char *ip, uint16_t port)
-{
-	struct sockaddr_in d = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(t_ip(ip))};
-	return tern_sendto(s, fd, "hello", 5, 0, (struct sockaddr *)&d, sizeof(d));
-}
-
 static ssize_t recv_now(struct tn_stack *s, int fd)
 {
 	char buf[64];
@@ -109,8 +95,8 @@ static void test_where_hooks_run(void **state)
 		reg(sim.st[R], &rr, h, 0);
 		reg(sim.st[B], &rb, h, 0);
 	}
-	int rx = udp_bound(sim.st[B], 9000), tx = udp_bound(sim.st[A], 5000);
-	assert_int_equal(send_to(sim.st[A], tx, "198.18.2.2", 9000), 5);
+	int rx = t_udp_bound(sim.st[B], 9000), tx = t_udp_bound(sim.st[A], 5000);
+	assert_int_equal(t_udp_hello(sim.st[A], tx, "198.18.2.2", 9000), 5);
 	sim_run_until(&sim, sim.now + SEC);
 	assert_int_equal(recv_now(sim.st[B], rx), 5);
 	int expect[][4] = {
@@ -139,8 +125,8 @@ static void test_priority_order_and_registration(void **state)
 	reg(sim.st[B], &r2, TN_NF_LOCAL_IN, TN_NF_PRI_CONNTRACK);
 	reg(sim.st[B], &r3, TN_NF_LOCAL_IN, TN_NF_PRI_FILTER);
 	reg(sim.st[B], &r4, TN_NF_LOCAL_IN, TN_NF_PRI_FILTER); /* a tie: after r3 */
-	int rx = udp_bound(sim.st[B], 9000), tx = udp_bound(sim.st[A], 5000);
-	send_to(sim.st[A], tx, "198.18.2.2", 9000);
+	int rx = t_udp_bound(sim.st[B], 9000), tx = t_udp_bound(sim.st[A], 5000);
+	t_udp_hello(sim.st[A], tx, "198.18.2.2", 9000);
 	sim_run_until(&sim, sim.now + SEC);
 	assert_int_equal(recv_now(sim.st[B], rx), 5);
 	assert_int_equal(log.n, 4);
@@ -152,7 +138,7 @@ static void test_priority_order_and_registration(void **state)
 	assert_int_equal(tn_nf_unregister(sim.st[B], &ops), 0);
 	assert_int_equal(tn_nf_unregister(sim.st[B], &ops), -ENOENT);
 	log.n = 0;
-	send_to(sim.st[A], tx, "198.18.2.2", 9000);
+	t_udp_hello(sim.st[A], tx, "198.18.2.2", 9000);
 	sim_run_until(&sim, sim.now + SEC);
 	assert_int_equal(log.n, 3);
 	/* bounds */
@@ -186,8 +172,8 @@ static void test_drop_at_each_hook(void **state)
 		struct seen log = {.verdict = TN_NF_DROP, .only_dport = 9000};
 		struct rec r = {&log, 0};
 		reg(sim.st[at[k].who], &r, at[k].hook, 0);
-		int rx = udp_bound(sim.st[B], 9000), tx = udp_bound(sim.st[A], 5000);
-		ssize_t sent = send_to(sim.st[A], tx, "198.18.2.2", 9000);
+		int rx = t_udp_bound(sim.st[B], 9000), tx = t_udp_bound(sim.st[A], 5000);
+		ssize_t sent = t_udp_hello(sim.st[A], tx, "198.18.2.2", 9000);
 		if (at[k].who == A) {
 			assert_int_equal(sent, -1);
 			assert_int_equal(errno, EPERM);
@@ -224,8 +210,8 @@ static void test_stolen(void **state)
 	int stolen = 0;
 	struct tn_nf_hook_ops ops = {.fn = steal, .priv = &stolen, .hook = TN_NF_FORWARD};
 	assert_int_equal(tn_nf_register(sim.st[R], &ops), 0);
-	int rx = udp_bound(sim.st[B], 9000), tx = udp_bound(sim.st[A], 5000);
-	send_to(sim.st[A], tx, "198.18.2.2", 9000);
+	int rx = t_udp_bound(sim.st[B], 9000), tx = t_udp_bound(sim.st[A], 5000);
+	t_udp_hello(sim.st[A], tx, "198.18.2.2", 9000);
 	sim_run_until(&sim, sim.now + SEC);
 	assert_int_equal(stolen, 1);
 	assert_int_equal(recv_now(sim.st[B], rx), -1);
@@ -268,15 +254,15 @@ static void test_rewrites_reroute(void **state)
 	struct tn_nf_hook_ops pre = {.fn = rewrite_dst, .priv = &dnat, .hook = TN_NF_PRE_ROUTING,
 				     .priority = TN_NF_PRI_NAT_DST};
 	assert_int_equal(tn_nf_register(sim.st[R], &pre), 0);
-	int rx = udp_bound(sim.st[B], 9000), tx = udp_bound(sim.st[A], 5000);
-	assert_int_equal(send_to(sim.st[A], tx, "198.18.9.9", 9000), 5);
+	int rx = t_udp_bound(sim.st[B], 9000), tx = t_udp_bound(sim.st[A], 5000);
+	assert_int_equal(t_udp_hello(sim.st[A], tx, "198.18.9.9", 9000), 5);
 	sim_run_until(&sim, sim.now + SEC);
 	assert_int_equal(recv_now(sim.st[B], rx), 5);
 	struct rewrite to_self = {t_ip("198.18.2.2"), t_ip("198.18.1.2")};
 	struct tn_nf_hook_ops out = {.fn = rewrite_dst, .priv = &to_self, .hook = TN_NF_LOCAL_OUT};
 	assert_int_equal(tn_nf_register(sim.st[A], &out), 0);
-	int self = udp_bound(sim.st[A], 9000);
-	assert_int_equal(send_to(sim.st[A], tx, "198.18.2.2", 9000), 5);
+	int self = t_udp_bound(sim.st[A], 9000);
+	assert_int_equal(t_udp_hello(sim.st[A], tx, "198.18.2.2", 9000), 5);
 	sim_run_until(&sim, sim.now + SEC);
 	assert_int_equal(recv_now(sim.st[A], self), 5);
 	assert_int_equal(recv_now(sim.st[B], rx), -1);
