@@ -4,7 +4,8 @@
  *
  *   nf_rules tern SECONDS N...   three stacks A - R - B on memlinks, one
  *       thread: A sends batches of 32 64-byte UDP datagrams
- *       (198.18.1.1 -> 198.18.2.1:9000), R forwards them, B's socket
+ *       (198.18.1.1 -> 198.18.2.1:9000; NF_FLOWS=F: from F source
+ *       ports 20000.. in turn, default 1), R forwards them, B's socket
  *       receives.  R carries the ruleset `nf_rules rules N`.  Prints per N:
  *       pps (received per second of wall time, all three stacks on one
  *       core), router_ns (time in R's poll per received packet: the
@@ -76,7 +77,7 @@ static char *ruleset(int n)
 /* ---- tern ---- */
 struct net {
 	struct tn_stack *a, *r, *b;
-	int tx, rx;
+	int *tx, ntx, rx; /* one sending socket per flow */
 };
 
 static int setup(struct net *n)
@@ -101,12 +102,19 @@ static int setup(struct net *n)
 	int big = 4 << 20;
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(PORT)};
 	n->rx = tern_socket(n->b, AF_INET, SOCK_DGRAM, 0);
-	n->tx = tern_socket(n->a, AF_INET, SOCK_DGRAM, 0);
-	if (n->rx < 0 || n->tx < 0 || tern_setsockopt(n->b, n->rx, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big)) < 0 ||
+	if (n->rx < 0 || tern_setsockopt(n->b, n->rx, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big)) < 0 ||
 	    tern_bind(n->b, n->rx, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return -1;
 	sa.sin_addr.s_addr = htonl(0xc6120201);
-	return tern_connect(n->a, n->tx, (struct sockaddr *)&sa, sizeof(sa));
+	n->tx = calloc((size_t)n->ntx, sizeof(*n->tx));
+	for (int i = 0; n->tx && i < n->ntx; i++) {
+		struct sockaddr_in src = {.sin_family = AF_INET, .sin_port = htons((uint16_t)(20000 + i))};
+		n->tx[i] = tern_socket(n->a, AF_INET, SOCK_DGRAM, 0);
+		if (n->tx[i] < 0 || tern_bind(n->a, n->tx[i], (struct sockaddr *)&src, sizeof(src)) < 0 ||
+		    tern_connect(n->a, n->tx[i], (struct sockaddr *)&sa, sizeof(sa)) < 0)
+			return -1;
+	}
+	return n->tx ? 0 : -1;
 }
 
 static uint64_t drain(struct net *n)
@@ -140,9 +148,9 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int bench_tern(int nrules, double secs)
+static int bench_tern(int nrules, double secs, int flows)
 {
-	struct net n = {0};
+	struct net n = {.ntx = flows};
 	if (setup(&n) < 0) {
 		fprintf(stderr, "nf_rules: setup failed\n");
 		return 1;
@@ -177,7 +185,7 @@ static int bench_tern(int nrules, double secs)
 	char buf[PAYLOAD] = {0};
 	for (int i = 0; i < 50; i++) {
 		uint64_t t = now_ns();
-		(void)tern_send(n.a, n.tx, buf, PAYLOAD, 0);
+		(void)tern_send(n.a, n.tx[0], buf, PAYLOAD, 0);
 		tern_poll(n.a, t);
 		tern_poll(n.r, t);
 		tern_poll(n.b, t);
@@ -186,10 +194,11 @@ static int bench_tern(int nrules, double secs)
 		drain(&n);
 	}
 	uint64_t sent = 0, recv = 0, r_ns = 0;
+	int f = 0;
 	uint64_t t0 = now_ns(), start = t0, end = start + (uint64_t)(secs * 1e9);
 	while (t0 < end) {
 		for (int i = 0; i < BATCH; i++)
-			sent += tern_send(n.a, n.tx, buf, PAYLOAD, 0) == PAYLOAD;
+			sent += tern_send(n.a, n.tx[f++ % flows], buf, PAYLOAD, 0) == PAYLOAD;
 		tern_poll(n.a, t0);
 		uint64_t t1 = now_ns();
 		tern_poll(n.r, t1);
@@ -212,15 +221,16 @@ static int bench_tern(int nrules, double secs)
 	}
 	qsort(add, 21, sizeof(add[0]), cmp_u64);
 	qsort(del, 21, sizeof(del[0]), cmp_u64);
-	printf("tern rules=%d pps=%.0f router_ns=%.1f sent=%llu received=%llu ruleset_bytes=%zu cls_bytes=%zu tuples=%u "
+	printf("tern rules=%d flows=%d pps=%.0f router_ns=%.1f sent=%llu received=%llu ruleset_bytes=%zu cls_bytes=%zu tuples=%u "
 	       "cls_build_us=%.1f add_us=%.1f del_us=%.1f\n",
-	       nrules, recv ? (double)recv * 1e9 / (double)wall : 0.0, recv ? (double)r_ns / (double)recv : 0.0,
+	       nrules, flows, recv ? (double)recv * 1e9 / (double)wall : 0.0, recv ? (double)r_ns / (double)recv : 0.0,
 	       (unsigned long long)sent, (unsigned long long)recv, rs_mem, cls_mem, ntuples, (double)build_ns / 1e3, (double)add[10] / 1e3,
 	       (double)del[10] / 1e3);
 	fflush(stdout);
 	tern_stack_free(n.a);
 	tern_stack_free(n.r);
 	tern_stack_free(n.b);
+	free(n.tx);
 	return recv ? 0 : 1;
 }
 
@@ -296,14 +306,18 @@ int main(int argc, char **argv)
 	if (argc >= 3 && !strcmp(argv[1], "recv"))
 		return linux_recv(secs);
 	if (argc >= 3 && !strcmp(argv[1], "tern") && secs > 0) {
-		int rc = 0;
+		int rc = 0, flows = getenv("NF_FLOWS") ? atoi(getenv("NF_FLOWS")) : 1;
+		if (flows < 1 || flows > 40000) {
+			fprintf(stderr, "nf_rules: NF_FLOWS: 1..40000\n");
+			return 2;
+		}
 		if (argc == 3) {
 			static const int def[] = {0, 10, 1000, 10000};
 			for (int i = 0; i < 4; i++)
-				rc |= bench_tern(def[i], secs);
+				rc |= bench_tern(def[i], secs, flows);
 		}
 		for (int i = 3; i < argc; i++)
-			rc |= bench_tern(atoi(argv[i]), secs);
+			rc |= bench_tern(atoi(argv[i]), secs, flows);
 		return rc;
 	}
 	fprintf(stderr, "usage: nf_rules tern SECONDS [N...] | rules N | send SECONDS | recv SECONDS\n");

@@ -251,6 +251,7 @@ struct tn_ipt {
 	uint64_t log_total;
 	uint64_t swaps, freed;          /* rulesets swapped in / freed */
 	uint64_t cls_built, cls_shared; /* chain classifiers compiled / kept from the last ruleset */
+	bool vcache_off;                /* no verdict cache (ipt_vcache.h): tests and benchmarks compare */
 };
 
 /* s->ipt, created on first use; NULL only when out of memory. */
@@ -269,6 +270,8 @@ enum tn_nf_verdict tn_ipt_do_table(struct tn_stack *s, int table, struct tn_pkt 
  * names, ct); p is where MARK writes and what REJECT answers. */
 struct tn_ipt_pkt;
 enum tn_nf_verdict tn_ipt_traverse(struct tn_stack *s, int table, int hook, struct tn_pkt *p, struct tn_ipt_pkt *pi);
+/* The current ruleset's verdict cache: traversals replayed / recorded. */
+void tn_ipt_vcache_counts(struct tn_stack *s, int table, uint64_t *hits, uint64_t *misses);
 /* The last n LOG lines, oldest first, each followed by '\n'. */
 void tn_ipt_log_dump(struct tn_stack *s, FILE *out);
 /* Commands on a stack, as `tern iptables|iptables-save|iptables-restore|ipset`

@@ -8,8 +8,10 @@ enum { U_PROTO = 1, U_SPORT = 2, U_DPORT = 4, U_IN = 8, U_OUT = 16 };
 
 struct cls_key {
 	uint32_t src, dst, inh, outh;
-	uint16_t sport, dport;
-	uint8_t proto, pad[3];
+	/* whole words: a key built field by field in narrow stores and
+	 * then read wide stalls on store forwarding */
+	uint32_t ports; /* source port << 16 | destination port */
+	uint32_t proto;
 };
 
 /* Which fields a tuple indexes: prefix masks and U_* bits. */
@@ -29,13 +31,32 @@ struct cls_tuple {
 	uint32_t boff, hmask; /* its buckets: b[boff .. boff + hmask] */
 };
 
+/* The exact-match cache: a flow's key (every field any tuple indexes)
+ * -> the merged candidate list the tuple search gives it from rule 0.
+ * That list is a function of the key and of the classifier alone, which
+ * never changes once built, so an entry never goes stale; the per-packet
+ * checks (flags, state, limits...) still run on each candidate. */
+#define EMC_SIZE 1024u /* entries, direct-mapped */
+#define EMC_CANDS 5u
+#define EMC_EMPTY 0xffu
+#define EMC_TOO_MANY 0xfeu /* more than EMC_CANDS candidates: search */
+
+struct cls_emc {
+	struct cls_key k;
+	uint32_t cand[EMC_CANDS]; /* rule indexes, ascending */
+	uint8_t n;                /* candidates, EMC_EMPTY or EMC_TOO_MANY */
+};
+
 struct tn_ipt_cls {
 	uint32_t refs, nrules, ntuples;
 	uint8_t uses;                /* union of the tuples' U_* */
+	uint32_t smsk, dmsk;         /* union of the tuples' prefix masks */
 	struct cls_tuple *t;
 	struct cls_bucket *b;
 	uint32_t *lists;             /* per bucket, its rules in order */
 	const uint32_t **cur, **end; /* merge scratch, one per tuple */
+	struct cls_emc *emc;         /* allocated on first use; NULL: none */
+	uint64_t emc_hits, emc_misses;
 	size_t mem;
 };
 
@@ -101,11 +122,11 @@ static void rule_key(const struct tn_ipt_rule *r, struct cls_desc *d, struct cls
 		return;
 	if (r->has_sport && !(r->inv & TN_IPT_INV_SPORT) && r->sport[0] == r->sport[1]) {
 		d->use |= U_SPORT;
-		k->sport = r->sport[0];
+		k->ports |= (uint32_t)r->sport[0] << 16;
 	}
 	if (r->has_dport && !(r->inv & TN_IPT_INV_DPORT) && r->dport[0] == r->dport[1]) {
 		d->use |= U_DPORT;
-		k->dport = r->dport[0];
+		k->ports |= r->dport[0];
 	}
 }
 
@@ -125,14 +146,14 @@ static uint64_t mix64(uint64_t x)
 static uint32_t key_hash(const struct cls_key *k)
 {
 	uint64_t a = (uint64_t)k->src << 32 | k->dst;
-	uint64_t b = ((uint64_t)k->inh << 32 | k->outh) ^ ((uint64_t)k->sport << 40 | (uint64_t)k->dport << 16 | k->proto);
+	uint64_t b = ((uint64_t)k->inh << 32 | k->outh) ^ ((uint64_t)k->ports << 8 | k->proto);
 	return (uint32_t)(((a * 0x9e3779b97f4a7c15ull) ^ (b * 0xc2b2ae3d27d4eb4full)) >> 32);
 }
 
 static bool key_eq(const struct cls_key *a, const struct cls_key *b)
 {
-	return a->src == b->src && a->dst == b->dst && a->inh == b->inh && a->outh == b->outh && a->sport == b->sport &&
-	       a->dport == b->dport && a->proto == b->proto;
+	return a->src == b->src && a->dst == b->dst && a->inh == b->inh && a->outh == b->outh && a->ports == b->ports &&
+	       a->proto == b->proto;
 }
 
 static bool desc_eq(const struct cls_desc *a, const struct cls_desc *b)
@@ -195,6 +216,8 @@ struct tn_ipt_cls *tn_ipt_cls_build(const struct tn_ipt_chain *ch)
 			t->min = i;
 			th[h] = ++c->ntuples;
 			c->uses |= rd[i].use;
+			c->smsk |= rd[i].smsk;
+			c->dmsk |= rd[i].dmsk;
 		}
 		rt[i] = th[h] - 1;
 		c->t[rt[i]].max = i;
@@ -279,17 +302,146 @@ void tn_ipt_cls_unref(struct tn_ipt_cls *c)
 	free(c->lists);
 	free(c->cur);
 	free(c->end);
+	free(c->emc);
 	free(c);
 }
 
 size_t tn_ipt_cls_mem(const struct tn_ipt_cls *c)
 {
-	return c ? c->mem : 0;
+	return c ? c->mem + (c->emc ? sizeof(*c->emc) * EMC_SIZE : 0) : 0;
+}
+
+void tn_ipt_cls_emc_stats(const struct tn_ipt_cls *c, uint64_t *hits, uint64_t *misses)
+{
+	*hits = c ? c->emc_hits : 0;
+	*misses = c ? c->emc_misses : 0;
 }
 
 uint32_t tn_ipt_cls_ntuples(const struct tn_ipt_cls *c)
 {
 	return c ? c->ntuples : 0;
+}
+
+/* The packet's key in a tuple that indexes `u` with these masks. */
+static struct cls_key pkt_key(const struct tn_ipt_pkt *pi, uint32_t smsk, uint32_t dmsk, uint8_t u, uint32_t inh,
+			      uint32_t outh)
+{
+	return (struct cls_key){
+		.src = pi->src & smsk,
+		.dst = pi->dst & dmsk,
+		.inh = (u & U_IN) ? inh : 0,
+		.outh = (u & U_OUT) ? outh : 0,
+		.ports = ((u & U_SPORT) ? (uint32_t)pi->sport << 16 : 0) | ((u & U_DPORT) ? pi->dport : 0),
+		.proto = (u & U_PROTO) ? pi->proto : 0,
+	};
+}
+
+/* Tuple t's bucket for the packet, or NULL. */
+static const struct cls_bucket *tuple_find(const struct tn_ipt_cls *c, const struct cls_tuple *t,
+					   const struct tn_ipt_pkt *pi, uint32_t inh, uint32_t outh)
+{
+	struct cls_key key = pkt_key(pi, t->d.smsk, t->d.dmsk, t->d.use, inh, outh);
+	uint32_t h = key_hash(&key) & t->hmask;
+	for (;;) {
+		const struct cls_bucket *b = &c->b[t->boff + h];
+		if (!b->n)
+			return NULL;
+		if (key_eq(&b->k, &key))
+			return b;
+		h = (h + 1) & t->hmask;
+	}
+}
+
+/* The first of the ascending l[0..n) at or after start (l[n-1] >= start). */
+static const uint32_t *first_at(const uint32_t *l, uint32_t n, uint32_t start)
+{
+	if (*l >= start)
+		return l;
+	uint32_t lo = 0, hi = n - 1; /* l[lo] < start <= l[hi] */
+	while (hi - lo > 1) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (l[mid] < start)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return l + hi;
+}
+
+/* Probe every tuple that holds a rule at or after start; the lists found
+ * go to the merge scratch (cur/end).  Their number. */
+static uint32_t gather(struct tn_ipt_cls *c, uint32_t start, const struct tn_ipt_pkt *pi, uint32_t inh, uint32_t outh)
+{
+	uint32_t na = 0;
+	for (uint32_t k = 0; k < c->ntuples; k++) {
+		const struct cls_tuple *t = &c->t[k];
+		if (t->max < start)
+			continue;
+		const struct cls_bucket *b = tuple_find(c, t, pi, inh, outh);
+		if (!b)
+			continue;
+		const uint32_t *l = c->lists + b->off, *e = l + b->n;
+		if (e[-1] < start)
+			continue;
+		c->cur[na] = first_at(l, b->n, start);
+		c->end[na] = e;
+		na++;
+	}
+	return na;
+}
+
+/* The smallest head of the na lists in the scratch, taken off its list. */
+static uint32_t merge_next(struct tn_ipt_cls *c, uint32_t *na)
+{
+	uint32_t m = 0;
+	for (uint32_t k = 1; k < *na; k++)
+		if (*c->cur[k] < *c->cur[m])
+			m = k;
+	uint32_t i = *c->cur[m];
+	if (++c->cur[m] == c->end[m]) {
+		(*na)--;
+		c->cur[m] = c->cur[*na];
+		c->end[m] = c->end[*na];
+	}
+	return i;
+}
+
+/* The tuple search: the candidates in rule order, each checked whole. */
+static int search(struct tn_ipt_cls *c, const struct tn_ipt_chain *ch, uint32_t start, const struct tn_ipt_pkt *pi,
+		  struct tn_ipt_mctx *mc, uint32_t inh, uint32_t outh)
+{
+	uint32_t na = gather(c, start, pi, inh, outh);
+	while (na) {
+		uint32_t i = merge_next(c, &na);
+		if (tn_ipt_rule_match(&ch->rules[i], pi, mc))
+			return (int)i;
+		if (mc->hotdrop)
+			return -1;
+	}
+	return -1;
+}
+
+/* e's candidate list for the packet, from rule 0, or EMC_TOO_MANY. */
+static void emc_fill(struct tn_ipt_cls *c, struct cls_emc *e, const struct tn_ipt_pkt *pi, uint32_t inh,
+		     uint32_t outh)
+{
+	uint32_t na = gather(c, 0, pi, inh, outh), total = 0;
+	for (uint32_t k = 0; k < na; k++)
+		total += (uint32_t)(c->end[k] - c->cur[k]);
+	if (total > EMC_CANDS) {
+		e->n = EMC_TOO_MANY;
+		return;
+	}
+	for (e->n = 0; na;)
+		e->cand[e->n++] = merge_next(c, &na);
+}
+
+static struct cls_emc *emc_alloc(struct tn_ipt_cls *c)
+{
+	c->emc = malloc(sizeof(*c->emc) * EMC_SIZE);
+	for (uint32_t i = 0; c->emc && i < EMC_SIZE; i++)
+		c->emc[i].n = EMC_EMPTY;
+	return c->emc;
 }
 
 int tn_ipt_cls_match(struct tn_ipt_cls *c, const struct tn_ipt_chain *ch, uint32_t start, const struct tn_ipt_pkt *pi,
@@ -303,65 +455,28 @@ int tn_ipt_cls_match(struct tn_ipt_cls *c, const struct tn_ipt_chain *ch, uint32
 		return -1;
 	uint32_t inh = (c->uses & U_IN) ? name_hash(pi->in) : 0;
 	uint32_t outh = (c->uses & U_OUT) ? name_hash(pi->out) : 0;
-	uint32_t na = 0;
-	for (uint32_t k = 0; k < c->ntuples; k++) {
-		const struct cls_tuple *t = &c->t[k];
-		if (t->max < start)
-			continue;
-		uint8_t u = t->d.use;
-		struct cls_key key = {
-			.src = pi->src & t->d.smsk,
-			.dst = pi->dst & t->d.dmsk,
-			.inh = (u & U_IN) ? inh : 0,
-			.outh = (u & U_OUT) ? outh : 0,
-			.sport = (u & U_SPORT) ? pi->sport : 0,
-			.dport = (u & U_DPORT) ? pi->dport : 0,
-			.proto = (u & U_PROTO) ? pi->proto : 0,
-		};
-		uint32_t h = key_hash(&key) & t->hmask;
-		const struct cls_bucket *b;
-		for (;;) {
-			b = &c->b[t->boff + h];
-			if (!b->n || key_eq(&b->k, &key))
-				break;
-			h = (h + 1) & t->hmask;
-		}
-		if (!b->n)
-			continue;
-		const uint32_t *l = c->lists + b->off, *e = l + b->n;
-		if (e[-1] < start)
-			continue;
-		if (*l < start) { /* first entry >= start */
-			uint32_t lo = 0, hi = b->n - 1; /* l[lo] < start <= l[hi] */
-			while (hi - lo > 1) {
-				uint32_t mid = lo + (hi - lo) / 2;
-				if (l[mid] < start)
-					lo = mid;
-				else
-					hi = mid;
-			}
-			l += hi;
-		}
-		c->cur[na] = l;
-		c->end[na] = e;
-		na++;
+	/* One tuple is one probe already; the cache pays from two. */
+	if (c->ntuples < 2 || (!c->emc && !emc_alloc(c)))
+		return search(c, ch, start, pi, mc, inh, outh);
+	struct cls_key k = pkt_key(pi, c->smsk, c->dmsk, c->uses, inh, outh);
+	struct cls_emc *e = &c->emc[key_hash(&k) & (EMC_SIZE - 1)];
+	if (e->n != EMC_EMPTY && key_eq(&e->k, &k)) {
+		c->emc_hits++;
+	} else {
+		c->emc_misses++;
+		e->k = k;
+		emc_fill(c, e, pi, inh, outh);
 	}
-	/* merge the candidate lists in rule order */
-	while (na) {
-		uint32_t m = 0;
-		for (uint32_t k = 1; k < na; k++)
-			if (*c->cur[k] < *c->cur[m])
-				m = k;
-		uint32_t i = *c->cur[m];
-		if (tn_ipt_rule_match(&ch->rules[i], pi, mc))
-			return (int)i;
+	if (e->n == EMC_TOO_MANY)
+		return search(c, ch, start, pi, mc, inh, outh);
+	for (uint32_t i = 0; i < e->n; i++) {
+		uint32_t r = e->cand[i];
+		if (r < start)
+			continue;
+		if (tn_ipt_rule_match(&ch->rules[r], pi, mc))
+			return (int)r;
 		if (mc->hotdrop)
 			return -1;
-		if (++c->cur[m] == c->end[m]) {
-			na--;
-			c->cur[m] = c->cur[na];
-			c->end[m] = c->end[na];
-		}
 	}
 	return -1;
 }

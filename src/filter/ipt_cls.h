@@ -13,7 +13,11 @@
  * side effects (limit/hashlimit buckets) -- at a cost that grows with the
  * number of tuples and of candidates, not of rules.  A field a rule
  * cannot index (negated, a non-prefix mask, a port range, "eth+") is a
- * wildcard in its tuple.  See docs/DESIGN.md, "iptables".
+ * wildcard in its tuple.  In front of the search, an exact-match cache
+ * (as Open vSwitch puts one in front of its megaflow classifier) maps a
+ * flow's key to the candidate list the search gave it, so a flow seen
+ * before costs one probe whatever the number of tuples.  See
+ * docs/DESIGN.md, "iptables".
  *
  * A classifier holds rule indexes only, never pointers into the chain,
  * so rulesets whose chain has the same rules (counters aside) share it
@@ -42,5 +46,7 @@ int tn_ipt_cls_match(struct tn_ipt_cls *c, const struct tn_ipt_chain *ch, uint32
 /* Bytes the classifier holds; its number of tuples. */
 size_t tn_ipt_cls_mem(const struct tn_ipt_cls *c);
 uint32_t tn_ipt_cls_ntuples(const struct tn_ipt_cls *c);
+/* The exact-match cache's lookups that found the flow and that did not. */
+void tn_ipt_cls_emc_stats(const struct tn_ipt_cls *c, uint64_t *hits, uint64_t *misses);
 
 #endif

@@ -9,6 +9,7 @@
  * last traversal to let go (a REJECT or LOG inside a traversal may send
  * a packet that runs the hooks again, so this can happen). */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,7 @@
 #include "filter/conntrack.h"
 #include "filter/ipt.h"
 #include "filter/ipt_cls.h"
+#include "filter/ipt_vcache.h"
 #include "filter/nat.h"
 #include "net/icmp.h"
 #include "tcp/tcp_int.h"
@@ -30,7 +32,15 @@ struct tn_ipt_ruleset {
 	bool uses_ct;
 	int hook_chain[TN_NF_NUMHOOKS]; /* the built-in chain per hook, -1 */
 	struct tn_ipt_cls **cls;        /* per chain: its classifier, NULL: linear */
+	uint8_t vc_mask[TN_NF_NUMHOOKS]; /* TN_IPT_VC_*; 0: the hook is not cached */
+	struct tn_ipt_vcache *vc;       /* allocated on first use */
 };
+
+/* The verdict cache charges counters through a pointer to `pkts`. */
+_Static_assert(offsetof(struct tn_ipt_rule, bytes) == offsetof(struct tn_ipt_rule, pkts) + sizeof(uint64_t),
+	       "rule counters: pkts then bytes");
+_Static_assert(offsetof(struct tn_ipt_chain, pol_bytes) == offsetof(struct tn_ipt_chain, pol_pkts) + sizeof(uint64_t),
+	       "policy counters: pkts then bytes");
 
 struct tn_ipt *tn_ipt_get(struct tn_stack *s)
 {
@@ -61,6 +71,7 @@ static void ruleset_free(struct tn_ipt *ipt, struct tn_ipt_ruleset *rs)
 	for (uint32_t c = 0; rs->cls && c < rs->t.nchains; c++)
 		tn_ipt_cls_unref(rs->cls[c]);
 	free(rs->cls);
+	tn_ipt_vcache_free(rs->vc);
 	tn_ipt_table_free(&rs->t);
 	free(rs);
 	ipt->freed++;
@@ -218,6 +229,8 @@ static struct tn_ipt_ruleset *build(struct tn_stack *s, const struct tn_ipt_tabl
 		}
 	}
 	build_cls(ipt, rs, ipt->cur[table]);
+	for (int h = 0; h < TN_NF_NUMHOOKS; h++)
+		rs->vc_mask[h] = table == TN_IPT_NAT ? 0 : tn_ipt_vcache_mask(&rs->t, rs->hook_chain[h]);
 	return rs;
 fail:
 	/* set_idx values are not yet counted: clear them before freeing */
@@ -400,23 +413,68 @@ static unsigned ct_state_bit(struct tn_stack *s, const struct tn_pkt *p)
 /* ---- traversal ---- */
 #define MAX_DEPTH TN_IPT_MAX_CHAINS
 
+static enum tn_nf_verdict traverse(struct tn_stack *s, int table, int hook, struct tn_pkt *p, struct tn_ipt_pkt *pi,
+				   struct tn_ipt_vc_rec *rec);
+
 enum tn_nf_verdict tn_ipt_do_table(struct tn_stack *s, int table, struct tn_pkt *p, const struct tn_nf_state *st)
 {
 	struct tn_ipt *ipt = s->ipt;
 	if (!ipt || table < 0 || table >= TN_IPT_NTABLES || !ipt->cur[table] || ipt->cur[table]->hook_chain[st->hook] < 0)
 		return TN_NF_ACCEPT;
+	struct tn_ipt_ruleset *rs = ipt->cur[table];
 	struct tn_ipt_pkt pi;
 	if (tn_ipt_pkt_parse(p, &pi) < 0)
 		return TN_NF_ACCEPT;
+	if (rs->uses_ct)
+		pi.ct = ipt->ct_state ? ipt->ct_state(ipt->ct_ctx, s, p) : ct_state_bit(s, p);
+	uint8_t vm = ipt->vcache_off ? 0 : rs->vc_mask[st->hook];
+	if (vm && !rs->vc && !(rs->vc = tn_ipt_vcache_new()))
+		vm = 0;
+	struct tn_ipt_vc_key key;
+	if (vm) {
+		/* an interface index names one device for the stack's life */
+		int v = tn_ipt_vcache_lookup(rs->vc, &pi, st->hook, st->in_ifindex, st->out_ifindex, vm, &key);
+		if (v >= 0)
+			return (enum tn_nf_verdict)v;
+	}
 	bool has_in = st->hook <= TN_NF_FORWARD, has_out = st->hook >= TN_NF_FORWARD;
 	pi.in = has_in ? ifname(s, st->in_ifindex) : "";
 	pi.out = has_out ? ifname(s, st->out_ifindex) : "";
-	if (ipt->cur[table]->uses_ct)
-		pi.ct = ipt->ct_state ? ipt->ct_state(ipt->ct_ctx, s, p) : ct_state_bit(s, p);
-	return tn_ipt_traverse(s, table, st->hook, p, &pi);
+	struct tn_ipt_vc_rec rec = {.n = 0};
+	enum tn_nf_verdict v = traverse(s, table, st->hook, p, &pi, vm ? &rec : NULL);
+	/* cacheable rules neither swap nor free the ruleset; checked anyway */
+	if (vm && ipt->cur[table] == rs)
+		tn_ipt_vcache_store(rs->vc, &key, &rec, v);
+	return v;
 }
 
-enum tn_nf_verdict tn_ipt_traverse(struct tn_stack *s, int table, int hook, struct tn_pkt *p, struct tn_ipt_pkt *pip)
+/* Charge a counter pair (pkts, bytes), and record it for the cache. */
+static void charge(uint64_t *ctr, uint32_t len, struct tn_ipt_vc_rec *rec)
+{
+	ctr[0]++;
+	ctr[1] += len;
+	if (!rec)
+		return;
+	if (rec->n < TN_IPT_VC_CTRS)
+		rec->ctr[rec->n++] = ctr;
+	else
+		rec->over = true;
+}
+
+enum tn_nf_verdict tn_ipt_traverse(struct tn_stack *s, int table, int hook, struct tn_pkt *p, struct tn_ipt_pkt *pi)
+{
+	return traverse(s, table, hook, p, pi, NULL);
+}
+
+void tn_ipt_vcache_counts(struct tn_stack *s, int table, uint64_t *hits, uint64_t *misses)
+{
+	struct tn_ipt *ipt = s->ipt;
+	const struct tn_ipt_ruleset *rs = ipt && table >= 0 && table < TN_IPT_NTABLES ? ipt->cur[table] : NULL;
+	tn_ipt_vcache_stats(rs ? rs->vc : NULL, hits, misses);
+}
+
+static enum tn_nf_verdict traverse(struct tn_stack *s, int table, int hook, struct tn_pkt *p, struct tn_ipt_pkt *pip,
+				   struct tn_ipt_vc_rec *rec)
 {
 	struct tn_ipt *ipt = s->ipt;
 	if (!ipt || table < 0 || table >= TN_IPT_NTABLES || !ipt->cur[table] || hook < 0 || hook >= TN_NF_NUMHOOKS)
@@ -425,7 +483,7 @@ enum tn_nf_verdict tn_ipt_traverse(struct tn_stack *s, int table, int hook, stru
 	int entry = rs->hook_chain[hook];
 	if (entry < 0)
 		return TN_NF_ACCEPT;
-	struct tn_ipt_pkt pi = *pip;
+	struct tn_ipt_pkt *pi = pip; /* not copied: a copy of what parse just stored stalls */
 	struct tn_ipt_mctx mc = {.s = s, .ipt = ipt, .now = s->now, .cls = rs->cls};
 	rs->users++;
 	uint16_t stk_c[MAX_DEPTH];
@@ -433,16 +491,14 @@ enum tn_nf_verdict tn_ipt_traverse(struct tn_stack *s, int table, int hook, stru
 	uint32_t sp = 0, c = (uint32_t)entry, i = 0;
 	enum tn_nf_verdict v = TN_NF_ACCEPT;
 	for (;;) {
-		int k = tn_ipt_chain_match(&rs->t, c, i, &pi, &mc);
+		int k = tn_ipt_chain_match(&rs->t, c, i, pi, &mc);
 		if (mc.hotdrop) {
 			v = TN_NF_DROP;
 			break;
 		}
 		struct tn_ipt_rule *r = k >= 0 ? &rs->t.chains[c].rules[k] : NULL;
-		if (r) {
-			r->pkts++;
-			r->bytes += pi.len;
-		}
+		if (r)
+			charge(&r->pkts, pi->len, rec);
 		uint8_t tg = r ? r->target : TN_IPT_T_RETURN;
 		if (tg == TN_IPT_T_RETURN) {
 			if (!rs->t.chains[c].builtin && sp > 0) {
@@ -454,8 +510,7 @@ enum tn_nf_verdict tn_ipt_traverse(struct tn_stack *s, int table, int hook, stru
 			/* end or RETURN of a built-in chain, or of a chain a goto
 			 * left with nothing to return to: the policy */
 			struct tn_ipt_chain *bc = &rs->t.chains[entry];
-			bc->pol_pkts++;
-			bc->pol_bytes += pi.len;
+			charge(&bc->pol_pkts, pi->len, rec);
 			v = bc->policy == TN_IPT_T_DROP ? TN_NF_DROP : TN_NF_ACCEPT;
 			break;
 		}
@@ -483,15 +538,15 @@ enum tn_nf_verdict tn_ipt_traverse(struct tn_stack *s, int table, int hook, stru
 			i = 0;
 			continue;
 		case TN_IPT_T_REJECT:
-			do_reject(s, r, p, &pi);
+			do_reject(s, r, p, pi);
 			v = TN_NF_DROP;
 			goto out;
 		case TN_IPT_T_LOG:
-			do_log(s, ipt, r, p, &pi);
+			do_log(s, ipt, r, p, pi);
 			continue;
 		case TN_IPT_T_MARK:
 			p->mark = (p->mark & ~r->xmark_m) ^ r->xmark_v;
-			pi.mark = p->mark;
+			pi->mark = p->mark;
 			continue;
 		case TN_IPT_T_SNAT:
 		case TN_IPT_T_DNAT:

@@ -146,6 +146,8 @@ static long compare_packet(struct tn_ipt_table *lin, struct tn_ipt_table *cl, st
 	return n;
 }
 
+static uint64_t emc_hits, emc_misses; /* the exact-match cache was exercised */
+
 static long check_text(const char *text, struct ipt_gen *g, int npkts, bool dense)
 {
 	struct tn_ipt_model ma, mb;
@@ -174,6 +176,10 @@ static long check_text(const char *text, struct ipt_gen *g, int npkts, bool dens
 		for (uint32_t i = 0; i < cl->chains[c].nrules; i++)
 			if (memcmp(&lin->chains[c].rules[i].lim, &cl->chains[c].rules[i].lim, sizeof(struct tn_ipt_bucket)))
 				fail_msg("limit state of rule %u of %s differs", i, cl->chains[c].name);
+		uint64_t h, m;
+		tn_ipt_cls_emc_stats(cls[c], &h, &m);
+		emc_hits += h;
+		emc_misses += m;
 		tn_ipt_cls_unref(cls[c]);
 	}
 	free(cls);
@@ -210,8 +216,11 @@ static void test_dense_rulesets(void **state)
 		n += check_text(text, &g, seed % 8 == 0 ? 60 : 400, true);
 		free(text);
 	}
-	print_message("dense: %ld matches compared\n", n);
+	print_message("dense: %ld matches compared; exact-match cache %llu hits, %llu misses\n", n,
+		      (unsigned long long)emc_hits, (unsigned long long)emc_misses);
 	assert_true(n > 100000);
+	/* each packet is matched from several starts: the later ones replay */
+	assert_true(emc_hits > emc_misses);
 }
 
 /* Whole traversals on a stack (jumps, gotos, RETURN, MARK, policies)

@@ -1,0 +1,176 @@
+/* The verdict cache; see ipt_vcache.h. */
+#include "filter/ipt_vcache.h"
+
+#include <stdlib.h>
+
+#include "filter/nf.h"
+
+#define VC_SIZE 1024u /* entries, direct-mapped */
+
+struct vc_entry {
+	struct tn_ipt_vc_key k;
+	uint8_t verdict;
+	uint8_t n;     /* counters to charge; VC_FREE: empty slot */
+	uint64_t *ctr[TN_IPT_VC_CTRS];
+};
+
+#define VC_FREE 0xffu
+
+struct tn_ipt_vcache {
+	uint64_t hits, misses;
+	struct vc_entry e[VC_SIZE];
+};
+
+/* The matches whose outcome the key decides, and the targets that only
+ * decide where the traversal goes. */
+static uint8_t rule_mask(const struct tn_ipt_rule *r)
+{
+	uint8_t m = TN_IPT_VC_ON;
+	for (unsigned i = 0; i < r->nmods; i++) {
+		switch (r->mods[i]) {
+		case TN_IPT_M_TCP:
+			if (r->has_flags)
+				m |= TN_IPT_VC_FLAGS;
+			break;
+		case TN_IPT_M_UDP:
+		case TN_IPT_M_ICMP:
+		case TN_IPT_M_MULTIPORT:
+		case TN_IPT_M_COMMENT:
+			break;
+		case TN_IPT_M_CONNTRACK:
+		case TN_IPT_M_STATE:
+			m |= TN_IPT_VC_CT;
+			break;
+		case TN_IPT_M_MARK:
+			m |= TN_IPT_VC_MARK;
+			break;
+		default: /* length, limit, hashlimit, set */
+			return 0;
+		}
+	}
+	switch (r->target) {
+	case TN_IPT_T_NONE:
+	case TN_IPT_T_ACCEPT:
+	case TN_IPT_T_DROP:
+	case TN_IPT_T_RETURN:
+	case TN_IPT_T_JUMP:
+	case TN_IPT_T_GOTO:
+		return m;
+	default:
+		return 0;
+	}
+}
+
+uint8_t tn_ipt_vcache_mask(const struct tn_ipt_table *t, int entry_chain)
+{
+	if (entry_chain < 0 || (uint32_t)entry_chain >= t->nchains)
+		return 0;
+	/* every chain reachable from the entry, by a worklist over chains */
+	uint32_t n = t->nchains, *todo = malloc(sizeof(*todo) * n);
+	bool *seen = calloc(n, sizeof(*seen));
+	uint8_t mask = TN_IPT_VC_ON;
+	uint32_t top = 0;
+	if (!todo || !seen)
+		mask = 0;
+	else {
+		todo[top++] = (uint32_t)entry_chain;
+		seen[entry_chain] = true;
+	}
+	while (mask && top) {
+		const struct tn_ipt_chain *ch = &t->chains[todo[--top]];
+		for (uint32_t i = 0; mask && i < ch->nrules; i++) {
+			const struct tn_ipt_rule *r = &ch->rules[i];
+			uint8_t m = rule_mask(r);
+			mask = m ? mask | m : 0;
+			int j = r->jump_idx;
+			if (mask && (r->target == TN_IPT_T_JUMP || r->target == TN_IPT_T_GOTO) && j >= 0 &&
+			    (uint32_t)j < n && !seen[j]) {
+				seen[j] = true;
+				todo[top++] = (uint32_t)j;
+			}
+		}
+	}
+	free(todo);
+	free(seen);
+	return mask;
+}
+
+struct tn_ipt_vcache *tn_ipt_vcache_new(void)
+{
+	struct tn_ipt_vcache *vc = malloc(sizeof(*vc));
+	if (!vc)
+		return NULL;
+	vc->hits = vc->misses = 0;
+	for (uint32_t i = 0; i < VC_SIZE; i++)
+		vc->e[i].n = VC_FREE;
+	return vc;
+}
+
+void tn_ipt_vcache_free(struct tn_ipt_vcache *vc)
+{
+	free(vc);
+}
+
+static uint32_t key_hash(const struct tn_ipt_vc_key *k)
+{
+	uint64_t a = (uint64_t)k->src << 32 | k->dst;
+	uint64_t b = (uint64_t)k->ports << 32 | k->proto;
+	uint64_t c = (uint64_t)k->ifs << 32 | k->mark;
+	return (uint32_t)(((a * 0x9e3779b97f4a7c15ull) ^ (b * 0xc2b2ae3d27d4eb4full) ^ (c * 0x165667b19e3779f9ull)) >>
+			  32);
+}
+
+static bool key_eq(const struct tn_ipt_vc_key *a, const struct tn_ipt_vc_key *b)
+{
+	return a->src == b->src && a->dst == b->dst && a->ports == b->ports && a->proto == b->proto &&
+	       a->ifs == b->ifs && a->mark == b->mark;
+}
+
+int tn_ipt_vcache_lookup(struct tn_ipt_vcache *vc, const struct tn_ipt_pkt *pi, int hook, int in_ifindex,
+			 int out_ifindex, uint8_t mask, struct tn_ipt_vc_key *k)
+{
+	/* built whole in registers and compared from there: a key stored
+	 * field by field and read back wide stalls on store forwarding */
+	uint32_t flags = (mask & TN_IPT_VC_FLAGS) ? pi->tcp_flags : 0;
+	uint32_t ct = (mask & TN_IPT_VC_CT) ? pi->ct : 0;
+	struct tn_ipt_vc_key key = {
+		.src = pi->src,
+		.dst = pi->dst,
+		.ports = ((uint32_t)pi->sport << 16 | pi->dport) ^ ((uint32_t)pi->icmp_type << 8 | pi->icmp_code),
+		.proto = pi->proto | flags << 8 | ct << 16 | (uint32_t)pi->frag << 24 | (uint32_t)pi->l4ok << 25 |
+			 (uint32_t)hook << 26,
+		.ifs = (uint32_t)(in_ifindex & 0xffff) << 16 | (uint32_t)(out_ifindex & 0xffff),
+		.mark = (mask & TN_IPT_VC_MARK) ? pi->mark : 0,
+	};
+	*k = key;
+	struct vc_entry *e = &vc->e[key_hash(&key) & (VC_SIZE - 1)];
+	if (e->n == VC_FREE || !key_eq(&e->k, &key)) {
+		vc->misses++;
+		return -1;
+	}
+	vc->hits++;
+	for (unsigned i = 0; i < e->n; i++) {
+		e->ctr[i][0]++;
+		e->ctr[i][1] += pi->len;
+	}
+	return e->verdict;
+}
+
+void tn_ipt_vcache_store(struct tn_ipt_vcache *vc, const struct tn_ipt_vc_key *k, const struct tn_ipt_vc_rec *rec,
+			 int verdict)
+{
+	if (rec->over || (verdict != TN_NF_ACCEPT && verdict != TN_NF_DROP))
+		return;
+	struct vc_entry *e = &vc->e[key_hash(k) & (VC_SIZE - 1)];
+	e->k = *k;
+	e->verdict = (uint8_t)verdict;
+	e->n = rec->n;
+	for (unsigned i = 0; i < rec->n; i++)
+		e->ctr[i] = rec->ctr[i];
+}
+
+void tn_ipt_vcache_stats(const struct tn_ipt_vcache *vc, uint64_t *hits, uint64_t *misses)
+{
+	*hits = vc ? vc->hits : 0;
+	*misses = vc ? vc->misses : 0;
+}
