@@ -5,7 +5,8 @@
  *   nf_rules tern SECONDS N...   three stacks A - R - B on memlinks, one
  *       thread: A sends batches of 32 64-byte UDP datagrams
  *       (198.18.1.1 -> 198.18.2.1:9000; NF_FLOWS=F: from F source
- *       ports 20000.. in turn, default 1), R forwards them, B's socket
+ *       ports 20000.. in turn, default 1), R forwards them (NF_VCACHE=0:
+ *       with the verdict cache off, the classifier alone), B's socket
  *       receives.  R carries the ruleset `nf_rules rules N`.  Prints per N:
  *       pps (received per second of wall time, all three stacks on one
  *       core), router_ns (time in R's poll per received packet: the
@@ -181,6 +182,8 @@ static int bench_tern(int nrules, double secs, int flows)
 		}
 	}
 	free(text);
+	if (getenv("NF_VCACHE") && !strcmp(getenv("NF_VCACHE"), "0"))
+		tn_ipt_get(n.r)->vcache_off = true;
 	/* warm up: ARP on both links */
 	char buf[PAYLOAD] = {0};
 	for (int i = 0; i < 50; i++) {
@@ -209,6 +212,8 @@ static int bench_tern(int nrules, double secs, int flows)
 		t0 = now_ns();
 	}
 	uint64_t wall = t0 - start;
+	uint64_t vc_hits, vc_misses;
+	tn_ipt_vcache_counts(n.r, TN_IPT_FILTER, &vc_hits, &vc_misses);
 	/* one -A and one -D at nrules, 21 times each */
 	uint64_t add[21], del[21];
 	for (int k = 0; k < 21; k++) {
@@ -222,10 +227,11 @@ static int bench_tern(int nrules, double secs, int flows)
 	qsort(add, 21, sizeof(add[0]), cmp_u64);
 	qsort(del, 21, sizeof(del[0]), cmp_u64);
 	printf("tern rules=%d flows=%d pps=%.0f router_ns=%.1f sent=%llu received=%llu ruleset_bytes=%zu cls_bytes=%zu tuples=%u "
-	       "cls_build_us=%.1f add_us=%.1f del_us=%.1f\n",
+	       "cls_build_us=%.1f add_us=%.1f del_us=%.1f vcache=%s vc_hits=%llu vc_misses=%llu\n",
 	       nrules, flows, recv ? (double)recv * 1e9 / (double)wall : 0.0, recv ? (double)r_ns / (double)recv : 0.0,
 	       (unsigned long long)sent, (unsigned long long)recv, rs_mem, cls_mem, ntuples, (double)build_ns / 1e3, (double)add[10] / 1e3,
-	       (double)del[10] / 1e3);
+	       (double)del[10] / 1e3, tn_ipt_get(n.r)->vcache_off ? "off" : "on", (unsigned long long)vc_hits,
+	       (unsigned long long)vc_misses);
 	fflush(stdout);
 	tern_stack_free(n.a);
 	tern_stack_free(n.r);

@@ -35,16 +35,18 @@ struct cls_tuple {
  * -> the merged candidate list the tuple search gives it from rule 0.
  * That list is a function of the key and of the classifier alone, which
  * never changes once built, so an entry never goes stale; the per-packet
- * checks (flags, state, limits...) still run on each candidate. */
-#define EMC_SIZE 1024u /* entries, direct-mapped */
+ * checks (flags, state, limits...) still run on each candidate.  Sized by
+ * the chain: a long chain is where a miss costs most. */
+#define EMC_MIN 256u   /* entries, direct-mapped: a power of two between */
+#define EMC_MAX 4096u  /* these, twice the chain's rules (48 B each) */
 #define EMC_CANDS 5u
-#define EMC_EMPTY 0xffu
-#define EMC_TOO_MANY 0xfeu /* more than EMC_CANDS candidates: search */
+#define EMC_TOO_MANY 0xffu /* more than EMC_CANDS candidates: search */
 
 struct cls_emc {
 	struct cls_key k;
 	uint32_t cand[EMC_CANDS]; /* rule indexes, ascending */
-	uint8_t n;                /* candidates, EMC_EMPTY or EMC_TOO_MANY */
+	bool used;
+	uint8_t n;                /* candidates, or EMC_TOO_MANY */
 };
 
 struct tn_ipt_cls {
@@ -56,6 +58,7 @@ struct tn_ipt_cls {
 	uint32_t *lists;             /* per bucket, its rules in order */
 	const uint32_t **cur, **end; /* merge scratch, one per tuple */
 	struct cls_emc *emc;         /* allocated on first use; NULL: none */
+	uint32_t emc_mask;           /* its entries - 1 */
 	uint64_t emc_hits, emc_misses;
 	size_t mem;
 };
@@ -140,14 +143,17 @@ static uint64_t mix64(uint64_t x)
 	return x;
 }
 
-/* Multiplicative hashing: one multiply per part, and the high half of the
- * product (its best-mixed bits) as the bucket hash; linear probing copes
- * with what little clustering is left.  Five of these run per packet. */
+/* Multiplicative hashing: one multiply per part, then a fold and one more
+ * multiply.  Without the fold an input bit can only move product bits at
+ * or above its own position, so the low bits a table mask keeps never saw
+ * the high half of each part (a source network, a source port). */
 static uint32_t key_hash(const struct cls_key *k)
 {
 	uint64_t a = (uint64_t)k->src << 32 | k->dst;
 	uint64_t b = ((uint64_t)k->inh << 32 | k->outh) ^ ((uint64_t)k->ports << 8 | k->proto);
-	return (uint32_t)(((a * 0x9e3779b97f4a7c15ull) ^ (b * 0xc2b2ae3d27d4eb4full)) >> 32);
+	uint64_t x = (a * 0x9e3779b97f4a7c15ull) ^ (b * 0xc2b2ae3d27d4eb4full);
+	x ^= x >> 32;
+	return (uint32_t)((x * 0x165667b19e3779f9ull) >> 32);
 }
 
 static bool key_eq(const struct cls_key *a, const struct cls_key *b)
@@ -308,7 +314,7 @@ void tn_ipt_cls_unref(struct tn_ipt_cls *c)
 
 size_t tn_ipt_cls_mem(const struct tn_ipt_cls *c)
 {
-	return c ? c->mem + (c->emc ? sizeof(*c->emc) * EMC_SIZE : 0) : 0;
+	return c ? c->mem + (c->emc ? sizeof(*c->emc) * (c->emc_mask + 1) : 0) : 0;
 }
 
 void tn_ipt_cls_emc_stats(const struct tn_ipt_cls *c, uint64_t *hits, uint64_t *misses)
@@ -438,9 +444,10 @@ static void emc_fill(struct tn_ipt_cls *c, struct cls_emc *e, const struct tn_ip
 
 static struct cls_emc *emc_alloc(struct tn_ipt_cls *c)
 {
-	c->emc = malloc(sizeof(*c->emc) * EMC_SIZE);
-	for (uint32_t i = 0; c->emc && i < EMC_SIZE; i++)
-		c->emc[i].n = EMC_EMPTY;
+	uint32_t n = pow2_at_least(2 * c->nrules);
+	n = n < EMC_MIN ? EMC_MIN : n > EMC_MAX ? EMC_MAX : n;
+	c->emc = calloc(n, sizeof(*c->emc));
+	c->emc_mask = n - 1;
 	return c->emc;
 }
 
@@ -459,12 +466,13 @@ int tn_ipt_cls_match(struct tn_ipt_cls *c, const struct tn_ipt_chain *ch, uint32
 	if (c->ntuples < 2 || (!c->emc && !emc_alloc(c)))
 		return search(c, ch, start, pi, mc, inh, outh);
 	struct cls_key k = pkt_key(pi, c->smsk, c->dmsk, c->uses, inh, outh);
-	struct cls_emc *e = &c->emc[key_hash(&k) & (EMC_SIZE - 1)];
-	if (e->n != EMC_EMPTY && key_eq(&e->k, &k)) {
+	struct cls_emc *e = &c->emc[key_hash(&k) & c->emc_mask];
+	if (e->used && key_eq(&e->k, &k)) {
 		c->emc_hits++;
 	} else {
 		c->emc_misses++;
 		e->k = k;
+		e->used = true;
 		emc_fill(c, e, pi, inh, outh);
 	}
 	if (e->n == EMC_TOO_MANY)
