@@ -1382,28 +1382,44 @@ void tn_ipt_rule_print(const struct tn_ipt_rule *r, FILE *f)
 }
 
 /* Two rules are the same spec when they print the same. */
-static bool rule_same(const struct tn_ipt_rule *a, const struct tn_ipt_rule *b)
+/* A rule as iptables-save prints it (malloc'd), or NULL. */
+static char *rule_text(const struct tn_ipt_rule *r, size_t *n)
 {
-	char *x = NULL, *y = NULL;
-	size_t xn = 0, yn = 0;
-	FILE *fx = open_memstream(&x, &xn), *fy = open_memstream(&y, &yn);
-	if (!fx || !fy) {
-		if (fx)
-			fclose(fx);
-		if (fy)
-			fclose(fy);
+	char *x = NULL;
+	FILE *f = open_memstream(&x, n);
+	if (!f)
+		return NULL;
+	tn_ipt_rule_print(r, f);
+	fclose(f);
+	return x;
+}
+
+/* Fields that print differently whenever they differ: a cheap test that
+ * spares printing nearly every rule of a long chain. */
+static bool rule_may_be_same(const struct tn_ipt_rule *a, const struct tn_ipt_rule *b)
+{
+	return (a->src & a->smsk) == (b->src & b->smsk) && a->smsk == b->smsk && (a->dst & a->dmsk) == (b->dst & b->dmsk) &&
+	       a->dmsk == b->dmsk && a->proto == b->proto && a->target == b->target;
+}
+
+/* The first rule of ch that prints as r does (iptables -D by
+ * specification), or -1. */
+static int rule_find_same(const struct tn_ipt_chain *ch, const struct tn_ipt_rule *r)
+{
+	size_t yn = 0;
+	char *y = rule_text(r, &yn);
+	int found = -1;
+	for (uint32_t i = 0; y && found < 0 && i < ch->nrules; i++) {
+		if (!rule_may_be_same(&ch->rules[i], r))
+			continue;
+		size_t xn = 0;
+		char *x = rule_text(&ch->rules[i], &xn);
+		if (x && xn == yn && memcmp(x, y, xn) == 0)
+			found = (int)i;
 		free(x);
-		free(y);
-		return false;
 	}
-	tn_ipt_rule_print(a, fx);
-	tn_ipt_rule_print(b, fy);
-	fclose(fx);
-	fclose(fy);
-	bool same = xn == yn && memcmp(x, y, xn) == 0;
-	free(x);
 	free(y);
-	return same;
+	return found;
 }
 
 /* ---- checks over a table: loops, targets per hook ---- */
@@ -1987,9 +2003,8 @@ static int run_cmd(struct pctx *c, struct tn_ipt_model *m, int argc, char **argv
 		}
 		return 0;
 	case CMD_CHECK:
-		for (uint32_t i = 0; i < ch->nrules; i++)
-			if (rule_same(&ch->rules[i], &r))
-				return 0;
+		if (rule_find_same(ch, &r) >= 0)
+			return 0;
 		return perr(c, 1, "iptables: Bad rule (does a matching rule exist in that chain?).");
 	case CMD_APPEND:
 	case CMD_INSERT: {
@@ -2019,12 +2034,11 @@ static int run_cmd(struct pctx *c, struct tn_ipt_model *m, int argc, char **argv
 			rule_delete(ch, (uint32_t)cs->rulenum - 1);
 			break;
 		}
-		for (uint32_t i = 0; i < ch->nrules; i++)
-			if (rule_same(&ch->rules[i], &r)) {
-				rule_delete(ch, i);
-				goto done;
-			}
-		return perr(c, 1, "iptables: Bad rule (does a matching rule exist in that chain?).");
+		int same = rule_find_same(ch, &r);
+		if (same < 0)
+			return perr(c, 1, "iptables: Bad rule (does a matching rule exist in that chain?).");
+		rule_delete(ch, (uint32_t)same);
+		break;
 	case CMD_NEW:
 		if (check_chain_name(c, cs->chain) < 0)
 			return -1;
@@ -2120,7 +2134,6 @@ static int run_cmd(struct pctx *c, struct tn_ipt_model *m, int argc, char **argv
 		break;
 	}
 	}
-done:
 	if (changed)
 		*changed |= 1u << cs->table;
 	return 0;

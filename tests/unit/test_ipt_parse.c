@@ -266,8 +266,13 @@ static void test_commands(void **state)
 	assert_string_equal(outbuf, "-P INPUT ACCEPT\n-A INPUT -s 3.3.3.3/32 -j DROP\n-A INPUT -s 1.1.1.1/32 -j ACCEPT\n"
 				    "-A INPUT -s 4.4.4.4/32 -j DROP\n-A INPUT -s 2.2.2.2/32 -j ACCEPT\n"
 				    "-A INPUT -s 5.5.5.5/32 -j DROP\n");
+	assert_int_equal(ipt(&m, "-D INPUT -s 4.4.4.4/32 -j ACCEPT"), 1); /* same address, other target */
 	assert_int_equal(ipt(&m, "-D INPUT -s 4.4.4.4/32 -j DROP"), 0); /* by spec */
 	assert_int_equal(ipt(&m, "-D INPUT 1"), 0);                     /* by number */
+	/* by spec, as the rule prints: the address under the mask, the port too */
+	assert_int_equal(ipt(&m, "-A INPUT -s 7.7.7.7/24 -p tcp --dport 80 -j DROP"), 0);
+	assert_int_equal(ipt(&m, "-D INPUT -s 7.7.7.0/24 -p tcp --dport 81 -j DROP"), 1);
+	assert_int_equal(ipt(&m, "-D INPUT -s 7.7.7.0/24 -p tcp -m tcp --dport 80 -j DROP"), 0);
 	assert_int_equal(ipt(&m, "-R INPUT 2 -s 6.6.6.6 -j ACCEPT"), 0);
 	assert_int_equal(ipt(&m, "-C INPUT -s 6.6.6.6 -j ACCEPT"), 0);
 	assert_int_equal(ipt(&m, "-C INPUT -s 2.2.2.2 -j ACCEPT"), 1);
