@@ -15,10 +15,13 @@
  *
  *   nat_conn tern SECONDS [INFLIGHT]   three stacks A - R - B on memlinks,
  *       one thread (all three share the core): prints cps (connections
- *       completed per second of wall time), router_ns (time in R's poll per
- *       connection: the gateway's own cost), R's conntrack counters over the
- *       run (entries created, inserted, dropped) and the states its entries
- *       are in at the end.
+ *       completed per second of wall time), per_cpu_cps (per second of the
+ *       process's CPU time), router_ns (wall time in R's poll per
+ *       connection: the gateway's own cost) and router_cpu_ns (that scaled
+ *       by the process's CPU share: for a shared core), nat_new (the
+ *       MASQUERADE rule's packet counter: new NAT mappings), R's conntrack
+ *       counters over the run (entries created, inserted, dropped) and the
+ *       states its entries are in at the end.
  *   nat_conn tern-mem FLOWS            the same three stacks; A sends one
  *       UDP datagram per flow (distinct source port / destination port
  *       pairs) through R; prints R's conntrack entries, the heap growth
@@ -210,14 +213,19 @@ struct net {
 	int ia, ib;
 };
 
-static int run_ipt(struct tn_stack *s, const char *line)
+/* One `iptables ...` line on stack s; its output in out (may be NULL). */
+static int run_ipt(struct tn_stack *s, const char *line, char *out, size_t cap)
 {
-	char buf[256], *argv[32], out[1024];
+	char buf[256], *argv[32], err[1024];
+	if (!out) {
+		out = err;
+		cap = sizeof(err);
+	}
 	snprintf(buf, sizeof(buf), "%s", line);
 	int argc = 0;
 	for (char *p = strtok(buf, " "); p && argc < 32; p = strtok(NULL, " "))
 		argv[argc++] = p;
-	FILE *f = fmemopen(out, sizeof(out), "w");
+	FILE *f = fmemopen(out, cap, "w");
 	if (!f)
 		return -1;
 	int rc = tn_ipt_run(s, argc, argv, NULL, 0, f);
@@ -225,6 +233,19 @@ static int run_ipt(struct tn_stack *s, const char *line)
 	if (rc)
 		fprintf(stderr, "nat_conn: %s: %s\n", line, out);
 	return rc;
+}
+
+/* Packets the MASQUERADE rule has seen: the nat table is consulted for a
+ * connection's first packet only, so this counts new NAT mappings. */
+static uint64_t masq_packets(struct tn_stack *r)
+{
+	char out[2048];
+	if (run_ipt(r, "iptables -t nat -L POSTROUTING -n -v -x", out, sizeof(out)))
+		return 0;
+	for (char *l = strtok(out, "\n"); l; l = strtok(NULL, "\n"))
+		if (strstr(l, "MASQUERADE"))
+			return strtoull(l, NULL, 10);
+	return 0;
 }
 
 static int setup(struct net *n)
@@ -248,7 +269,7 @@ static int setup(struct net *n)
 	    tern_addr_add(n->b, n->ib, ADDR_B, 24) < 0 || tern_route_add(n->a, 0, 0, ADDR_RA, n->ia, 0) < 0 ||
 	    tern_sysctl_set(n->r, "net.ipv4.ip_forward", "1") < 0)
 		return -1;
-	return run_ipt(n->r, "iptables -t nat -A POSTROUTING -o natc-rb -j MASQUERADE");
+	return run_ipt(n->r, "iptables -t nat -A POSTROUTING -o natc-rb -j MASQUERADE", NULL, 0);
 }
 
 static void net_free(struct net *n)
@@ -317,21 +338,30 @@ static int bench_tern(double secs, int inflight)
 	uint64_t dur = (uint64_t)(secs * 1e9);
 	tern_loop(&n, &c, &v, now_ns() + dur / 10, true); /* warm-up: ARP, caches */
 	const struct tn_ct_stats s0 = n.r->ct->stats;
+	uint64_t masq0 = masq_packets(n.r);
 	uint64_t done0 = c.done, err0 = c.errors, acc0 = v.accepted, cpu0 = cpu_ns(), start = now_ns();
 	uint64_t r_ns = tern_loop(&n, &c, &v, start + dur, true);
 	uint64_t wall = now_ns() - start, cpu = cpu_ns() - cpu0;
 	const struct tn_ct_stats s1 = n.r->ct->stats;
+	uint64_t masq1 = masq_packets(n.r);
 	uint64_t done = c.done - done0;
 	/* Let the connections in flight end, then see what R holds. */
 	for (uint64_t t = now_ns(), stop = t + 1000000000ull; c.open && t < stop; t = now_ns())
 		tern_loop(&n, &c, &v, t + 1000000ull, false);
 	char st[256];
 	states(n.r, st, sizeof(st));
-	printf("tern cps=%.0f router_ns=%.0f done=%llu errors=%llu accepted=%llu inflight=%d wall_s=%.3f cpu=%.3f "
-	       "ct_new=%llu ct_insert=%llu ct_drop=%llu ct_invalid=%llu ct_count=%u ct_states=%s left_open=%d\n",
-	       (double)done * 1e9 / (double)wall, done ? (double)r_ns / (double)done : 0.0, (unsigned long long)done,
+	/* The time in R's poll is wall time: on a shared core it includes
+	 * time the process was not running.  Scaled by the process's share
+	 * of the core over the run, it estimates R's CPU. */
+	double share = (double)cpu / (double)wall;
+	printf("tern cps=%.0f per_cpu_cps=%.0f router_ns=%.0f router_cpu_ns=%.0f done=%llu errors=%llu accepted=%llu inflight=%d wall_s=%.3f cpu=%.3f "
+	       "nat_new=%llu ct_new=%llu ct_insert=%llu ct_drop=%llu ct_invalid=%llu ct_count=%u ct_states=%s left_open=%d\n",
+	       (double)done * 1e9 / (double)wall, cpu ? (double)done * 1e9 / (double)cpu : 0.0,
+	       done ? (double)r_ns / (double)done : 0.0, done ? (double)r_ns * (share < 1 ? share : 1) / (double)done : 0.0,
+	       (unsigned long long)done,
 	       (unsigned long long)(c.errors - err0), (unsigned long long)(v.accepted - acc0), inflight,
-	       (double)wall / 1e9, (double)cpu / (double)wall, (unsigned long long)(s1.new_ - s0.new_),
+	       (double)wall / 1e9, share, (unsigned long long)(masq1 - masq0),
+	       (unsigned long long)(s1.new_ - s0.new_),
 	       (unsigned long long)(s1.insert - s0.insert), (unsigned long long)(s1.drop - s0.drop),
 	       (unsigned long long)(s1.invalid - s0.invalid), tn_ct_count(n.r), st, c.open);
 	net_free(&n);
