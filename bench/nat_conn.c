@@ -21,7 +21,9 @@
  *       by the process's CPU share: for a shared core), nat_new (the
  *       MASQUERADE rule's packet counter: new NAT mappings), R's conntrack
  *       counters over the run (entries created, inserted, dropped) and the
- *       states its entries are in at the end.
+ *       states its entries are in at the end.  With `plain` after
+ *       INFLIGHT: the same without NAT (no rule, so no conntrack; B routes
+ *       back through R), printed as tern-plain: what NAT costs.
  *   nat_conn tern-mem FLOWS            the same three stacks; A sends one
  *       UDP datagram per flow (distinct source port / destination port
  *       pairs) through R; prints R's conntrack entries, the heap growth
@@ -248,7 +250,9 @@ static uint64_t masq_packets(struct tn_stack *r)
 	return 0;
 }
 
-static int setup(struct net *n)
+/* nat: R masquerades and B has no route to A; without, R only forwards
+ * (no rule, so no conntrack) and B routes back through it. */
+static int setup(struct net *n, bool nat)
 {
 	uint64_t t = now_ns();
 	struct tern_config ca = {.name = "natc-a", .seed = 1, .now = t}, cr = {.name = "natc-r", .seed = 2, .now = t},
@@ -263,12 +267,13 @@ static int setup(struct net *n)
 	n->ia = tern_dev_attach(n->a, da);
 	n->ib = tern_dev_attach(n->b, db);
 	int ira = tern_dev_attach(n->r, dra), irb = tern_dev_attach(n->r, drb);
-	/* B gets no route to A's network: only translated traffic comes back. */
 	if (n->ia < 0 || ira < 0 || irb < 0 || n->ib < 0 || tern_addr_add(n->a, n->ia, ADDR_A, 24) < 0 ||
 	    tern_addr_add(n->r, ira, ADDR_RA, 24) < 0 || tern_addr_add(n->r, irb, ADDR_RB, 24) < 0 ||
 	    tern_addr_add(n->b, n->ib, ADDR_B, 24) < 0 || tern_route_add(n->a, 0, 0, ADDR_RA, n->ia, 0) < 0 ||
 	    tern_sysctl_set(n->r, "net.ipv4.ip_forward", "1") < 0)
 		return -1;
+	if (!nat)
+		return tern_route_add(n->b, 0, 0, ADDR_RB, n->ib, 0);
 	return run_ipt(n->r, "iptables -t nat -A POSTROUTING -o natc-rb -j MASQUERADE", NULL, 0);
 }
 
@@ -323,12 +328,12 @@ static uint64_t tern_loop(struct net *n, struct client *c, struct server *v, uin
 	return r_ns;
 }
 
-static int bench_tern(double secs, int inflight)
+static int bench_tern(double secs, int inflight, bool nat)
 {
 	struct net n = {0};
 	struct client c = {.e.st = NULL, .inflight = inflight};
 	struct server v = {0};
-	if (setup(&n) < 0)
+	if (setup(&n, nat) < 0)
 		goto fail;
 	c.e.st = n.a;
 	v.e.st = n.b;
@@ -337,26 +342,29 @@ static int bench_tern(double secs, int inflight)
 		goto fail;
 	uint64_t dur = (uint64_t)(secs * 1e9);
 	tern_loop(&n, &c, &v, now_ns() + dur / 10, true); /* warm-up: ARP, caches */
-	const struct tn_ct_stats s0 = n.r->ct->stats;
-	uint64_t masq0 = masq_packets(n.r);
+	static const struct tn_ct_stats none;
+	const struct tn_ct_stats s0 = nat ? n.r->ct->stats : none;
+	uint64_t masq0 = nat ? masq_packets(n.r) : 0;
 	uint64_t done0 = c.done, err0 = c.errors, acc0 = v.accepted, cpu0 = cpu_ns(), start = now_ns();
 	uint64_t r_ns = tern_loop(&n, &c, &v, start + dur, true);
 	uint64_t wall = now_ns() - start, cpu = cpu_ns() - cpu0;
-	const struct tn_ct_stats s1 = n.r->ct->stats;
-	uint64_t masq1 = masq_packets(n.r);
+	const struct tn_ct_stats s1 = nat ? n.r->ct->stats : none;
+	uint64_t masq1 = nat ? masq_packets(n.r) : 0;
 	uint64_t done = c.done - done0;
 	/* Let the connections in flight end, then see what R holds. */
 	for (uint64_t t = now_ns(), stop = t + 1000000000ull; c.open && t < stop; t = now_ns())
 		tern_loop(&n, &c, &v, t + 1000000ull, false);
+	for (int i = 0; i < 10; i++) /* the last RSTs through R, even if descheduled above */
+		tern_loop(&n, &c, &v, now_ns() + 1, false);
 	char st[256];
 	states(n.r, st, sizeof(st));
 	/* The time in R's poll is wall time: on a shared core it includes
 	 * time the process was not running.  Scaled by the process's share
 	 * of the core over the run, it estimates R's CPU. */
 	double share = (double)cpu / (double)wall;
-	printf("tern cps=%.0f per_cpu_cps=%.0f router_ns=%.0f router_cpu_ns=%.0f done=%llu errors=%llu accepted=%llu inflight=%d wall_s=%.3f cpu=%.3f "
+	printf("%s cps=%.0f per_cpu_cps=%.0f router_ns=%.0f router_cpu_ns=%.0f done=%llu errors=%llu accepted=%llu inflight=%d wall_s=%.3f cpu=%.3f "
 	       "nat_new=%llu ct_new=%llu ct_insert=%llu ct_drop=%llu ct_invalid=%llu ct_count=%u ct_states=%s left_open=%d\n",
-	       (double)done * 1e9 / (double)wall, cpu ? (double)done * 1e9 / (double)cpu : 0.0,
+	       nat ? "tern" : "tern-plain", (double)done * 1e9 / (double)wall, cpu ? (double)done * 1e9 / (double)cpu : 0.0,
 	       done ? (double)r_ns / (double)done : 0.0, done ? (double)r_ns * (share < 1 ? share : 1) / (double)done : 0.0,
 	       (unsigned long long)done,
 	       (unsigned long long)(c.errors - err0), (unsigned long long)(v.accepted - acc0), inflight,
@@ -389,7 +397,7 @@ static int bench_tern_mem(long flows)
 {
 	struct net n = {0};
 	int ns = nsocks(flows), *fd = calloc((size_t)ns, sizeof(int));
-	if (!fd || setup(&n) < 0)
+	if (!fd || setup(&n, true) < 0)
 		goto fail;
 	for (int i = 0; i < ns; i++)
 		if ((fd[i] = tern_socket(n.a, AF_INET, SOCK_DGRAM, 0)) < 0)
@@ -627,7 +635,7 @@ int main(int argc, char **argv)
 	if (inflight < 1 || inflight > 4096)
 		inflight = 64;
 	if (!strcmp(cmd, "tern") && secs > 0)
-		return bench_tern(secs, inflight);
+		return bench_tern(secs, inflight, !(argc >= 5 && !strcmp(argv[4], "plain")));
 	if (!strcmp(cmd, "tern-mem") && argc >= 3 && atol(argv[2]) > 0)
 		return bench_tern_mem(atol(argv[2]));
 	if (!strcmp(cmd, "server") && secs > 0)
@@ -636,7 +644,7 @@ int main(int argc, char **argv)
 		return linux_client(secs, inflight);
 	if (!strcmp(cmd, "linux-mem") && argc >= 5 && atol(argv[2]) > 0)
 		return linux_mem(atol(argv[2]), argv[3], argv[4]);
-	fprintf(stderr, "usage: nat_conn tern SECONDS [INFLIGHT] | tern-mem FLOWS | server SECONDS | "
+	fprintf(stderr, "usage: nat_conn tern SECONDS [INFLIGHT [plain]] | tern-mem FLOWS | server SECONDS | "
 			"client SECONDS [INFLIGHT] | linux-mem FLOWS NS_A NS_R\n");
 	return 2;
 }

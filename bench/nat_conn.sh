@@ -8,14 +8,17 @@
 #   `iptables -t nat -A POSTROUTING -o nbr1 -j MASQUERADE`) --veth--
 #   namespace B (198.18.2.1, no route back to A)
 #
-# First the memory: `nat_conn linux-mem FLOWS` sends one UDP datagram per
-# flow from A and measures R's new conntrack entries (nf_conntrack_count)
-# and the kernel's slab growth per entry.  Then the rate: `nat_conn server`
-# in B, `nat_conn client SECONDS INFLIGHT` in A; R's MASQUERADE rule
+# First the rate without NAT (R only forwards; B routes back: no rule, so
+# no conntrack), printed as linux-plain.  Then, with R masquerading and B
+# without a route back, the memory: `nat_conn linux-mem FLOWS` sends one
+# UDP datagram per flow from A and measures R's new conntrack entries
+# (nf_conntrack_count) and the kernel's slab growth per entry.  Then the
+# rate through the NAT: `nat_conn server` in B, `nat_conn client SECONDS INFLIGHT` in A; R's MASQUERADE rule
 # counter and conntrack drop counter (/proc/net/stat/nf_conntrack, what
 # `conntrack -S` shows) are read before and after, and the TCP states of
 # R's entries at the end (/proc/net/nf_conntrack, what `conntrack -L`
 # shows).  Prints
+#   linux-plain cps=C done=N errors=N accepted=N
 #   linux-mem flows=N entries=N slab_per_entry=B ...
 #   linux cps=C done=N errors=N accepted=N nat_new=N ct_drop=N ct_count=N ct_states=...
 # Nothing is pinned: client, the veths' softirq forwarding (in R) and the
@@ -43,6 +46,24 @@ linux_addr "$NS_R" nbr1 198.18.2.254/24
 linux_addr "$NS_B" nbb0 198.18.2.1/24
 ip -n "$NS_A" route add default via 198.18.1.254
 ip netns exec "$NS_R" sysctl -qw net.ipv4.ip_forward=1
+
+# conn_run: server in B, client in A; their results in $IT_TMP/server, client.
+conn_run() {
+	ip netns exec "$NS_B" "$BIN" server "$(awk -v s="$SECS" 'BEGIN {print s * 1.1 + 2}')" >"$IT_TMP/server" &
+	local spid=$!
+	sleep 0.3
+	ip netns exec "$NS_A" "$BIN" client "$SECS" "$INFLIGHT" >"$IT_TMP/client" || fail "client: $(cat "$IT_TMP/client")"
+	wait $spid
+}
+
+# Plain forwarding first, while R has no rule (so no conntrack): B routes
+# back through R.  What NAT adds is the difference.
+ip -n "$NS_B" route add default via 198.18.2.254
+ip netns exec "$NS_A" ping -c1 -W2 198.18.2.1 >/dev/null || fail "no path A -> B"
+conn_run
+echo "linux-plain $(cat "$IT_TMP/client") $(cat "$IT_TMP/server")"
+ip -n "$NS_B" route del default via 198.18.2.254
+
 ip netns exec "$NS_R" iptables -t nat -A POSTROUTING -o nbr1 -j MASQUERADE || fail "iptables MASQUERADE"
 ip netns exec "$NS_A" ping -c1 -W2 198.18.2.1 >/dev/null || fail "no path A -> B through the NAT"
 
@@ -68,13 +89,9 @@ ct_stat() {
 masq() { ip netns exec "$NS_R" iptables -t nat -L POSTROUTING -n -v -x | awk '/MASQUERADE/ {print $1; exit}'; }
 masq0=$(masq)
 drop0=$(ct_stat drop)
-ip netns exec "$NS_B" "$BIN" server "$(awk -v s="$SECS" 'BEGIN {print s * 1.1 + 2}')" >"$IT_TMP/server" &
-spid=$!
-sleep 0.3
-ip netns exec "$NS_A" "$BIN" client "$SECS" "$INFLIGHT" >"$IT_TMP/client" || fail "client: $(cat "$IT_TMP/client")"
+conn_run
 masq1=$(masq)
 drop1=$(ct_stat drop)
-wait $spid
 count=$(ip netns exec "$NS_R" cat /proc/sys/net/netfilter/nf_conntrack_count)
 states=none
 if ip netns exec "$NS_R" test -r /proc/net/nf_conntrack; then
