@@ -2,7 +2,7 @@
 # Linux as the NAT gateway of bench/nat_conn.c: the same connection loop
 # and the same UDP flows, through a Linux router that masquerades.
 #
-#   bench/nat_conn.sh SECONDS BIN FLOWS [INFLIGHT]
+#   bench/nat_conn.sh SECONDS BIN FLOWS [INFLIGHT [CPU]]
 #
 #   namespace A (198.18.1.1) --veth-- namespace R (forwarding,
 #   `iptables -t nat -A POSTROUTING -o nbr1 -j MASQUERADE`) --veth--
@@ -21,8 +21,8 @@
 #   linux-plain cps=C done=N errors=N accepted=N
 #   linux-mem flows=N entries=N slab_per_entry=B ...
 #   linux cps=C done=N errors=N accepted=N nat_new=N ct_drop=N ct_count=N ct_states=...
-# Nothing is pinned: client, the veths' softirq forwarding (in R) and the
-# server share the machine's cores.  Needs root, ip and iptables (exits 77
+# Unless CPU is given, nothing is pinned: client, the veths' softirq
+# forwarding (in R) and the server share the machine's cores.  Needs root, ip and iptables (exits 77
 # otherwise).
 cd "$(dirname "$0")/.." || exit 1
 . tests/interop/lib.sh
@@ -32,6 +32,11 @@ SECS=${1:-3}
 BIN=$(readlink -f "${2:-build/bench/nat_conn}")
 FLOWS=${3:-100000}
 INFLIGHT=${4:-64}
+# CPU: client and server pinned to it (taskset), so the veths' softirq
+# forwarding, which runs in the sending process's context, is there too:
+# Linux on one core, as tern.
+PIN=()
+[ -n "${5:-}" ] && command -v taskset >/dev/null && PIN=(taskset -c "$5")
 
 ns_new NS_A natba
 ns_new NS_R natbr
@@ -49,10 +54,10 @@ ip netns exec "$NS_R" sysctl -qw net.ipv4.ip_forward=1
 
 # conn_run: server in B, client in A; their results in $IT_TMP/server, client.
 conn_run() {
-	ip netns exec "$NS_B" "$BIN" server "$(awk -v s="$SECS" 'BEGIN {print s * 1.1 + 2}')" >"$IT_TMP/server" &
+	ip netns exec "$NS_B" "${PIN[@]}" "$BIN" server "$(awk -v s="$SECS" 'BEGIN {print s * 1.1 + 2}')" >"$IT_TMP/server" &
 	local spid=$!
 	sleep 0.3
-	ip netns exec "$NS_A" "$BIN" client "$SECS" "$INFLIGHT" >"$IT_TMP/client" || fail "client: $(cat "$IT_TMP/client")"
+	ip netns exec "$NS_A" "${PIN[@]}" "$BIN" client "$SECS" "$INFLIGHT" >"$IT_TMP/client" || fail "client: $(cat "$IT_TMP/client")"
 	wait $spid
 }
 
