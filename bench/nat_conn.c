@@ -328,6 +328,16 @@ static uint64_t tern_loop(struct net *n, struct client *c, struct server *v, uin
 	return r_ns;
 }
 
+static void pump(struct net *n, int rounds)
+{
+	for (int i = 0; i < rounds; i++) {
+		uint64_t t = now_ns();
+		tern_poll(n->a, t);
+		tern_poll(n->r, t);
+		tern_poll(n->b, t);
+	}
+}
+
 static int bench_tern(double secs, int inflight, bool nat)
 {
 	struct net n = {0};
@@ -354,8 +364,7 @@ static int bench_tern(double secs, int inflight, bool nat)
 	/* Let the connections in flight end, then see what R holds. */
 	for (uint64_t t = now_ns(), stop = t + 1000000000ull; c.open && t < stop; t = now_ns())
 		tern_loop(&n, &c, &v, t + 1000000ull, false);
-	for (int i = 0; i < 10; i++) /* the last RSTs through R, even if descheduled above */
-		tern_loop(&n, &c, &v, now_ns() + 1, false);
+	pump(&n, 20); /* the last RSTs through R, however little the loop above ran */
 	char st[256];
 	states(n.r, st, sizeof(st));
 	/* The time in R's poll is wall time: on a shared core it includes
@@ -382,16 +391,6 @@ fail:
 /* The flows of the memory measurement: socket i / PORTS_PER_SOCK (its own
  * source port), destination port 1 + i % PORTS_PER_SOCK. */
 static int nsocks(long flows) { return (int)((flows + PORTS_PER_SOCK - 1) / PORTS_PER_SOCK); }
-
-static void pump(struct net *n, int rounds)
-{
-	for (int i = 0; i < rounds; i++) {
-		uint64_t t = now_ns();
-		tern_poll(n->a, t);
-		tern_poll(n->r, t);
-		tern_poll(n->b, t);
-	}
-}
 
 static int bench_tern_mem(long flows)
 {
