@@ -704,7 +704,8 @@ static int run_light(long n, int sample)
 	       "keepalive_cpu_s=%.2f keepalive_server_cpu_s=%.2f keepalive_server_us_per_probe=%.2f "
 	       "teardown_cpu_s=%.2f teardown_server_cpu_s=%.2f close_bad=%ld left_tcbs=%u left_bufs=%u "
 	       "retrans_segs=%lld client_faults=%llu client_dup_in=%llu client_frames_in=%llu\n",
-	       n, (long long)est, open, r.errors, (n + LC_NPORTS - 1) / LC_NPORTS, (double)setup_cpu / 1e9,
+	       n, (long long)est, open, r.errors, (n + LC_NPORTS - 1) / LC_NPORTS,
+	       (double)setup_cpu / 1e9,
 	       (double)setup_srv / 1e9, (double)setup_cli / 1e9, (double)n / ((double)setup_cpu / 1e9),
 	       (double)n / ((double)setup_srv / 1e9), (double)setup_virt / 1e9, (double)(rss1 - rss0) / (double)n,
 	       (double)(heap1 - heap0) / (double)n, (double)(acct_total(&a1) - acct_total(&a0)) / (double)n,

@@ -7,10 +7,10 @@
  * the right sequence numbers, acknowledges every segment that needs it
  * (data, keepalive probes, retransmissions, FIN) and closes with a FIN.
  *
- * Connection i is 4-tuple (addr0 + i / LC_NPORTS, LC_PORT_LO + i %
- * LC_NPORTS) -> (srv_addr, srv_port), so the client side of the server's
- * table spans many addresses and the 65,535-port limit of one address does
- * not bind.  Its ISN is a hash of i and a key, the server's ISN is learned
+ * Connection i is 4-tuple (addr0 + i / ports, LC_PORT_LO + i % ports) ->
+ * (srv_addr, srv_port), ports being LC_NPORTS unless the caller sets
+ * fewer, so the client side of the server's table spans many addresses and
+ * the 65,535-port limit of one address does not bind.  Its ISN is a hash of i and a key, the server's ISN is learned
  * from the SYN-ACK, and the bytes each way are counted: that is all it
  * keeps.  What it never does: retransmit on a timer (the memlink loses
  * nothing the client sends; it holds frames back while the ring is full),
@@ -62,6 +62,7 @@ struct light_client {
 	struct lc_conn *conn;     /* by connection index */
 	long n;
 	uint32_t srv_addr, addr0; /* host order */
+	uint32_t ports;           /* client ports per address (LC_NPORTS) */
 	uint16_t srv_port;
 	uint32_t key;             /* ISN generation */
 	struct tn_pkt **out;      /* built, not yet taken by the memlink */
@@ -79,8 +80,8 @@ static inline uint32_t lc_isn(const struct light_client *lc, long i) { return lc
 /* Payload byte k of connection i; the server echoes it, so byte k coming
  * back must be the same. */
 static inline uint8_t lc_byte(long i, uint32_t k) { return (uint8_t)lc_mix((uint64_t)i * 4096 + k + 1); }
-static inline uint32_t lc_addr(const struct light_client *lc, long i) { return lc->addr0 + (uint32_t)(i / LC_NPORTS); }
-static inline uint16_t lc_port(long i) { return (uint16_t)(LC_PORT_LO + i % LC_NPORTS); }
+static inline uint32_t lc_addr(const struct light_client *lc, long i) { return lc->addr0 + (uint32_t)(i / lc->ports); }
+static inline uint16_t lc_port(const struct light_client *lc, long i) { return (uint16_t)(LC_PORT_LO + i % lc->ports); }
 static inline uint32_t lc_snd_nxt(const struct light_client *lc, long i)
 {
 	const struct lc_conn *c = &lc->conn[i];
@@ -91,9 +92,9 @@ static inline uint32_t lc_rcv_nxt(const struct lc_conn *c) { return c->srv_isn +
 /* The connection a frame to (addr, port) is for, or -1. */
 static inline long lc_index(const struct light_client *lc, uint32_t addr, uint16_t port)
 {
-	if (addr < lc->addr0 || port < LC_PORT_LO)
+	if (addr < lc->addr0 || port < LC_PORT_LO || port - LC_PORT_LO >= (long)lc->ports)
 		return -1;
-	long i = (long)(addr - lc->addr0) * LC_NPORTS + (port - LC_PORT_LO);
+	long i = (long)(addr - lc->addr0) * lc->ports + (port - LC_PORT_LO);
 	return i < lc->n ? i : -1;
 }
 
@@ -104,6 +105,7 @@ static inline int lc_init(struct light_client *lc, struct tn_dev *dev, struct lc
 	memset(lc, 0, sizeof(*lc));
 	lc->dev = dev, lc->conn = conn, lc->n = n;
 	lc->srv_addr = srv_addr, lc->srv_port = srv_port, lc->addr0 = addr0, lc->key = 1;
+	lc->ports = LC_NPORTS;
 	lc->mp = tn_mempool_new(LC_POOL);
 	lc->outcap = 1024;
 	lc->out = malloc(lc->outcap * sizeof(*lc->out));
@@ -146,7 +148,7 @@ static inline void lc_emit(struct light_client *lc, long i, uint32_t seq, uint16
 		lc->st.nomem++;
 		return;
 	}
-	struct tn_tcp_hdr th = {.sport = lc_port(i), .dport = lc->srv_port, .seq = seq, .flags = flags, .win = 65535};
+	struct tn_tcp_hdr th = {.sport = lc_port(lc, i), .dport = lc->srv_port, .seq = seq, .flags = flags, .win = 65535};
 	if (flags & TN_TCP_SYN)
 		th.opt.has_mss = true, th.opt.mss = 1460, th.opt.sack_ok = true;
 	else
