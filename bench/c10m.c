@@ -1,9 +1,14 @@
 /* C10M: N concurrent ESTABLISHED TCP connections in one process, a client
  * stack and a server stack joined by a memlink, on a virtual clock.
  *
- *   c10m N [SAMPLE]      (N: 100000, 1000000, 10000000; SAMPLE: 1000)
+ *   c10m N [SAMPLE]          (N: 100000, 1000000, 10000000; SAMPLE: 1000)
+ *   c10m --light N [SAMPLE]  one tern server, the clients a test harness
  *
- * The client has 8 addresses (198.18.0.10-17: TN_MAX_ADDRS is 8 per
+ * --light (see "light mode" below): only the server is a tern stack; the
+ * clients are bench/light_client.h, 8 bytes per connection, so what is
+ * measured is what a server holding N connections costs.  Without it, the
+ * two-stack mode:
+ * the client has 8 addresses (198.18.0.10-17: TN_MAX_ADDRS is 8 per
  * interface) and binds every socket to an explicit (address, port) with
  * SO_REUSEADDR, ports 1024-65535; the server listens on as many ports as
  * N needs (8 x 64,512 = 516,096 connections per server port), so every
