@@ -159,7 +159,8 @@ static inline void lc_emit(struct light_client *lc, long i, uint32_t seq, uint16
 	uint8_t *ip = tn_pkt_put(p, ih.tot_len);
 	tn_ipv4_emit(&ih, ip, TN_IPV4_HLEN);
 	tn_tcp_emit(&th, ip + TN_IPV4_HLEN, tlen - len);
-	memcpy(ip + ih.tot_len - len, data, len);
+	if (len) /* data is NULL on a bare segment */
+		memcpy(ip + ih.tot_len - len, data, len);
 	uint32_t sum = tn_csum_pseudo4(ih.src, ih.dst, 6, tlen);
 	tn_put16(ip + TN_IPV4_HLEN + 16, tn_csum_fold(tn_csum_partial(ip + TN_IPV4_HLEN, tlen, sum)));
 	lc_queue(lc, p);
