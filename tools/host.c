@@ -1112,6 +1112,13 @@ int cmd_host(int argc, char **argv)
 			fprintf(stderr, "tern: --cores %u: %s\n", ncores, strerror(errno));
 			return 1;
 		}
+		/* an iperf3 test is a control connection and its streams, which
+		 * must meet in one server: its port's flows all go to core 0 */
+		for (int i = 0; i < h.niperf3; i++)
+			if (tn_steer_pin_port(cs.g, 6, (uint16_t)h.iperf3_port[i], 0) < 0) {
+				fprintf(stderr, "tern: --iperf3 %d with --cores: %s\n", h.iperf3_port[i], strerror(errno));
+				return 1;
+			}
 	} else {
 		cs.h = &h;
 	}

@@ -174,6 +174,27 @@ struct tn_pkt *tn_pkt_from_bytes(struct tn_mempool *mp, const void *b, uint32_t 
 	return c;
 }
 
+struct tn_pkt *tn_pkt_from_bytes_chain(struct tn_mempool *mp, const void *b, uint32_t len)
+{
+	const uint8_t *src = b;
+	struct tn_pkt *head = NULL;
+	do {
+		uint32_t n = len < TN_PKT_DATAROOM ? len : TN_PKT_DATAROOM;
+		struct tn_pkt *seg = tn_pkt_from_bytes(mp, src, n);
+		if (!seg) {
+			tn_pkt_free(head);
+			return NULL;
+		}
+		if (head)
+			tn_pkt_chain(head, seg);
+		else
+			head = seg;
+		src += n;
+		len -= n;
+	} while (len);
+	return head;
+}
+
 void tn_pkt_chain(struct tn_pkt *head, struct tn_pkt *tail)
 {
 	struct tn_pkt *s = head;

@@ -148,6 +148,9 @@ int tn_pkt_copy_out(const struct tn_pkt *p, uint32_t off, void *dst, uint32_t n)
 struct tn_pkt *tn_pkt_copy(struct tn_mempool *mp, const struct tn_pkt *p);
 /* Allocate a packet holding a copy of a byte buffer (len <= data room). */
 struct tn_pkt *tn_pkt_from_bytes(struct tn_mempool *mp, const void *b, uint32_t len);
+/* The same for any length: a chain of full data rooms (a GRO'd or TSO
+ * frame of up to 64 KiB); NULL, nothing held, when the pool runs out. */
+struct tn_pkt *tn_pkt_from_bytes_chain(struct tn_mempool *mp, const void *b, uint32_t len);
 /* Make sure the first n bytes of the chain are in the head segment (moving
  * bytes up from later segments); 0, or -1 if the chain is shorter. */
 int tn_pkt_may_pull(struct tn_pkt *p, uint32_t n);

@@ -126,6 +126,13 @@ const uint8_t *tn_steer_key(const struct tn_steer_group *g);
 struct tn_dev *tn_steer_new(struct tn_steer_group *g, unsigned core, struct tn_dev *lower);
 /* The device a steering device wraps, NULL if d is not one. */
 struct tn_dev *tn_steer_lower(const struct tn_dev *d);
+/* Steer every TCP (proto 6) or UDP (17) flow whose local port is `port`
+ * to `core`, whatever its hash, as `ethtool -N IF flow-type tcp4 dst-port
+ * PORT action CORE` does on a NIC: for a service whose connections must
+ * meet on one core (iperf3's control and data connections share one test).
+ * Only before the cores run.  0, or -1 with errno (EINVAL, ENOSPC). */
+#define TN_STEER_MAX_PINS 16
+int tn_steer_pin_port(struct tn_steer_group *g, uint8_t proto, uint16_t port, unsigned core);
 /* The core a frame (of the group's framing) belongs to, or TN_STEER_ALL. */
 int tn_steer_classify(const struct tn_steer_group *g, const uint8_t *frame, uint32_t len);
 /* Counters of one core (any thread may read them). */

@@ -31,8 +31,16 @@ struct steer_core {
 	_Atomic uint64_t st[TN_STEER_NSTATS];
 };
 
+struct steer_pin {
+	uint8_t proto;
+	uint16_t port;
+	uint16_t core;
+};
+
 struct tn_steer_group {
 	unsigned n;
+	struct steer_pin pins[TN_STEER_MAX_PINS]; /* set before the cores run */
+	unsigned npins;
 	enum tn_dev_framing framing;
 	uint8_t key[TN_RSS_KEY_LEN];
 	struct tn_ring **rings;         /* rings[from * n + to], NULL on the diagonal */
@@ -111,6 +119,38 @@ const uint8_t *tn_steer_key(const struct tn_steer_group *g) { return g->key; }
 static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
 static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 
+int tn_steer_pin_port(struct tn_steer_group *g, uint8_t proto, uint16_t port, unsigned core)
+{
+	if (core >= g->n || (proto != 6 && proto != 17)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (g->npins == TN_STEER_MAX_PINS) {
+		errno = ENOSPC;
+		return -1;
+	}
+	g->pins[g->npins++] = (struct steer_pin){.proto = proto, .port = port, .core = (uint16_t)core};
+	return 0;
+}
+
+/* The core a local port is pinned to, or -1. */
+static int pinned(const struct tn_steer_group *g, uint8_t proto, uint16_t local_port)
+{
+	for (unsigned i = 0; i < g->npins; i++)
+		if (g->pins[i].proto == proto && g->pins[i].port == local_port)
+			return g->pins[i].core;
+	return -1;
+}
+
+/* The core of a TCP/UDP flow seen from its local end: a pinned port's
+ * core, else the Toeplitz hash's (over the packet as received). */
+static int flow_core(const struct tn_steer_group *g, uint8_t proto, uint32_t src, uint32_t dst, uint16_t sport,
+		     uint16_t dport, uint16_t local_port)
+{
+	int pin = g->npins ? pinned(g, proto, local_port) : -1;
+	return pin >= 0 ? pin : (int)tn_rss_queue(tn_rss_hash_v4(g->key, src, dst, sport, dport), g->n);
+}
+
 /* The core an IPv4 packet belongs to, or -1 for "core 0, not a flow". */
 static int classify_ip(const struct tn_steer_group *g, const uint8_t *ip, uint32_t len)
 {
@@ -125,7 +165,7 @@ static int classify_ip(const struct tn_steer_group *g, const uint8_t *ip, uint32
 	const uint8_t *l4 = ip + ihl;
 	uint32_t l4len = len - ihl;
 	if (!frag && (proto == 6 || proto == 17) && l4len >= 4)
-		return (int)tn_rss_queue(tn_rss_hash_v4(g->key, src, dst, rd16(l4), rd16(l4 + 2)), g->n);
+		return flow_core(g, proto, src, dst, rd16(l4), rd16(l4 + 2), rd16(l4 + 2));
 	if (!frag && proto == 1 && l4len >= 8) {
 		uint8_t type = l4[0];
 		/* An error quoting one of our packets: that flow's core, found by
@@ -134,8 +174,8 @@ static int classify_ip(const struct tn_steer_group *g, const uint8_t *ip, uint32
 			const uint8_t *q = l4 + 8;
 			uint32_t qihl = (uint32_t)(q[0] & 15) * 4;
 			if (q[0] >> 4 == 4 && qihl >= 20 && l4len >= 8 + qihl + 4 && (q[9] == 6 || q[9] == 17))
-				return (int)tn_rss_queue(tn_rss_hash_v4(g->key, rd32(q + 16), rd32(q + 12),
-									rd16(q + qihl + 2), rd16(q + qihl)), g->n);
+				return flow_core(g, q[9], rd32(q + 16), rd32(q + 12), rd16(q + qihl + 2), rd16(q + qihl),
+						 rd16(q + qihl));
 		}
 		return -1; /* echo requests and replies, other ICMP: core 0 */
 	}
@@ -178,7 +218,8 @@ static struct steer_frame *to_blob(const struct tn_pkt *p)
 
 static struct tn_pkt *from_blob(struct tn_mempool *mp, const struct steer_frame *f)
 {
-	struct tn_pkt *p = tn_pkt_from_bytes(mp, f->data, f->len);
+	/* a large GRO'd or TSO frame is more than one data room */
+	struct tn_pkt *p = tn_pkt_from_bytes_chain(mp, f->data, f->len);
 	if (!p)
 		return NULL;
 	p->flags |= f->flags;

@@ -71,3 +71,25 @@ linux_addr() {
 	ip netns exec "$1" ip addr add "$3" dev "$2" || fail "ip addr add $3 dev $2"
 	ip netns exec "$1" ip link set "$2" up
 }
+
+# iperf3_check NS ADDR MODE ARGS... : Linux's iperf3 client in NS against
+# ADDR (--json); fails unless both ends counted bytes, and for a MODE
+# starting with "bytes" (a -n run) the same bytes; prints the figures.
+iperf3_check() {
+	local ns=$1 addr=$2 mode=$3; shift 3
+	ip netns exec "$ns" timeout 60 iperf3 -c "$addr" --json "$@" >"$IT_TMP/$mode.json" 2>&1 ||
+		{ echo "iperf3 $*: $(tail -5 "$IT_TMP/$mode.json")"; return 1; }
+	python3 - "$IT_TMP/$mode.json" "$mode" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1])); mode = sys.argv[2]
+if "error" in r:
+    sys.exit("iperf3: " + r["error"])
+s, v = r["end"]["sum_sent"], r["end"]["sum_received"]
+if s["bytes"] <= 0 or v["bytes"] <= 0:
+    sys.exit(f"{mode}: no bytes")
+if mode.startswith("bytes") and s["bytes"] != v["bytes"]:
+    sys.exit(f"{mode}: sent {s['bytes']} but received {v['bytes']}")
+print(f"sent {s['bytes']} B, received {v['bytes']} B, {v['bits_per_second'] / 1e9:.2f} Gbit/s"
+      + (f", {s['retransmits']} retransmits" if "retransmits" in s else ""))
+PY
+}

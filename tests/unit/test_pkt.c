@@ -276,6 +276,33 @@ static void test_may_pull(void **state)
 	tn_mempool_free(mp);
 }
 
+/* Any length becomes a chain of full data rooms; a pool too small for it
+ * gives NULL and keeps nothing. */
+static void test_from_bytes_chain(void **state)
+{
+	(void)state;
+	struct tn_mempool *mp = tn_mempool_new(40);
+	static uint8_t b[65000];
+	for (uint32_t i = 0; i < sizeof(b); i++)
+		b[i] = (uint8_t)(i * 7 + (i >> 8));
+	uint32_t lens[] = {1, TN_PKT_DATAROOM, TN_PKT_DATAROOM + 1, 65000};
+	for (int k = 0; k < 4; k++) {
+		struct tn_pkt *p = tn_pkt_from_bytes_chain(mp, b, lens[k]);
+		assert_non_null(p);
+		assert_int_equal(p->pkt_len, lens[k]);
+		assert_int_equal(tn_mempool_in_use(mp), (lens[k] + TN_PKT_DATAROOM - 1) / TN_PKT_DATAROOM);
+		static uint8_t out[65000];
+		assert_int_equal(tn_pkt_copy_out(p, 0, out, lens[k]), 0);
+		assert_memory_equal(out, b, lens[k]);
+		tn_pkt_free(p);
+	}
+	struct tn_mempool *small = tn_mempool_new(10);
+	assert_null(tn_pkt_from_bytes_chain(small, b, 65000));
+	assert_int_equal(tn_mempool_in_use(small), 0);
+	tn_mempool_free(small);
+	tn_mempool_free(mp);
+}
+
 static void test_copy_and_from_bytes(void **state)
 {
 	(void)state;
@@ -447,6 +474,7 @@ int main(void)
 		cmocka_unit_test(test_chain_trim),
 		cmocka_unit_test(test_may_pull),
 		cmocka_unit_test(test_copy_and_from_bytes),
+		cmocka_unit_test(test_from_bytes_chain),
 		cmocka_unit_test(test_truesize),
 		cmocka_unit_test(test_pktq),
 		cmocka_unit_test(test_random_chains),

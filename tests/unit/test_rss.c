@@ -8,8 +8,10 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/rss.h"
+#include "link/dev.h"
 
 #define IP(a, b, c, d) ((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (uint32_t)(d))
 
@@ -128,6 +130,59 @@ static void test_many_connections(void **state)
 	assert_int_equal(bad, 0);
 }
 
+/* An Ethernet/IPv4/TCP frame (no payload) from src:sport to dst:dport. */
+static void tcp_frame(uint8_t *f, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport)
+{
+	memset(f, 0, 54);
+	f[12] = 0x08;
+	uint8_t *ip = f + 14;
+	ip[0] = 0x45;
+	ip[3] = 40;
+	ip[9] = 6;
+	for (int i = 0; i < 4; i++) {
+		ip[12 + i] = (uint8_t)(src >> (24 - 8 * i));
+		ip[16 + i] = (uint8_t)(dst >> (24 - 8 * i));
+	}
+	ip[20] = (uint8_t)(sport >> 8), ip[21] = (uint8_t)sport;
+	ip[22] = (uint8_t)(dport >> 8), ip[23] = (uint8_t)dport;
+}
+
+/* A pinned local port takes every flow to its core (inbound segments and
+ * ICMP errors quoting ours); other flows keep the hash's core. */
+static void test_pinned_port(void **state)
+{
+	struct tn_steer_group *g = tn_steer_group_new(4, TN_DEV_L2, NULL, 64);
+	assert_non_null(g);
+	assert_int_equal(tn_steer_pin_port(g, 6, 5201, 2), 0);
+	assert_int_equal(tn_steer_pin_port(g, 6, 80, 9), -1); /* no core 9 */
+	uint8_t f[128];
+	unsigned seen[4] = {0};
+	uint32_t me = 0xc6120002;
+	for (uint32_t i = 0; i < 400; i++) {
+		uint32_t peer = 0xc6120100 + i;
+		uint16_t port = (uint16_t)(30000 + i * 7);
+		tcp_frame(f, peer, me, port, 5201);
+		assert_int_equal(tn_steer_classify(g, f, 54), 2);
+		/* our segment from 5201 came back as an ICMP error quoting it */
+		uint8_t e[128] = {0};
+		memcpy(e, f, 14);
+		uint8_t *ip = e + 14, *icmp = ip + 20;
+		ip[0] = 0x45, ip[3] = 56 + 8, ip[9] = 1;
+		icmp[0] = 3, icmp[1] = 4;
+		tcp_frame(f, me, peer, 5201, port);
+		memcpy(icmp + 8, f + 14, 28);
+		assert_int_equal(tn_steer_classify(g, e, 14 + 20 + 8 + 28), 2);
+		/* any other port: the hash */
+		tcp_frame(f, peer, me, port, 5202);
+		int q = tn_steer_classify(g, f, 54);
+		assert_int_equal(q, (int)tn_rss_queue(tn_rss_hash_v4(tn_steer_key(g), peer, me, port, 5202), 4));
+		seen[q]++;
+	}
+	for (int c = 0; c < 4; c++)
+		assert_true(seen[c] > 50); /* the others still spread */
+	tn_steer_group_free(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -136,6 +191,7 @@ int main(void)
 		cmocka_unit_test(test_queue),
 		cmocka_unit_test(test_pick_port),
 		cmocka_unit_test(test_many_connections),
+		cmocka_unit_test(test_pinned_port),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
