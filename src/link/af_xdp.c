@@ -555,7 +555,8 @@ const struct tn_af_xdp_stats *tn_af_xdp_stats(const struct tn_dev *d) { return N
 /* Counted in sysfs rather than asked of ethtool: its channel counts mean
  * different things to different drivers (veth gives rx and tx, most NICs
  * combined), while queues/rx-N and tx-N are the real counts xsk_bind
- * checks a queue against, for every driver. */
+ * checks a queue against, for every driver.  It is sysfs as mounted: that
+ * of the namespace under `ip netns exec`, which remounts it. */
 #include <dirent.h>
 #include <net/if.h>
 #include <stdio.h>
