@@ -47,8 +47,16 @@ ip netns exec "$nst" sysctl -qw "net.ipv6.conf.$vt.disable_ipv6=1" 2>/dev/null
 ip netns exec "$nst" sysctl -qw net.ipv4.ip_forward=0
 
 # Does this kernel give us an AF_XDP socket at all?  (One core, queue 0.)
-ip netns exec "$nst" timeout 2 "$TERN" host --name axcprobe$$ --dev "$vt" --driver af_xdp \
-	--addr 198.18.70.2/24 >/dev/null 2>"$IT_TMP/probe.err"
+ip netns exec "$nst" "$TERN" host --name axcprobe$$ --dev "$vt" --driver af_xdp --addr 198.18.70.2/24 \
+	>/dev/null 2>"$IT_TMP/probe.err" &
+probe_pid=$!
+for _ in $(seq 100); do
+	grep -q "^tern: af_xdp $vt queue 0: " "$IT_TMP/probe.err" && break
+	kill -0 $probe_pid 2>/dev/null || break
+	sleep 0.1
+done
+kill -TERM $probe_pid 2>/dev/null
+wait $probe_pid
 grep -q "^tern: af_xdp $vt queue 0: " "$IT_TMP/probe.err" ||
 	skip "the kernel refuses AF_XDP: $(grep '^tern:' "$IT_TMP/probe.err" | head -1)"
 
