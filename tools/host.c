@@ -1103,12 +1103,21 @@ static void print_exit_stats(struct host *h)
 }
 
 /* One AF_XDP socket per queue: core k binds queue (--queue) + k, which the
- * interface must have (the kernel would only say EINVAL). */
+ * interface must have (the kernel would only say EINVAL).  Frames on a
+ * queue no socket binds pass to the kernel's stack: say so, since a veth
+ * or NIC with more queues than cores loses that share of tern's traffic. */
 static int xdp_queues_check(const struct dev_spec *ds, unsigned ncores)
 {
 	int nq = tn_af_xdp_queues(ds->ifname);
-	if (nq < 0 || ds->queue + ncores <= (unsigned)nq)
+	if (nq < 0)
 		return 0;
+	if (ds->queue + ncores <= (unsigned)nq) {
+		if ((unsigned)nq > ncores)
+			fprintf(stderr, "tern: af_xdp %s has %d queues and tern takes %u..%u: frames on the others go to the "
+					"kernel (steer them to these: ethtool -X %s start %u equal %u)\n", ds->ifname, nq,
+				ds->queue, ds->queue + ncores - 1, ds->ifname, ds->queue, ncores);
+		return 0;
+	}
 	if (ncores > 1)
 		fprintf(stderr, "tern: af_xdp %s has %d queue%s; --cores %u from --queue %u needs queues %u..%u", ds->ifname,
 			nq, nq == 1 ? "" : "s", ncores, ds->queue, ds->queue, ds->queue + ncores - 1);
