@@ -146,7 +146,8 @@ static void usage(void)
 		"usage: tern host [--name NAME] --tap IFNAME --addr A.B.C.D/N [--tap IFNAME --addr ...]...\n"
 		"                 [--dev IFNAME --driver tap|af_packet|af_xdp [--fanout GROUP] [--queue N]]\n"
 		"                 (af_packet, af_xdp: an existing interface; af_xdp: receive queue N, default 0)\n"
-		"                 [--cores N] (one stack per core behind Toeplitz RSS; af_packet devices)\n"
+		"                 [--cores N] (one stack per core behind Toeplitz RSS, each on its own queue of the\n"
+		"                 device: af_packet fanout, af_xdp queues --queue..+N-1, multi-queue tap)\n"
 		"                 [--tun IFNAME] [--mtu N] [--gateway G] [--forward] [--udp-echo PORT]\n"
 		"                 [--pcap FILE] [--discard PORT] [--chargen PORT] [--tcp-echo PORT]\n"
 		"                 [--http PORT [--docroot DIR]] (HTTP/1.1: files, /gen/BYTES, POST /echo)\n"
@@ -614,6 +615,8 @@ static bool link_gone(struct host *h)
 {
 	for (int i = 1; i <= TN_MAX_IFACES; i++) {
 		struct tn_dev *d = tern_dev_get(h->s, i);
+		if (d && tn_steer_lower(d))
+			d = tn_steer_lower(d); /* --cores: the core's own queue */
 		if (d && (tn_tap_link_gone(d) || tn_af_packet_link_gone(d) || tn_af_xdp_link_gone(d))) {
 			fprintf(stderr, "tern: interface %s went away; stopping\n", d->name);
 			return true;
@@ -887,6 +890,42 @@ static int set_offloads(struct tn_stack *s, int ifindex, const char *spec)
 	return 0;
 }
 
+/* The link of one device for this host's core: with --cores, core k takes
+ * queue k of a multi-queue TAP, AF_XDP queue (--queue) + k, or one more
+ * member of the AF_PACKET fanout group. */
+static struct tn_dev *open_link(struct host *h, const struct dev_spec *ds)
+{
+	bool afp = ds->driver && strcmp(ds->driver, "af_packet") == 0;
+	bool axdp = ds->driver && strcmp(ds->driver, "af_xdp") == 0;
+	bool per_core = h->cores && h->cores->n > 1;
+	uint32_t queue = ds->queue + (per_core ? h->core : 0);
+	struct tn_af_packet_cfg ac = {.mtu = ds->mtu, .fanout_group = ds->fanout};
+	struct tn_af_xdp_cfg xc = {.mtu = ds->mtu, .queue = queue};
+	struct tn_dev *d = afp ? tn_af_packet_open(ds->ifname, &ac)
+			 : axdp ? tn_af_xdp_open(ds->ifname, &xc, h->s->pool)
+			 : per_core ? tn_tap_open_queue(ds->ifname, ds->framing, ds->mtu)
+				    : tn_tap_open(ds->ifname, ds->framing, ds->mtu);
+	if (!d && axdp && !tn_af_xdp_built()) {
+		fprintf(stderr, "tern: af_xdp %s: tern was built without libxdp/libbpf "
+				"(install libxdp-dev libbpf-dev pkg-config and rebuild)\n", ds->ifname);
+		return NULL;
+	}
+	if (!d) {
+		int err = errno;
+		fprintf(stderr, "tern: %s %s", afp ? "af_packet" : axdp ? "af_xdp" : ds->framing == TN_DEV_L2 ? "tap" : "tun",
+			ds->ifname);
+		if (per_core)
+			fprintf(stderr, " (core %u, queue %u)", h->core, axdp ? queue : h->core);
+		fprintf(stderr, ": %s%s\n", strerror(err),
+			per_core && !afp && !axdp && err == EINVAL
+				? " (an existing TAP must be multi-queue: ip tuntap add IF mode tap multi_queue)" : "");
+		return NULL;
+	}
+	if (axdp)
+		fprintf(stderr, "tern: af_xdp %s queue %u: %s\n", ds->ifname, queue, tn_af_xdp_mode(d));
+	return d;
+}
+
 static int open_devices(struct host *h, struct dev_spec *devs, int ndevs, const char *pcap)
 {
 	struct timespec rt, mt;
@@ -895,27 +934,10 @@ static int open_devices(struct host *h, struct dev_spec *devs, int ndevs, const 
 	uint64_t wall_offset = ((uint64_t)rt.tv_sec * 1000000000ull + (uint64_t)rt.tv_nsec) -
 			       ((uint64_t)mt.tv_sec * 1000000000ull + (uint64_t)mt.tv_nsec);
 	for (int i = 0; i < ndevs; i++) {
-		bool afp = devs[i].driver && strcmp(devs[i].driver, "af_packet") == 0;
-		bool axdp = devs[i].driver && strcmp(devs[i].driver, "af_xdp") == 0;
-		struct tn_af_packet_cfg ac = {.mtu = devs[i].mtu, .fanout_group = devs[i].fanout};
-		struct tn_af_xdp_cfg xc = {.mtu = devs[i].mtu, .queue = devs[i].queue};
-		struct tn_dev *d = afp ? tn_af_packet_open(devs[i].ifname, &ac)
-				 : axdp ? tn_af_xdp_open(devs[i].ifname, &xc, h->s->pool)
-					: tn_tap_open(devs[i].ifname, devs[i].framing, devs[i].mtu);
-		if (!d && axdp && !tn_af_xdp_built()) {
-			fprintf(stderr, "tern: af_xdp %s: tern was built without libxdp/libbpf "
-					"(install libxdp-dev libbpf-dev pkg-config and rebuild)\n", devs[i].ifname);
+		struct tn_dev *d = open_link(h, &devs[i]);
+		if (!d)
 			return -1;
-		}
-		if (!d) {
-			fprintf(stderr, "tern: %s %s: %s\n",
-				afp ? "af_packet" : axdp ? "af_xdp" : devs[i].framing == TN_DEV_L2 ? "tap" : "tun",
-				devs[i].ifname, strerror(errno));
-			return -1;
-		}
-		if (axdp)
-			fprintf(stderr, "tern: af_xdp %s queue %u: %s\n", devs[i].ifname, devs[i].queue, tn_af_xdp_mode(d));
-		if (d && h->cores && h->cores->n > 1) {
+		if (h->cores && h->cores->n > 1) {
 			struct tn_dev *sd = tn_steer_new(h->cores->g, h->core, d);
 			if (!sd)
 				tn_dev_destroy(d);
@@ -1080,6 +1102,63 @@ static void print_exit_stats(struct host *h)
 	}
 }
 
+/* One AF_XDP socket per queue: core k binds queue (--queue) + k, which the
+ * interface must have (the kernel would only say EINVAL).  Frames on a
+ * queue no socket binds pass to the kernel's stack: say so, since a veth
+ * or NIC with more queues than cores loses that share of tern's traffic. */
+static int xdp_queues_check(const struct dev_spec *ds, unsigned ncores)
+{
+	int nq = tn_af_xdp_queues(ds->ifname);
+	if (nq < 0)
+		return 0;
+	if (ds->queue + ncores <= (unsigned)nq) {
+		if ((unsigned)nq > ncores)
+			fprintf(stderr, "tern: af_xdp %s has %d queues and tern takes %u..%u: frames on the others go to the "
+					"kernel (steer them to these: ethtool -X %s start %u equal %u)\n", ds->ifname, nq,
+				ds->queue, ds->queue + ncores - 1, ds->ifname, ds->queue, ncores);
+		return 0;
+	}
+	if (ncores > 1)
+		fprintf(stderr, "tern: af_xdp %s has %d queue%s; --cores %u from --queue %u needs queues %u..%u", ds->ifname,
+			nq, nq == 1 ? "" : "s", ncores, ds->queue, ds->queue, ds->queue + ncores - 1);
+	else
+		fprintf(stderr, "tern: af_xdp %s has %d queue%s, no queue %u", ds->ifname, nq, nq == 1 ? "" : "s",
+			ds->queue);
+	fprintf(stderr, " (a veth: ip link add ... numrxqueues N numtxqueues N; a NIC: ethtool -L %s combined N)\n",
+		ds->ifname);
+	return -1;
+}
+
+/* --cores N: one device, and a driver that gives each core its own queue
+ * of it (docs/DESIGN.md "Per-core stacks"). */
+static int cores_check(struct host_opts *o, unsigned ncores)
+{
+	struct dev_spec *ds = &o->devs[0];
+	if (o->pcap || o->ndevs != 1) {
+		fprintf(stderr, "tern: --cores takes one --dev (or --tap) and no --pcap\n");
+		return -1;
+	}
+	if (ds->framing != TN_DEV_L2) {
+		fprintf(stderr, "tern: --cores needs --dev IF --driver af_packet|af_xdp|tap or --tap IF (not --tun)\n");
+		return -1;
+	}
+	if (ds->driver && strcmp(ds->driver, "af_packet") == 0 && !ds->fanout)
+		ds->fanout = (uint32_t)(getpid() & 0x7fff) + 1; /* the cores' sockets share one fanout group */
+	return 0;
+}
+
+/* How the cores share the device, for the start-up line. */
+static const char *cores_queues(const struct dev_spec *ds, unsigned ncores, char *buf, size_t len)
+{
+	if (ds->driver && strcmp(ds->driver, "af_packet") == 0)
+		snprintf(buf, len, "af_packet fanout group %u", ds->fanout);
+	else if (ds->driver && strcmp(ds->driver, "af_xdp") == 0)
+		snprintf(buf, len, "af_xdp queues %u..%u", ds->queue, ds->queue + ncores - 1);
+	else
+		snprintf(buf, len, "multi-queue tap, %u queues", ncores);
+	return buf;
+}
+
 int cmd_host(int argc, char **argv)
 {
 	struct host h = {.name = "tern", .listen_fd = -1, .udp_echo_fd = -1};
@@ -1092,20 +1171,13 @@ int cmd_host(int argc, char **argv)
 		usage();
 		return 2;
 	}
+	for (int i = 0; i < o.ndevs; i++)
+		if (o.devs[i].driver && strcmp(o.devs[i].driver, "af_xdp") == 0 && xdp_queues_check(&o.devs[i], ncores) < 0)
+			return 2;
 	struct cores cs = {.n = ncores};
 	if (ncores > 1) {
-		for (int i = 0; i < o.ndevs; i++)
-			if (!o.devs[i].driver || strcmp(o.devs[i].driver, "af_packet") != 0) {
-				fprintf(stderr, "tern: --cores %u needs every device to be --dev IF --driver af_packet "
-						"(TAP queues per core are not done yet)\n", ncores);
-				return 2;
-			}
-		if (o.pcap || o.ndevs != 1) {
-			fprintf(stderr, "tern: --cores takes one --dev and no --pcap\n");
+		if (cores_check(&o, ncores) < 0)
 			return 2;
-		}
-		if (!o.devs[0].fanout) /* the cores' sockets share one fanout group */
-			o.devs[0].fanout = (uint32_t)(getpid() & 0x7fff) + 1;
 		cs.g = tn_steer_group_new(ncores, TN_DEV_L2, NULL, 4096);
 		cs.h = calloc(ncores, sizeof(*cs.h));
 		if (!cs.g || !cs.h) {
@@ -1150,9 +1222,10 @@ int cmd_host(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	struct host *h0 = &cs.h[0];
+	char how[96];
 	if (ncores > 1)
-		fprintf(stderr, "tern: host %s running on %u cores, af_packet fanout group %u (control: %s)\n", h0->name,
-			ncores, o.devs[0].fanout, h0->path);
+		fprintf(stderr, "tern: host %s running on %u cores, %s (control: %s)\n", h0->name, ncores,
+			cores_queues(&o.devs[0], ncores, how, sizeof(how)), h0->path);
 	else
 		fprintf(stderr, "tern: host %s running (control: %s)\n", h0->name, h0->path);
 	/* Wake when asked, not up to 50 us later (the default timer slack):

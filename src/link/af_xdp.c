@@ -37,8 +37,13 @@
  * what it receives.
  *
  * The program: libxdp's default (xsk_def_xdp_prog), redirecting every
- * frame of the queue to the socket through an XSKMAP; xsk_socket__delete
- * detaches it with the last socket.  It goes with the interface when the
+ * frame to the socket of the queue it arrived on through an XSKMAP keyed
+ * by receive queue; xsk_socket__delete detaches it with the last socket.
+ * So one socket per queue: under --cores N, core k opens queue q + k with
+ * a UMEM of its own (its stack's pool), the first open loads the program
+ * (its map sized by the interface's channel count) and the others find it
+ * and add their queue's entry.  Which queue a frame takes is the kernel's
+ * or the NIC's choice; steering (steer.c) moves it to its core after.  It goes with the interface when the
  * interface is deleted: every 100 ms we ask whether our ifindex still
  * exists (and sendto fails with ENXIO/ENODEV/ENETDOWN). */
 #ifdef TERN_HAVE_XDP
@@ -546,3 +551,36 @@ int tn_af_xdp_link_gone(const struct tn_dev *d) { return 0; }
 const char *tn_af_xdp_mode(const struct tn_dev *d) { return NULL; }
 const struct tn_af_xdp_stats *tn_af_xdp_stats(const struct tn_dev *d) { return NULL; }
 #endif
+
+/* Counted in sysfs rather than asked of ethtool: its channel counts mean
+ * different things to different drivers (veth gives rx and tx, most NICs
+ * combined), while queues/rx-N and tx-N are the real counts xsk_bind
+ * checks a queue against, for every driver.  It is sysfs as mounted: that
+ * of the namespace under `ip netns exec`, which remounts it. */
+#include <dirent.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <string.h>
+
+static int count_queues(const char *ifname, const char *prefix)
+{
+	char path[64 + IF_NAMESIZE];
+	snprintf(path, sizeof(path), "/sys/class/net/%s/queues", ifname);
+	DIR *dir = opendir(path);
+	if (!dir)
+		return -1;
+	int n = 0;
+	for (struct dirent *e; (e = readdir(dir));)
+		if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
+			n++;
+	closedir(dir);
+	return n;
+}
+
+int tn_af_xdp_queues(const char *ifname)
+{
+	if (!ifname || !ifname[0] || strlen(ifname) >= IF_NAMESIZE || strchr(ifname, '/'))
+		return -1;
+	int rx = count_queues(ifname, "rx-"), tx = count_queues(ifname, "tx-");
+	return rx <= 0 || tx <= 0 ? -1 : rx < tx ? rx : tx;
+}

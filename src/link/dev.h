@@ -169,6 +169,10 @@ const struct tn_fault_stats *tn_fault_stats(const struct tn_dev *fault_dev);
 /* Linux TAP (L2) or TUN (L3) device; creates the interface if missing and
  * brings it up.  NULL with errno set on failure. */
 struct tn_dev *tn_tap_open(const char *ifname, enum tn_dev_framing framing, uint32_t mtu);
+/* One more queue of a multi-queue TAP/TUN (IFF_MULTI_QUEUE): each call
+ * opens one, created with the first; every queue of an interface has the
+ * same MAC.  EINVAL if the interface exists without multi_queue. */
+struct tn_dev *tn_tap_open_queue(const char *ifname, enum tn_dev_framing framing, uint32_t mtu);
 /* True once the TAP/TUN interface was deleted under a running device. */
 int tn_tap_link_gone(const struct tn_dev *d);
 
@@ -218,6 +222,10 @@ const struct tn_af_xdp_stats *tn_af_xdp_stats(const struct tn_dev *d);
  * fails with ENOTSUP (the Makefile builds the driver when pkg-config finds
  * them, so the rest of tern builds on a machine without them). */
 bool tn_af_xdp_built(void);
+/* How many queues the interface has that an AF_XDP socket can bind to
+ * (the fewer of its receive and transmit queues), -1 if unknown.  One
+ * socket per queue: --cores N takes N of them, one per core. */
+int tn_af_xdp_queues(const char *ifname);
 
 /* Wrap `lower` and write every received and sent frame to a pcap file
  * (nanosecond timestamps: dev->now + wall_offset_ns).  Owns `lower`. */

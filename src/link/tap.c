@@ -6,7 +6,12 @@
  * segment crosses the TAP boundary as one read or one writev of up to
  * 64 KiB in either direction, and neither side computes checksums the
  * other trusts, as with a virtio NIC.  A kernel that refuses the offloads
- * gets plain frames. */
+ * gets plain frames.
+ *
+ * Multi-queue (tn_tap_open_queue): each call attaches one more file to the
+ * same interface with IFF_MULTI_QUEUE, one per core under --cores; the
+ * kernel spreads the frames it sends to the TAP over the queues by its own
+ * flow hash, and a frame written to any queue enters its stack alike. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if.h>
@@ -276,10 +281,11 @@ static bool mtu_fits(enum tn_dev_framing framing, uint32_t mtu)
 
 /* Attach fd to the interface; the kernel writes back the name it chose
  * (a pattern like "tap%d" becomes "tap0"). */
-static int attach(int fd, const char *ifname, enum tn_dev_framing framing, char name[IFNAMSIZ])
+static int attach(int fd, const char *ifname, enum tn_dev_framing framing, bool multi_queue, char name[IFNAMSIZ])
 {
 	struct ifreq ifr = {0};
-	ifr.ifr_flags = (short)((framing == TN_DEV_L2 ? IFF_TAP : IFF_TUN) | IFF_NO_PI | IFF_VNET_HDR);
+	ifr.ifr_flags = (short)((framing == TN_DEV_L2 ? IFF_TAP : IFF_TUN) | IFF_NO_PI | IFF_VNET_HDR |
+				(multi_queue ? IFF_MULTI_QUEUE : 0));
 	memcpy(ifr.ifr_name, ifname, strlen(ifname));
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0)
 		return -1;
@@ -298,7 +304,19 @@ static int enable_offloads(int fd)
 	return ioctl(fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN));
 }
 
-struct tn_dev *tn_tap_open(const char *ifname, enum tn_dev_framing framing, uint32_t mtu)
+/* Every queue of a multi-queue TAP is one NIC with one MAC, yet each is
+ * opened on its own (by its core): derive the MAC from the kernel side's,
+ * which they all see, rather than draw it.  The XOR keeps it apart from
+ * the kernel's; the low bits of byte 0 make it unicast, locally administered. */
+static void queue_mac(uint8_t mac[6], const uint8_t kmac[6])
+{
+	static const uint8_t mix[6] = {0, 0, 0, 't', 'r', 'n'};
+	for (int i = 0; i < 6; i++)
+		mac[i] = kmac[i] ^ mix[i];
+	mac[0] = (uint8_t)((mac[0] & 0xfc) | 0x02);
+}
+
+static struct tn_dev *tap_open(const char *ifname, enum tn_dev_framing framing, uint32_t mtu, bool multi_queue)
 {
 	if (!mtu)
 		mtu = TAP_MTU_DEFAULT;
@@ -311,7 +329,7 @@ struct tn_dev *tn_tap_open(const char *ifname, enum tn_dev_framing framing, uint
 		return NULL;
 	uint8_t kmac[6] = {0};
 	t->fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-	if (t->fd < 0 || attach(t->fd, ifname, framing, t->dev.name) < 0 ||
+	if (t->fd < 0 || attach(t->fd, ifname, framing, multi_queue, t->dev.name) < 0 ||
 	    link_up(t->dev.name, mtu, kmac) < 0) {
 		int saved = errno;
 		if (t->fd >= 0)
@@ -327,8 +345,21 @@ struct tn_dev *tn_tap_open(const char *ifname, enum tn_dev_framing framing, uint
 	t->dev.priv = t;
 	t->dev.framing = framing;
 	t->dev.mtu = mtu;
-	pick_mac(t->dev.mac, kmac);
+	if (multi_queue)
+		queue_mac(t->dev.mac, kmac);
+	else
+		pick_mac(t->dev.mac, kmac);
 	return &t->dev;
+}
+
+struct tn_dev *tn_tap_open(const char *ifname, enum tn_dev_framing framing, uint32_t mtu)
+{
+	return tap_open(ifname, framing, mtu, false);
+}
+
+struct tn_dev *tn_tap_open_queue(const char *ifname, enum tn_dev_framing framing, uint32_t mtu)
+{
+	return tap_open(ifname, framing, mtu, true);
 }
 
 int tn_tap_link_gone(const struct tn_dev *d)
