@@ -62,23 +62,7 @@ got=$(inl curl -sS --max-time 30 "http://$addr/gen/3000000" | sha256sum | cut -c
 [ "$got" = "$want" ] || fail "curl of 3 MB: SHA-256 differs"
 ok "curl: a page and 3 MB (SHA-256 matches)"
 
-ip3() { # MODE ARGS...
-	local m=$1; shift
-	inl timeout 60 iperf3 -c "$addr" --json "$@" >"$IT_TMP/$m.json" 2>&1 || fail "iperf3 $*: $(tail -5 "$IT_TMP/$m.json")"
-	python3 - "$IT_TMP/$m.json" "$m" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1])); mode = sys.argv[2]
-if "error" in r:
-    sys.exit("iperf3: " + r["error"])
-s, v = r["end"]["sum_sent"], r["end"]["sum_received"]
-if s["bytes"] <= 0 or v["bytes"] <= 0:
-    sys.exit(f"{mode}: no bytes")
-if mode.startswith("bytes") and s["bytes"] != v["bytes"]:
-    sys.exit(f"{mode}: sent {s['bytes']} but received {v['bytes']}")
-print(f"sent {s['bytes']} B, received {v['bytes']} B, {v['bits_per_second'] / 1e9:.2f} Gbit/s"
-      + (f", {s['retransmits']} retransmits" if "retransmits" in s else ""))
-PY
-}
+ip3() { iperf3_check "$nsl" "$addr" "$@"; }
 fig=$(ip3 bytes-up -n 200M) || fail "$fig"
 ok "iperf3 -n 200M (Linux sends): $fig"
 fig=$(ip3 bytes-down -R -n 200M) || fail "$fig"

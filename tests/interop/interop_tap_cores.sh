@@ -3,7 +3,8 @@
 # the kernel picks the queue of each frame it sends by its flow hash, and
 # software Toeplitz steering moves frames that belong to the other core.
 # Checks: the TAP has two queues; Linux pings; 64 curl fetches 8 at a
-# time, whole; uploads echoed whole; `tern stat` shows both cores served
+# time, whole; uploads echoed whole; iperf3 -P 4 both ways, bytes equal;
+# `tern stat` shows both cores served
 # connections and both queues delivered frames; SIGTERM: clean exit and
 # the TAP gone with its last queue; a single-queue TAP is refused with a
 # clear message; a persistent multi-queue TAP (ip tuntap ... multi_queue)
@@ -11,14 +12,14 @@
 # Needs root; exit 77 means skipped.
 . "$(dirname "$0")/lib.sh"
 require_root
-require_cmd ip ping curl xargs cmp head
+require_cmd ip ping curl xargs iperf3 python3 cmp head
 [ -c /dev/net/tun ] || skip "no /dev/net/tun"
 
 ns_new nst tmq
 tap=tmq$$
 host=ittmq$$
 addr=198.18.71.2
-tern_start "$nst" "$host" --tap "$tap" --cores 2 --addr $addr/24 --http 80 --udp-echo 7
+tern_start "$nst" "$host" --tap "$tap" --cores 2 --addr $addr/24 --http 80 --udp-echo 7 --iperf3 5201
 linux_addr "$nst" "$tap" 198.18.71.1/24
 inl() { ip netns exec "$nst" "$@"; }
 grep -q "running on 2 cores, multi-queue tap, 2 queues" "$IT_TMP/$host.err" || fail "start line: $(cat "$IT_TMP/$host.err")"
@@ -40,6 +41,12 @@ head -c 300000 /dev/urandom >"$IT_TMP/up"
 seq 1 8 | inl xargs -P 4 -I{} sh -c "curl -sS --max-time 10 --data-binary @$IT_TMP/up http://$addr/echo \
 	-o $IT_TMP/back{} && cmp -s $IT_TMP/up $IT_TMP/back{}" || fail "POST /echo: a body came back different"
 ok "curl: 8 uploads of 300 kB echoed back intact"
+
+# iperf3's port is pinned to core 0: its control connection and 4 streams meet there
+fig=$(iperf3_check "$nst" "$addr" bytes-up -P 4 -n 100M) || fail "$fig"
+ok "iperf3 -P 4 -n 100M (Linux sends): $fig"
+fig=$(iperf3_check "$nst" "$addr" bytes-down -R -P 4 -n 100M) || fail "$fig"
+ok "iperf3 -R -P 4 -n 100M (tern sends): $fig"
 
 st=$("$TERN" -n "$host" stat) || fail "stat"
 echo "$st" | grep -q '^Cores: 2' || fail "stat has no per-core table: $st"
