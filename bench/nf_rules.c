@@ -6,7 +6,9 @@
  *       thread: A sends batches of 32 64-byte UDP datagrams
  *       (198.18.1.1 -> 198.18.2.1:9000; NF_FLOWS=F: from F source
  *       ports 20000.. in turn, default 1), R forwards them (NF_VCACHE=0:
- *       with the verdict cache off, the classifier alone), B's socket
+ *       with the verdict cache off, the classifier alone; NF_SPORT_RULE=1:
+ *       one more rule, first, on source ports 1-19999, so that the flows'
+ *       source ports are something a rule tests), B's socket
  *       receives.  R carries the ruleset `nf_rules rules N`.  Prints per N:
  *       pps (received per second of wall time, all three stacks on one
  *       core), router_ns (time in R's poll per received packet: the
@@ -51,7 +53,9 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static char *ruleset(int n)
+/* sport_rule: one more rule first, on source ports below the bench's
+ * (20000..), so that the source port is something a rule tests. */
+static char *ruleset(int n, bool sport_rule)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -59,6 +63,8 @@ static char *ruleset(int n)
 	if (!f)
 		return NULL;
 	fprintf(f, "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD %s [0:0]\n:OUTPUT ACCEPT [0:0]\n", n ? "DROP" : "ACCEPT");
+	if (n && sport_rule)
+		fprintf(f, "-A FORWARD -p udp -m udp --sport 1:19999 -j DROP\n");
 	for (int i = 0; i < n; i++) {
 		unsigned h = (unsigned)i / 250, l = (unsigned)i % 250 + 1;
 		switch (i % 4) {
@@ -156,7 +162,8 @@ static int bench_tern(int nrules, double secs, int flows)
 		fprintf(stderr, "nf_rules: setup failed\n");
 		return 1;
 	}
-	char *text = ruleset(nrules);
+	bool sport_rule = getenv("NF_SPORT_RULE") && !strcmp(getenv("NF_SPORT_RULE"), "1");
+	char *text = ruleset(nrules, sport_rule);
 	struct mallinfo2 m0 = mallinfo2();
 	if (!text || run_ipt(n.r, "iptables-restore", text))
 		return 1;
@@ -212,8 +219,8 @@ static int bench_tern(int nrules, double secs, int flows)
 		t0 = now_ns();
 	}
 	uint64_t wall = t0 - start;
-	uint64_t vc_hits, vc_misses;
-	tn_ipt_vcache_counts(n.r, TN_IPT_FILTER, &vc_hits, &vc_misses);
+	uint64_t vc_hits, vc_misses, vc_bypassed;
+	tn_ipt_vcache_counts(n.r, TN_IPT_FILTER, &vc_hits, &vc_misses, &vc_bypassed);
 	/* one -A and one -D at nrules, 21 times each */
 	uint64_t add[21], del[21];
 	for (int k = 0; k < 21; k++) {
@@ -226,12 +233,12 @@ static int bench_tern(int nrules, double secs, int flows)
 	}
 	qsort(add, 21, sizeof(add[0]), cmp_u64);
 	qsort(del, 21, sizeof(del[0]), cmp_u64);
-	printf("tern rules=%d flows=%d pps=%.0f router_ns=%.1f sent=%llu received=%llu ruleset_bytes=%zu cls_bytes=%zu tuples=%u "
-	       "cls_build_us=%.1f add_us=%.1f del_us=%.1f vcache=%s vc_hits=%llu vc_misses=%llu\n",
-	       nrules, flows, recv ? (double)recv * 1e9 / (double)wall : 0.0, recv ? (double)r_ns / (double)recv : 0.0,
+	printf("tern rules=%d flows=%d sport_rule=%d pps=%.0f router_ns=%.1f sent=%llu received=%llu ruleset_bytes=%zu cls_bytes=%zu tuples=%u "
+	       "cls_build_us=%.1f add_us=%.1f del_us=%.1f vcache=%s vc_hits=%llu vc_misses=%llu vc_bypassed=%llu\n",
+	       nrules, flows, sport_rule, recv ? (double)recv * 1e9 / (double)wall : 0.0, recv ? (double)r_ns / (double)recv : 0.0,
 	       (unsigned long long)sent, (unsigned long long)recv, rs_mem, cls_mem, ntuples, (double)build_ns / 1e3, (double)add[10] / 1e3,
 	       (double)del[10] / 1e3, tn_ipt_get(n.r)->vcache_off ? "off" : "on", (unsigned long long)vc_hits,
-	       (unsigned long long)vc_misses);
+	       (unsigned long long)vc_misses, (unsigned long long)vc_bypassed);
 	fflush(stdout);
 	tern_stack_free(n.a);
 	tern_stack_free(n.r);
@@ -301,7 +308,7 @@ static int linux_recv(double secs)
 int main(int argc, char **argv)
 {
 	if (argc >= 3 && !strcmp(argv[1], "rules")) {
-		char *t = ruleset(atoi(argv[2]));
+		char *t = ruleset(atoi(argv[2]), false);
 		fputs(t, stdout);
 		free(t);
 		return 0;

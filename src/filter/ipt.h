@@ -270,8 +270,9 @@ enum tn_nf_verdict tn_ipt_do_table(struct tn_stack *s, int table, struct tn_pkt 
  * names, ct); p is where MARK writes and what REJECT answers. */
 struct tn_ipt_pkt;
 enum tn_nf_verdict tn_ipt_traverse(struct tn_stack *s, int table, int hook, struct tn_pkt *p, struct tn_ipt_pkt *pi);
-/* The current ruleset's verdict cache: traversals replayed / recorded. */
-void tn_ipt_vcache_counts(struct tn_stack *s, int table, uint64_t *hits, uint64_t *misses);
+/* The current ruleset's verdict cache: traversals replayed / recorded /
+ * run past the cache while it stood aside. */
+void tn_ipt_vcache_counts(struct tn_stack *s, int table, uint64_t *hits, uint64_t *misses, uint64_t *bypassed);
 /* The last n LOG lines, oldest first, each followed by '\n'. */
 void tn_ipt_log_dump(struct tn_stack *s, FILE *out);
 /* Commands on a stack, as `tern iptables|iptables-save|iptables-restore|ipset`

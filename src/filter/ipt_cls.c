@@ -143,17 +143,18 @@ static uint64_t mix64(uint64_t x)
 	return x;
 }
 
-/* Multiplicative hashing: one multiply per part, then a fold and one more
- * multiply.  Without the fold an input bit can only move product bits at
- * or above its own position, so the low bits a table mask keeps never saw
- * the high half of each part (a source network, a source port). */
+/* Multiplicative hashing: one multiply per part, then splitmix64's
+ * finisher (fold, multiply, fold).  Without it an input bit can only move
+ * product bits at or above its own position, so the low bits a table mask
+ * keeps never saw the high half of each part (a source network, a port). */
 static uint32_t key_hash(const struct cls_key *k)
 {
 	uint64_t a = (uint64_t)k->src << 32 | k->dst;
 	uint64_t b = ((uint64_t)k->inh << 32 | k->outh) ^ ((uint64_t)k->ports << 8 | k->proto);
 	uint64_t x = (a * 0x9e3779b97f4a7c15ull) ^ (b * 0xc2b2ae3d27d4eb4full);
-	x ^= x >> 32;
-	return (uint32_t)((x * 0x165667b19e3779f9ull) >> 32);
+	x ^= x >> 29;
+	x *= 0xbf58476d1ce4e5b9ull;
+	return (uint32_t)(x ^ (x >> 32));
 }
 
 static bool key_eq(const struct cls_key *a, const struct cls_key *b)

@@ -32,7 +32,7 @@ struct tn_ipt_ruleset {
 	bool uses_ct;
 	int hook_chain[TN_NF_NUMHOOKS]; /* the built-in chain per hook, -1 */
 	struct tn_ipt_cls **cls;        /* per chain: its classifier, NULL: linear */
-	uint8_t vc_mask[TN_NF_NUMHOOKS]; /* TN_IPT_VC_*; 0: the hook is not cached */
+	struct tn_ipt_vc_fields vc_fields[TN_NF_NUMHOOKS]; /* what a hook's key holds; use 0: not cached */
 	struct tn_ipt_vcache *vc;       /* allocated on first use */
 };
 
@@ -230,7 +230,8 @@ static struct tn_ipt_ruleset *build(struct tn_stack *s, const struct tn_ipt_tabl
 	}
 	build_cls(ipt, rs, ipt->cur[table]);
 	for (int h = 0; h < TN_NF_NUMHOOKS; h++)
-		rs->vc_mask[h] = table == TN_IPT_NAT ? 0 : tn_ipt_vcache_mask(&rs->t, rs->hook_chain[h]);
+		if (table != TN_IPT_NAT)
+			rs->vc_fields[h] = tn_ipt_vcache_fields(&rs->t, rs->hook_chain[h]);
 	return rs;
 fail:
 	/* set_idx values are not yet counted: clear them before freeing */
@@ -427,13 +428,16 @@ enum tn_nf_verdict tn_ipt_do_table(struct tn_stack *s, int table, struct tn_pkt 
 		return TN_NF_ACCEPT;
 	if (rs->uses_ct)
 		pi.ct = ipt->ct_state ? ipt->ct_state(ipt->ct_ctx, s, p) : ct_state_bit(s, p);
-	uint8_t vm = ipt->vcache_off ? 0 : rs->vc_mask[st->hook];
+	const struct tn_ipt_vc_fields *vf = &rs->vc_fields[st->hook];
+	bool vm = !ipt->vcache_off && vf->use;
 	if (vm && !rs->vc && !(rs->vc = tn_ipt_vcache_new()))
-		vm = 0;
+		vm = false;
+	if (vm && !tn_ipt_vcache_active(rs->vc))
+		vm = false;
 	struct tn_ipt_vc_key key;
 	if (vm) {
 		/* an interface index names one device for the stack's life */
-		int v = tn_ipt_vcache_lookup(rs->vc, &pi, st->hook, st->in_ifindex, st->out_ifindex, vm, &key);
+		int v = tn_ipt_vcache_lookup(rs->vc, &pi, st->hook, st->in_ifindex, st->out_ifindex, vf, &key);
 		if (v >= 0)
 			return (enum tn_nf_verdict)v;
 	}
@@ -466,11 +470,11 @@ enum tn_nf_verdict tn_ipt_traverse(struct tn_stack *s, int table, int hook, stru
 	return traverse(s, table, hook, p, pi, NULL);
 }
 
-void tn_ipt_vcache_counts(struct tn_stack *s, int table, uint64_t *hits, uint64_t *misses)
+void tn_ipt_vcache_counts(struct tn_stack *s, int table, uint64_t *hits, uint64_t *misses, uint64_t *bypassed)
 {
 	struct tn_ipt *ipt = s->ipt;
 	const struct tn_ipt_ruleset *rs = ipt && table >= 0 && table < TN_IPT_NTABLES ? ipt->cur[table] : NULL;
-	tn_ipt_vcache_stats(rs ? rs->vc : NULL, hits, misses);
+	tn_ipt_vcache_stats(rs ? rs->vc : NULL, hits, misses, bypassed);
 }
 
 static enum tn_nf_verdict traverse(struct tn_stack *s, int table, int hook, struct tn_pkt *p, struct tn_ipt_pkt *pip,

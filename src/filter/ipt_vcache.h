@@ -24,15 +24,27 @@
 
 #include "filter/ipt.h"
 
-/* What a hook's key holds beyond the flow's addresses, protocol, ports and
- * interfaces; 0: the hook cannot be cached. */
+/* What a hook's key holds: the fields some rule it can reach tests, and
+ * only those, so flows no rule can tell apart share an entry (the key of
+ * 10,000 flows that differ only in a source port no rule tests is one).
+ * use == 0: the hook cannot be cached. */
 enum {
-	TN_IPT_VC_ON = 1,    /* cacheable */
-	TN_IPT_VC_FLAGS = 2, /* a rule tests TCP flags */
-	TN_IPT_VC_CT = 4,    /* a rule tests conntrack state */
-	TN_IPT_VC_MARK = 8,  /* a rule tests the mark */
+	TN_IPT_VC_ON = 1,       /* cacheable */
+	TN_IPT_VC_FLAGS = 2,    /* TCP flags */
+	TN_IPT_VC_CT = 4,       /* conntrack state */
+	TN_IPT_VC_MARK = 8,     /* the mark */
+	TN_IPT_VC_PROTO = 16,   /* the protocol */
+	TN_IPT_VC_SPORT = 32,   /* TCP/UDP source port */
+	TN_IPT_VC_DPORT = 64,   /* TCP/UDP destination port */
+	TN_IPT_VC_ICMP = 128,   /* ICMP type and code */
+	TN_IPT_VC_IN = 256,     /* input interface */
+	TN_IPT_VC_OUT = 512,    /* output interface */
 };
-uint8_t tn_ipt_vcache_mask(const struct tn_ipt_table *t, int entry_chain);
+struct tn_ipt_vc_fields {
+	uint32_t smsk, dmsk; /* the address bits some rule tests */
+	uint16_t use;        /* TN_IPT_VC_* */
+};
+struct tn_ipt_vc_fields tn_ipt_vcache_fields(const struct tn_ipt_table *t, int entry_chain);
 
 #define TN_IPT_VC_CTRS 4 /* counters one entry replays; more: not cached */
 
@@ -58,10 +70,15 @@ void tn_ipt_vcache_free(struct tn_ipt_vcache *vc);
  * for it replayed: its verdict (TN_NF_ACCEPT or TN_NF_DROP), each counter
  * charged with pi->len; or -1 when the cache does not hold the flow. */
 int tn_ipt_vcache_lookup(struct tn_ipt_vcache *vc, const struct tn_ipt_pkt *pi, int hook, int in_ifindex,
-			 int out_ifindex, uint8_t mask, struct tn_ipt_vc_key *k);
+			 int out_ifindex, const struct tn_ipt_vc_fields *f, struct tn_ipt_vc_key *k);
 /* Keep what a traversal of key recorded (nothing when it overflowed). */
 void tn_ipt_vcache_store(struct tn_ipt_vcache *vc, const struct tn_ipt_vc_key *k, const struct tn_ipt_vc_rec *rec,
 			 int verdict);
-void tn_ipt_vcache_stats(const struct tn_ipt_vcache *vc, uint64_t *hits, uint64_t *misses);
+/* Lookups that found the flow, that did not, and packets that went past
+ * a cache standing aside (see tn_ipt_vcache_active). */
+void tn_ipt_vcache_stats(const struct tn_ipt_vcache *vc, uint64_t *hits, uint64_t *misses, uint64_t *bypassed);
+/* Is the cache taking lookups now?  False for a while after a window of
+ * lookups that mostly missed (more distinct keys than slots, in turn). */
+bool tn_ipt_vcache_active(struct tn_ipt_vcache *vc);
 
 #endif

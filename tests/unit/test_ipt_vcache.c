@@ -20,6 +20,7 @@
 #include "wire/wire.h"
 
 static const char *const if_names[] = {"eth0", "eth1", "veth3"};
+static uint64_t vc_bypassed; /* the last tn_ipt_vcache_counts' third count */
 
 struct env {
 	struct tn_stack *s;
@@ -146,26 +147,56 @@ static void assert_same_counters(struct env *a, struct env *b)
 	tn_ipt_model_free(&mb);
 }
 
-/* Random cacheable rulesets: 40 flows seen 500 times in random order (TCP
+/* Flows in families: a random flow and variants of it that differ in one
+ * field each, so a field left out of the key makes two flows the rules
+ * tell apart share an entry. */
+#define NBASE 8
+#define NVAR 10
+#define NFLOWS (NBASE * NVAR)
+static void make_flows(struct ipt_gen *g, struct tn_ipt_pkt *flows)
+{
+	for (int b = 0; b < NBASE; b++) {
+		struct tn_ipt_pkt base, other;
+		ipt_gen_packet(g, &base);
+		ipt_gen_packet(g, &other);
+		for (int v = 0; v < NVAR; v++) {
+			struct tn_ipt_pkt *f = &flows[b * NVAR + v];
+			*f = base;
+			switch (v) {
+			case 1: f->src ^= 1u << (ipt_gen_u32(g) % 8); break; /* a host bit */
+			case 2: f->src = other.src; break;
+			case 3: f->dst ^= 1u << (ipt_gen_u32(g) % 8); break;
+			case 4: f->dst = other.dst; break;
+			case 5: f->sport = other.sport; break;
+			case 6: f->dport = other.dport; break;
+			case 7: f->in = other.in; break;
+			case 8: f->out = other.out; break;
+			case 9: f->icmp_type = other.icmp_type, f->icmp_code = other.icmp_code; break;
+			default: break;
+			}
+		}
+	}
+}
+
+/* Random cacheable rulesets (400): 80 flows seen 800 times in random order (TCP
  * flags, state and mark varying within a flow), with
  * and without the cache: the same verdicts and the same counters. */
 static void test_random_same_as_traversal(void **state)
 {
 	struct ipt_gen g;
 	uint64_t hits_total = 0;
-	for (uint64_t seed = 1; seed <= 60; seed++) {
+	struct env plain, cached; /* each restore replaces the rules (and their counters) */
+	env_new(&plain, 1, false);
+	env_new(&cached, 1, true);
+	for (uint64_t seed = 1; seed <= 400; seed++) {
 		ipt_gen_seed(&g, seed * 7919);
-		struct env plain, cached;
-		env_new(&plain, seed, false);
-		env_new(&cached, seed, true);
 		char *text = pure_ruleset(&g, 5 + (int)(ipt_gen_u32(&g) % 50), 1 + (int)(ipt_gen_u32(&g) % 5));
 		if (ipt(&plain, "iptables-restore", text) || ipt(&cached, "iptables-restore", text))
 			fail_msg("ruleset refused: %s\n%s", out, text);
-		struct tn_ipt_pkt flows[40];
-		for (int f = 0; f < 40; f++)
-			ipt_gen_packet(&g, &flows[f]);
-		for (int k = 0; k < 500; k++) {
-			struct tn_ipt_pkt pi = flows[ipt_gen_u32(&g) % 40];
+		struct tn_ipt_pkt flows[NFLOWS];
+		make_flows(&g, flows);
+		for (int k = 0; k < 800; k++) {
+			struct tn_ipt_pkt pi = flows[ipt_gen_u32(&g) % NFLOWS];
 			pi.len = 40 + ipt_gen_u32(&g) % 1400; /* each packet its own length */
 			/* and now and then its own flags, state and mark */
 			if (ipt_gen_u32(&g) % 3 == 0)
@@ -182,22 +213,22 @@ static void test_random_same_as_traversal(void **state)
 		}
 		assert_same_counters(&plain, &cached);
 		uint64_t hits, misses;
-		tn_ipt_vcache_counts(cached.s, TN_IPT_FILTER, &hits, &misses);
+		tn_ipt_vcache_counts(cached.s, TN_IPT_FILTER, &hits, &misses, &vc_bypassed);
 		hits_total += hits;
-		tn_ipt_vcache_counts(plain.s, TN_IPT_FILTER, &hits, &misses);
+		tn_ipt_vcache_counts(plain.s, TN_IPT_FILTER, &hits, &misses, &vc_bypassed);
 		assert_int_equal(hits + misses, 0); /* off means off */
 		free(text);
-		tern_stack_free(plain.s);
-		tern_stack_free(cached.s);
 	}
-	/* the cache did replay: most packets of 40 flows seen 500 times */
-	assert_true(hits_total > 60 * 500 / 2);
+	tern_stack_free(plain.s);
+	tern_stack_free(cached.s);
+	/* the cache did replay: most packets of 80 flows seen 800 times */
+	assert_true(hits_total > 400 * 800 / 2);
 }
 
 static uint64_t lookups(struct env *e)
 {
 	uint64_t h, m;
-	tn_ipt_vcache_counts(e->s, TN_IPT_FILTER, &h, &m);
+	tn_ipt_vcache_counts(e->s, TN_IPT_FILTER, &h, &m, &vc_bypassed);
 	return h + m;
 }
 
@@ -247,7 +278,7 @@ static void test_uncacheable_rules(void **state)
 	for (int k = 0; k < 5; k++)
 		assert_int_equal(forward(&e, &pi, &mark), TN_NF_DROP);
 	uint64_t h, m;
-	tn_ipt_vcache_counts(e.s, TN_IPT_FILTER, &h, &m);
+	tn_ipt_vcache_counts(e.s, TN_IPT_FILTER, &h, &m, &vc_bypassed);
 	assert_int_equal(m, 1);
 	assert_int_equal(h, 4);
 	tern_stack_free(e.s);
@@ -279,7 +310,7 @@ static void test_per_packet_fields_in_key(void **state)
 		assert_int_equal(forward(&e, &pi, &mark), TN_NF_ACCEPT);
 	}
 	uint64_t h, m;
-	tn_ipt_vcache_counts(e.s, TN_IPT_FILTER, &h, &m);
+	tn_ipt_vcache_counts(e.s, TN_IPT_FILTER, &h, &m, &vc_bypassed);
 	assert_int_equal(m, 4); /* SYN, ACK, INVALID, mark 7; the last is the ACK's again */
 	assert_int_equal(h, 11);
 	/* counters as if every packet had traversed: each DROP rule 3 of
@@ -310,12 +341,13 @@ static void test_edit_starts_empty(void **state)
 	tern_stack_free(e.s);
 }
 
-/* Flows that differ only in a source port or a source network land in
- * different slots: 512 of them, five rounds, miss about once each. */
+/* Flows that differ in a source port or a source network some rule tests
+ * land in different slots: 512 of them, five rounds, miss about once each. */
 static void test_flows_spread(void **state)
 {
 	struct env e;
 	env_new(&e, 1, true);
+	assert_int_equal(ipt(&e, "iptables -A FORWARD -s 203.0.0.0/8 -p udp --sport 7 -j ACCEPT", NULL), 0);
 	assert_int_equal(ipt(&e, "iptables -A FORWARD -p udp --dport 53 -j DROP", NULL), 0);
 	uint32_t mark;
 	for (int round = 0; round < 5; round++)
@@ -328,10 +360,73 @@ static void test_flows_spread(void **state)
 			assert_int_equal(forward(&e, &pi, &mark), TN_NF_DROP);
 		}
 	uint64_t h, m;
-	tn_ipt_vcache_counts(e.s, TN_IPT_FILTER, &h, &m);
+	tn_ipt_vcache_counts(e.s, TN_IPT_FILTER, &h, &m, &vc_bypassed);
 	print_message("512 flows x 5: %llu hits, %llu misses\n", (unsigned long long)h, (unsigned long long)m);
 	assert_int_equal(h + m, 5 * 512);
-	assert_true(m < 512 + 5 * 30); /* a few slot collisions at most */
+	assert_true(m >= 512);             /* each its own entry */
+	assert_true(m < 512 + 5 * 30);     /* a few slot collisions at most */
+	tern_stack_free(e.s);
+}
+
+/* Flows that differ only in what no rule tests share one entry: 1,000
+ * source ports and 200 source hosts under a /16 that rules only test as a
+ * whole, against rules on the destination port and the /16. */
+static void test_untested_fields_share(void **state)
+{
+	struct env e;
+	env_new(&e, 1, true);
+	assert_int_equal(ipt(&e, "iptables -A FORWARD -s 10.1.0.0/16 -p udp --dport 53 -j DROP", NULL), 0);
+	assert_int_equal(ipt(&e, "iptables -A FORWARD -p udp --dport 54 -j DROP", NULL), 0);
+	uint32_t mark;
+	for (uint32_t f = 0; f < 1200; f++) {
+		struct tn_ipt_pkt pi = udp_flow();
+		pi.src = 0x0a010000 | (f % 200);
+		pi.sport = (uint16_t)(1024 + f);
+		assert_int_equal(forward(&e, &pi, &mark), TN_NF_DROP);
+		pi.dport = 54;
+		pi.src = 0x0b000000 | f; /* outside the /16: the first rule's miss */
+		assert_int_equal(forward(&e, &pi, &mark), TN_NF_DROP);
+		pi.dport = 80;
+		assert_int_equal(forward(&e, &pi, &mark), TN_NF_ACCEPT);
+	}
+	uint64_t h, m;
+	tn_ipt_vcache_counts(e.s, TN_IPT_FILTER, &h, &m, &vc_bypassed);
+	assert_int_equal(m, 3); /* one entry per thing the rules can tell apart */
+	assert_int_equal(h, 3 * 1200 - 3);
+	tern_stack_free(e.s);
+}
+
+/* 40,000 distinct keys in turn overflow the cache: it stands aside (the
+ * verdicts still right), and once the traffic is a few flows again it
+ * takes lookups again and hits. */
+static void test_stands_aside_when_thrashing(void **state)
+{
+	struct env e;
+	env_new(&e, 1, true);
+	assert_int_equal(ipt(&e, "iptables -A FORWARD -p udp --sport 1:999 -j DROP", NULL), 0);
+	assert_int_equal(ipt(&e, "iptables -A FORWARD -p udp --dport 53 -j DROP", NULL), 0);
+	uint32_t mark;
+	for (uint32_t f = 0; f < 40000; f++) {
+		struct tn_ipt_pkt pi = udp_flow();
+		pi.sport = (uint16_t)(1000 + f % 40000);
+		pi.dport = f % 3 ? 53 : 80;
+		assert_int_equal(forward(&e, &pi, &mark), f % 3 ? TN_NF_DROP : TN_NF_ACCEPT);
+	}
+	uint64_t h, m;
+	tn_ipt_vcache_counts(e.s, TN_IPT_FILTER, &h, &m, &vc_bypassed);
+	print_message("40,000 keys: %llu hits, %llu misses, %llu past the cache\n", (unsigned long long)h,
+		      (unsigned long long)m, (unsigned long long)vc_bypassed);
+	assert_true(vc_bypassed > 20000);
+	assert_int_equal(h + m + vc_bypassed, 40000);
+	/* a few flows again: after the pause the cache takes them */
+	for (uint32_t k = 0; k < 70000; k++) {
+		struct tn_ipt_pkt pi = udp_flow();
+		pi.sport = (uint16_t)(1000 + k % 4);
+		assert_int_equal(forward(&e, &pi, &mark), TN_NF_DROP);
+	}
+	uint64_t h2, m2;
+	tn_ipt_vcache_counts(e.s, TN_IPT_FILTER, &h2, &m2, &vc_bypassed);
+	assert_true(h2 - h > 1000);
 	tern_stack_free(e.s);
 }
 
@@ -343,6 +438,8 @@ int main(void)
 		cmocka_unit_test(test_per_packet_fields_in_key),
 		cmocka_unit_test(test_edit_starts_empty),
 		cmocka_unit_test(test_flows_spread),
+		cmocka_unit_test(test_untested_fields_share),
+		cmocka_unit_test(test_stands_aside_when_thrashing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
