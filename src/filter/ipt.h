@@ -173,7 +173,7 @@ struct tn_ipt_rule {
 	uint32_t xmark_v, xmark_m;   /* MARK: mark = (mark & ~m) ^ v */
 	char nat_opt[20];            /* "--to-source" ... "" when none */
 	char nat_arg[64];
-	bool nat_random;
+	bool nat_random, nat_random_fully, nat_persistent; /* --random, --random-fully, --persistent */
 	struct tn_nat_range nat_range; /* nat_arg parsed (and --random) */
 	/* counters */
 	uint64_t pkts, bytes;

@@ -1004,6 +1004,17 @@ static int target_option(struct pctx *c, struct tn_ipt_rule *r, struct ruleopts 
 			r->nat_range.flags |= TN_NAT_RANGE_PROTO_RANDOM;
 			return 1;
 		}
+		/* as iptables' SNAT, DNAT and MASQUERADE take them */
+		if (!strcmp(opt, "--random-fully") && r->target != TN_IPT_T_REDIRECT) {
+			r->nat_random_fully = true;
+			r->nat_range.flags |= TN_NAT_RANGE_PROTO_RANDOM_FULLY;
+			return 1;
+		}
+		if (!strcmp(opt, "--persistent") && r->target <= TN_IPT_T_DNAT) {
+			r->nat_persistent = true;
+			r->nat_range.flags |= TN_NAT_RANGE_PERSISTENT;
+			return 1;
+		}
 		if (strcmp(opt, want) && !(r->target <= TN_IPT_T_DNAT && !strcmp(opt, "--to")))
 			return 0;
 		if (!(v = need_arg(c, argc, argv, i, opt)))
@@ -1016,8 +1027,9 @@ static int target_option(struct pctx *c, struct tn_ipt_rule *r, struct ruleopts 
 		char msg[128];
 		if (tn_nat_parse_range(v, r->target >= TN_IPT_T_MASQUERADE, &r->nat_range, msg, sizeof(msg)) < 0)
 			return perr(c, 2, "%s", msg);
-		if (r->nat_random)
-			r->nat_range.flags |= TN_NAT_RANGE_PROTO_RANDOM;
+		r->nat_range.flags |= (r->nat_random ? TN_NAT_RANGE_PROTO_RANDOM : 0) |
+				       (r->nat_random_fully ? TN_NAT_RANGE_PROTO_RANDOM_FULLY : 0) |
+				       (r->nat_persistent ? TN_NAT_RANGE_PERSISTENT : 0);
 		snprintf(r->nat_opt, sizeof(r->nat_opt), "%s", want);
 		snprintf(r->nat_arg, sizeof(r->nat_arg), "%s", v);
 		o->seen_nat_to = true;
@@ -1377,11 +1389,14 @@ void tn_ipt_rule_print(const struct tn_ipt_rule *r, FILE *f)
 			fprintf(f, " %s %s", r->nat_opt, r->nat_arg);
 		if (r->nat_random)
 			fputs(" --random", f);
+		if (r->nat_random_fully)
+			fputs(" --random-fully", f);
+		if (r->nat_persistent)
+			fputs(" --persistent", f);
 		break;
 	}
 }
 
-/* Two rules are the same spec when they print the same. */
 /* A rule as iptables-save prints it (malloc'd), or NULL. */
 static char *rule_text(const struct tn_ipt_rule *r, size_t *n)
 {
@@ -1671,7 +1686,8 @@ static void list_extra(FILE *f, const struct tn_ipt_rule *r)
 		break;
 	case TN_IPT_T_SNAT:
 	case TN_IPT_T_DNAT:
-		fprintf(f, "to:%s%s", r->nat_arg, r->nat_random ? " random" : "");
+		fprintf(f, "to:%s%s%s%s", r->nat_arg, r->nat_random ? " random" : "", r->nat_random_fully ? " random-fully" : "",
+			r->nat_persistent ? " persistent" : "");
 		break;
 	case TN_IPT_T_MASQUERADE:
 	case TN_IPT_T_REDIRECT:
@@ -1679,6 +1695,8 @@ static void list_extra(FILE *f, const struct tn_ipt_rule *r)
 			fprintf(f, "%s ports: %s", r->target == TN_IPT_T_REDIRECT ? "redir" : "masq", r->nat_arg);
 		if (r->nat_random)
 			fputs(" random", f);
+		if (r->nat_random_fully)
+			fputs(" random-fully", f);
 		break;
 	}
 }

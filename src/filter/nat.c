@@ -153,7 +153,8 @@ static bool used_tuple(struct tn_stack *s, uint8_t proto, const struct tn_ct_tup
 
 /* find_best_ips_proto: one address of the range, the same for the same
  * pair of hosts (a hash of both), so a server sees a client always come
- * from the same address. */
+ * from the same address; with --persistent a hash of the client alone, so
+ * every server sees it from one address. */
 static void best_ip(struct tn_ct_tuple *t, const struct tn_nat_range *r, enum tn_nat_manip m)
 {
 	if (!(r->flags & TN_NAT_RANGE_MAP_IPS))
@@ -164,7 +165,8 @@ static void best_ip(struct tn_ct_tuple *t, const struct tn_nat_range *r, enum tn
 		return;
 	}
 	uint64_t dist = (uint64_t)r->max_ip - r->min_ip + 1;
-	uint32_t j = tn_hash2(0x6e6174u, t->src, m == TN_NAT_MANIP_SRC ? t->dst : t->src);
+	uint32_t other = (r->flags & TN_NAT_RANGE_PERSISTENT) ? 0 : m == TN_NAT_MANIP_SRC ? t->dst : t->src;
+	uint32_t j = tn_hash2(0x6e6174u, t->src, other);
 	*var = r->min_ip + (uint32_t)(((uint64_t)j * dist) >> 32);
 }
 
@@ -196,7 +198,7 @@ static bool unique_l4(struct tn_stack *s, uint8_t proto, struct tn_ct_tuple *t, 
 			size = 65535 - 1024 + 1;
 		}
 	}
-	uint32_t off = (m == TN_NAT_MANIP_DST && !(r->flags & TN_NAT_RANGE_PROTO_RANDOM))
+	uint32_t off = (m == TN_NAT_MANIP_DST && !(r->flags & TN_NAT_RANGE_PROTO_RANDOM_ALL))
 			       ? 0 : tn_rand_below(&s->rng, 65536);
 	uint32_t attempts = size < MAX_ATTEMPTS ? size : MAX_ATTEMPTS;
 	for (;;) {
@@ -219,13 +221,13 @@ static int unique_tuple(struct tn_stack *s, const struct tn_ct *e, const struct 
 	*out = *orig;
 	/* 1) A source manipulation keeps the original tuple if it is in
 	 * range and free. */
-	if (m == TN_NAT_MANIP_SRC && !(r->flags & TN_NAT_RANGE_PROTO_RANDOM) && in_range(proto, out, m, r) &&
+	if (m == TN_NAT_MANIP_SRC && !(r->flags & TN_NAT_RANGE_PROTO_RANDOM_ALL) && in_range(proto, out, m, r) &&
 	    !used_tuple(s, proto, out, e))
 		return 0;
 	/* 2) An address from the range. */
 	best_ip(out, r, m);
 	/* 3) The port only if not in range or not unique. */
-	if (!(r->flags & TN_NAT_RANGE_PROTO_RANDOM)) {
+	if (!(r->flags & TN_NAT_RANGE_PROTO_RANDOM_ALL)) {
 		if (r->flags & TN_NAT_RANGE_PROTO_SPECIFIED) {
 			if (in_range(proto, out, m, r) &&
 			    (r->min_port == r->max_port || !used_tuple(s, proto, out, e)))

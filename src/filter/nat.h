@@ -30,6 +30,10 @@ enum {
 	TN_NAT_RANGE_MAP_IPS = 1u << 0,
 	TN_NAT_RANGE_PROTO_SPECIFIED = 1u << 1,
 	TN_NAT_RANGE_PROTO_RANDOM = 1u << 2,
+	TN_NAT_RANGE_PERSISTENT = 1u << 3,
+	TN_NAT_RANGE_PROTO_RANDOM_FULLY = 1u << 4,
+	/* Linux 5.x+ takes either as "a random port, never the original" */
+	TN_NAT_RANGE_PROTO_RANDOM_ALL = TN_NAT_RANGE_PROTO_RANDOM | TN_NAT_RANGE_PROTO_RANDOM_FULLY,
 };
 
 /* What a NAT target maps to (host order). */

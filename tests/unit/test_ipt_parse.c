@@ -136,6 +136,9 @@ static const struct {
 	 "-A PREROUTING -p tcp -m tcp --dport 80 -j DNAT --to-destination 198.18.1.2:8080"},
 	{"-t nat -A PREROUTING -p tcp -j REDIRECT --to-ports 3128 --random",
 	 "-A PREROUTING -p tcp -j REDIRECT --to-ports 3128 --random"},
+	{"-t nat -A POSTROUTING -o eth0 -j MASQUERADE --random-fully", "-A POSTROUTING -o eth0 -j MASQUERADE --random-fully"},
+	{"-t nat -A POSTROUTING -j SNAT --persistent --to-source 198.18.0.1-198.18.0.9 --random-fully",
+	 "-A POSTROUTING -j SNAT --to-source 198.18.0.1-198.18.0.9 --random-fully --persistent"},
 	{"-t raw -A PREROUTING -j DROP", "-A PREROUTING -j DROP"},
 	{"-t mangle -A FORWARD -j MARK --set-mark 1", "-A FORWARD -j MARK --set-xmark 0x1/0xffffffff"},
 };
@@ -179,6 +182,8 @@ static const struct {
 } errors[] = {
 	{"-A INPUT -p tcp --dprot 22", "unknown option \"--dprot\"", 2},
 	{"-A INPUT --dport 22", "unknown option \"--dport\"", 2},
+	{"-t nat -A PREROUTING -p tcp -j REDIRECT --to-ports 80 --random-fully", "unknown option \"--random-fully\"", 2},
+	{"-t nat -A POSTROUTING -j MASQUERADE --persistent", "unknown option \"--persistent\"", 2},
 	{"-A INPUT foo", "Bad argument `foo'", 2},
 	{"-A INPUT -j FOO", "Couldn't load target `FOO'", 2},
 	{"-A INPUT -m foo", "Couldn't load match `foo'", 2},

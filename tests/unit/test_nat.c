@@ -232,6 +232,67 @@ static void test_port_allocation(void **state)
 	tern_stack_free(s);
 }
 
+/* The mapping tn_nat_setup chose for a new flow: address and port. */
+static void mapping(struct tn_stack *s, const char *src, uint16_t sp, const char *dst, uint16_t dp,
+		    const struct tn_nat_range *r, uint32_t *addr, uint16_t *port)
+{
+	struct tn_pkt *p;
+	struct tn_ct *e = flow(s, &p, src, sp, dst, dp);
+	assert_non_null(e);
+	assert_int_equal(tn_nat_setup(s, e, r, TN_NAT_MANIP_SRC), 0);
+	*addr = e->tuple[TN_CT_DIR_REPLY].dst;
+	*port = e->tuple[TN_CT_DIR_REPLY].dport;
+	assert_int_equal(tn_ct_confirm(s, p), TN_NF_ACCEPT);
+	tn_pkt_free(p);
+}
+
+/* An address range: one client to 20 servers comes from several of its
+ * addresses (a hash of client and server), from one with --persistent (a
+ * hash of the client).  --random-fully, like --random, never keeps the
+ * original port even when it is free. */
+static void test_persistent_and_random_fully(void **state)
+{
+	(void)state;
+	struct tn_stack *s = t_stack_new(5);
+	assert_int_equal(tn_nat_enable(s), 0);
+	struct tn_nat_range r = {.min_ip = t_ip("198.18.9.1"), .max_ip = t_ip("198.18.9.16"), .flags = TN_NAT_RANGE_MAP_IPS};
+	for (int persistent = 0; persistent < 2; persistent++) {
+		if (persistent)
+			r.flags |= TN_NAT_RANGE_PERSISTENT;
+		uint32_t first = 0, distinct = 0, seen[20];
+		for (int d = 0; d < 20; d++) {
+			char dst[32];
+			snprintf(dst, sizeof(dst), "198.18.%d.%d", 20 + persistent, 1 + d);
+			uint32_t a;
+			uint16_t port;
+			mapping(s, "198.18.1.2", 6000, dst, 443, &r, &a, &port);
+			assert_true(a >= r.min_ip && a <= r.max_ip);
+			bool dup = false;
+			for (uint32_t k = 0; k < distinct; k++)
+				dup |= seen[k] == a;
+			if (!dup)
+				seen[distinct++] = a;
+			if (!d)
+				first = a;
+		}
+		if (persistent)
+			assert_int_equal(distinct, 1);
+		else
+			assert_true(distinct >= 4);
+		(void)first;
+	}
+	struct tn_nat_range one = {.min_ip = t_ip("198.18.9.1"), .max_ip = t_ip("198.18.9.1"),
+				   .flags = TN_NAT_RANGE_MAP_IPS | TN_NAT_RANGE_PROTO_RANDOM_FULLY};
+	for (int k = 0; k < 20; k++) {
+		uint32_t a;
+		uint16_t port;
+		mapping(s, "198.18.1.9", (uint16_t)(7000 + k), "198.18.30.1", 80, &one, &a, &port);
+		assert_int_not_equal(port, 7000 + k);
+		assert_true(port >= 1024);
+	}
+	tern_stack_free(s);
+}
+
 /* An error from the outside about a datagram that left SNATed: C:c -> S:q
  * became G:p -> S:q.  At PRE_ROUTING (DST manipulation, reply direction)
  * the outer destination becomes C and the quoted source C:c, with every
@@ -311,6 +372,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_range),
 		cmocka_unit_test(test_checksums_random),
+		cmocka_unit_test(test_persistent_and_random_fully),
 		cmocka_unit_test(test_port_allocation),
 		cmocka_unit_test(test_icmp_error_translation),
 	};
