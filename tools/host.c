@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -17,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/ring.h"
 #include "core/stack.h"
 #include "link/dev.h"
 #include "app/httpd.h"
@@ -91,7 +93,6 @@ struct host {
 	 * stack, services and thread (docs/DESIGN.md "Per-core stacks"). */
 	struct cores *cores;
 	unsigned core;
-	pthread_mutex_t lock;   /* held while the core's thread works its stack */
 	pthread_t thread;
 };
 
@@ -99,6 +100,22 @@ struct cores {
 	unsigned n;
 	struct tn_steer_group *g;
 	struct host *h;         /* n of them; h[0] runs the control socket */
+	/* cmdq[i]: commands core 0's thread (the control socket's) asks core
+	 * i to run on its stack; an SPSC ring, so no lock is shared. */
+	struct tn_ring **cmdq;
+};
+
+/* A control command for one core's stack, run by that core's thread. */
+struct core_cmd {
+	int (*fn)(struct host *h, struct core_cmd *c);
+	const char *cmd;
+	int argc;
+	char **argv;
+	int fd;                 /* a descriptor the command reads, -1 */
+	FILE *out;              /* written only by the running core until done */
+	uint64_t *stats;        /* TN_STAT_COUNT counters, for a copy */
+	int rc;
+	_Atomic int done;       /* release: out, stats and rc are final */
 };
 
 static int64_t wall_seconds(void *ctx)
@@ -231,15 +248,73 @@ static void start_ping(struct host *h, struct session *ss, int argc, char **argv
 	ss->pinging = true;
 }
 
-static void lock_core(struct host *h, unsigned i)
+/* Run c on core i's stack, on core i's own thread: queued to it through
+ * its command ring, then waited for (the caller is core 0's thread, whose
+ * stack waits meanwhile; a command is short).  Core 0's own runs here.
+ * c must stay valid until done: a host stopping mid-command leaves it to
+ * its thread (the caller leaks it rather than free it under the core). */
+static int on_core(struct host *h, unsigned i, struct core_cmd *c)
 {
-	if (i != h->core)
-		pthread_mutex_lock(&h->cores->h[i].lock);
+	struct cores *cs = h->cores;
+	if (i == h->core)
+		return c->rc = c->fn(&cs->h[i], c);
+	atomic_store_explicit(&c->done, 0, memory_order_relaxed);
+	void *item = c;
+	while (tn_ring_enqueue_burst(cs->cmdq[i], &item, 1) != 1) {
+		if (host_stop)
+			return -1;
+		usleep(100);
+	}
+	uint64_t one = 1;
+	ssize_t w = write(tn_steer_wake_fd(cs->g, i), &one, sizeof(one));
+	(void)w;
+	while (!atomic_load_explicit(&c->done, memory_order_acquire)) {
+		if (host_stop)
+			return -1;
+		struct timespec ts = {0, 20000};
+		nanosleep(&ts, NULL);
+	}
+	return c->rc;
 }
-static void unlock_core(struct host *h, unsigned i)
+
+/* Core h's side: run what core 0 queued for it. */
+static void run_queued_commands(struct host *h)
 {
-	if (i != h->core)
-		pthread_mutex_unlock(&h->cores->h[i].lock);
+	if (!h->cores || h->cores->n < 2 || h->core == 0)
+		return;
+	void *item;
+	while (tn_ring_dequeue_burst(h->cores->cmdq[h->core], &item, 1) == 1) {
+		struct core_cmd *c = item;
+		c->rc = c->fn(h, c);
+		atomic_store_explicit(&c->done, 1, memory_order_release);
+	}
+}
+
+static int copy_stats(struct host *h, struct core_cmd *c)
+{
+	memcpy(c->stats, h->s->stats, sizeof(uint64_t) * TN_STAT_COUNT);
+	return 0;
+}
+
+static int run_stack_command(struct host *h, struct core_cmd *c)
+{
+	struct tn_stack *s = h->s;
+	const char *cmd = c->cmd;
+	if (!strcmp(cmd, "ss"))
+		return run_ss(s, c->argc, c->argv, c->out);
+	if (!strcmp(cmd, "neigh")) {
+		show_neigh(s, c->out);
+		return 0;
+	}
+	if (!strcmp(cmd, "conntrack"))
+		return run_conntrack(s, c->argc, c->argv, c->out);
+	if (!strcmp(cmd, "sysctl"))
+		return run_sysctl(s, c->argc, c->argv, c->out);
+	if (!strcmp(cmd, "tc"))
+		return run_tc(s, c->argc, c->argv, c->out);
+	if (!strcmp(cmd, "route"))
+		return run_route(s, c->argc, c->argv, c->out);
+	return host_run_iptables(s, c->argc, c->argv, c->fd, c->out);
 }
 
 /* A command that reads or sets the stack's state, with --cores N: `stat`
@@ -251,33 +326,37 @@ static int run_on_cores(struct host *h, struct session *ss, const char *cmd, int
 {
 	struct cores *cs = h->cores;
 	if (strcmp(cmd, "stat") == 0) {
-		uint64_t *sum = calloc(TN_STAT_COUNT, sizeof(*sum));
+		uint64_t *sum = calloc(TN_STAT_COUNT, sizeof(*sum)), *each = calloc((size_t)cs->n * TN_STAT_COUNT, sizeof(*each));
+		if (!sum || !each) {
+			free(sum);
+			free(each);
+			fprintf(ss->out, "stat: out of memory\n");
+			return 1;
+		}
 		for (unsigned i = 0; i < cs->n; i++) {
-			lock_core(h, i);
+			struct core_cmd c = {.fn = copy_stats, .fd = -1, .stats = each + (size_t)i * TN_STAT_COUNT};
+			on_core(h, i, &c);
 			for (int k = 0; k < TN_STAT_COUNT; k++)
-				sum[k] += cs->h[i].s->stats[k];
-			unlock_core(h, i);
+				sum[k] += c.stats[k];
 		}
 		if (argc > 1 && strcmp(argv[1], "--nstat") == 0)
 			tn_stats_print_nstat(ss->out, sum, 0);
 		else
 			tn_stats_print_netstat(ss->out, sum);
-		free(sum);
 		fprintf(ss->out, "Cores: %u (Toeplitz RSS, software steering)\n", cs->n);
 		fprintf(ss->out, "    core  TcpActiveOpens TcpPassiveOpens TcpInSegs  IpInReceives steer_local steer_handed "
 				 "steer_received steer_dropped\n");
 		for (unsigned i = 0; i < cs->n; i++) {
-			uint64_t st[TN_STEER_NSTATS], v[4];
-			lock_core(h, i);
-			const uint64_t *c = cs->h[i].s->stats;
-			v[0] = c[TN_TcpActiveOpens], v[1] = c[TN_TcpPassiveOpens], v[2] = c[TN_TcpInSegs];
-			v[3] = c[TN_IpInReceives];
-			unlock_core(h, i);
+			uint64_t st[TN_STEER_NSTATS];
+			const uint64_t *c = each + (size_t)i * TN_STAT_COUNT;
 			tn_steer_stats(cs->g, i, st);
 			fprintf(ss->out, "    %4u %15" PRIu64 " %15" PRIu64 " %9" PRIu64 " %13" PRIu64 " %11" PRIu64 " %12" PRIu64
-					 " %14" PRIu64 " %13" PRIu64 "\n", i, v[0], v[1], v[2], v[3], st[TN_STEER_LOCAL],
-				st[TN_STEER_HANDED], st[TN_STEER_RECEIVED], st[TN_STEER_RING_DROPS]);
+					 " %14" PRIu64 " %13" PRIu64 "\n", i, c[TN_TcpActiveOpens], c[TN_TcpPassiveOpens],
+				c[TN_TcpInSegs], c[TN_IpInReceives], st[TN_STEER_LOCAL], st[TN_STEER_HANDED],
+				st[TN_STEER_RECEIVED], st[TN_STEER_RING_DROPS]);
 		}
+		free(sum);
+		free(each);
 		return 0;
 	}
 	bool sections = !strcmp(cmd, "ss") || !strcmp(cmd, "neigh") || !strcmp(cmd, "conntrack");
@@ -310,24 +389,8 @@ static int run_on_cores(struct host *h, struct session *ss, const char *cmd, int
 			lseek(memfd, 0, SEEK_SET);
 			fd = dup(memfd);
 		}
-		lock_core(h, i);
-		struct tn_stack *s = cs->h[i].s;
-		int r = 0;
-		if (!strcmp(cmd, "ss"))
-			r = run_ss(s, argc, argv, out);
-		else if (!strcmp(cmd, "neigh"))
-			show_neigh(s, out);
-		else if (!strcmp(cmd, "conntrack"))
-			r = run_conntrack(s, argc, argv, out);
-		else if (!strcmp(cmd, "sysctl"))
-			r = run_sysctl(s, argc, argv, out);
-		else if (!strcmp(cmd, "tc"))
-			r = run_tc(s, argc, argv, out);
-		else if (!strcmp(cmd, "route"))
-			r = run_route(s, argc, argv, out);
-		else
-			r = host_run_iptables(s, argc, argv, fd, out);
-		unlock_core(h, i);
+		struct core_cmd c = {.fn = run_stack_command, .cmd = cmd, .argc = argc, .argv = argv, .fd = fd, .out = out};
+		int r = on_core(h, i, &c);
 		if (fd >= 0)
 			close(fd);
 		if (r > rc)
@@ -628,8 +691,8 @@ static bool link_gone(struct host *h)
 static int host_loop(struct host *h)
 {
 	struct tn_steer_group *g = h->cores && h->cores->n > 1 ? h->cores->g : NULL;
-	pthread_mutex_lock(&h->lock);
 	while (!host_stop && !link_gone(h)) {
+		run_queued_commands(h);
 		uint64_t now = mono_ns();
 		tern_poll(h->s, now);
 		udp_echo(h);
@@ -684,9 +747,7 @@ static int host_loop(struct host *h)
 		struct timespec ts = {(time_t)(wait / 1000000000ull), (long)(wait % 1000000000ull)};
 		if (g && !tn_steer_may_sleep(g, h->core))
 			ts = (struct timespec){0, 0};
-		pthread_mutex_unlock(&h->lock); /* the control thread may work our stack now */
 		int rc = ppoll(pfd, (nfds_t)n, &ts, NULL);
-		pthread_mutex_lock(&h->lock);
 		if (g)
 			tn_steer_woke(g, h->core);
 		if (rc <= 0)
@@ -700,7 +761,6 @@ static int host_loop(struct host *h)
 				session_read(h, owner[i]);
 		}
 	}
-	pthread_mutex_unlock(&h->lock);
 	return 0;
 }
 
@@ -1180,7 +1240,12 @@ int cmd_host(int argc, char **argv)
 			return 2;
 		cs.g = tn_steer_group_new(ncores, TN_DEV_L2, NULL, 4096);
 		cs.h = calloc(ncores, sizeof(*cs.h));
-		if (!cs.g || !cs.h) {
+		cs.cmdq = calloc(ncores, sizeof(*cs.cmdq));
+		bool rings = cs.cmdq != NULL;
+		for (unsigned i = 0; rings && i < ncores; i++)
+			rings = (cs.cmdq[i] = tn_ring_new(16)) != NULL;
+		if (!cs.g || !cs.h || !rings) {
+			errno = ENOMEM;
 			fprintf(stderr, "tern: --cores %u: %s\n", ncores, strerror(errno));
 			return 1;
 		}
@@ -1203,7 +1268,6 @@ int cmd_host(int argc, char **argv)
 		struct host *hi = &cs.h[i];
 		hi->cores = &cs;
 		hi->core = i;
-		pthread_mutex_init(&hi->lock, NULL);
 		if (host_setup(hi, &o) < 0)
 			rc = 1;
 	}
@@ -1214,6 +1278,9 @@ int cmd_host(int argc, char **argv)
 			host_teardown(&cs.h[i]);
 		if (ncores > 1)
 			free(cs.h);
+		for (unsigned i = 0; cs.cmdq && i < ncores; i++)
+			tn_ring_free(cs.cmdq[i]);
+		free(cs.cmdq);
 		tn_steer_group_free(cs.g);
 		return 1;
 	}
@@ -1254,10 +1321,11 @@ int cmd_host(int argc, char **argv)
 	printf("tern host %s: counters at exit%s\n", h0->name, ncores > 1 ? " (all cores)" : "");
 	tn_stats_print_netstat(stdout, sum);
 	free(sum);
-	for (unsigned i = 0; i < ncores; i++) {
+	for (unsigned i = 0; i < ncores; i++)
 		host_teardown(&cs.h[i]);
-		pthread_mutex_destroy(&cs.h[i].lock);
-	}
+	for (unsigned i = 0; cs.cmdq && i < ncores; i++)
+		tn_ring_free(cs.cmdq[i]);
+	free(cs.cmdq);
 	if (ncores > 1)
 		free(cs.h);
 	tn_steer_group_free(cs.g);

@@ -93,6 +93,16 @@ ok "iperf3 -P 4 -n 100M (Linux sends): $fig"
 fig=$(iperf3_check "$nsl" "$addr" bytes-down -R -P 4 -n 100M) || fail "$fig"
 ok "iperf3 -R -P 4 -n 100M (tern sends): $fig"
 
+# Which queue a frame arrives on is the kernel's choice (a hash per socket):
+# if one queue has seen nothing yet, more connections, up to twice
+queue_frames() { # core -> frames its own socket took (kept + handed over)
+	"$TERN" -n "$host" stat | sed -n "/^Cores:/,\$p" | awk -v c=$1 '$1 == c && NF == 9 { print $6 + $7 }'
+}
+for round in 1 2; do
+	[ "$(queue_frames 0)" -gt 0 ] && [ "$(queue_frames 1)" -gt 0 ] && break
+	seq 1 64 | inl xargs -P 8 -I{} sh -c "curl -sS --max-time 10 http://$addr/gen/1000 >/dev/null" || fail "curl (round $round)"
+done
+
 st=$("$TERN" -n "$host" stat) || fail "stat"
 echo "$st" | grep -q '^Cores: 2' || fail "stat has no per-core table: $st"
 for c in 0 1; do
