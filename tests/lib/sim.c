@@ -119,6 +119,26 @@ void sim_pair(struct sim *sim, uint64_t seed, const struct tn_fault_cfg *imp, co
 	sim_mark_baseline(sim);
 }
 
+void sim_router3(struct sim *sim, uint64_t seed, int ifs[4])
+{
+	int i[4];
+	sim_init(sim, seed);
+	sim_add(sim, "A");
+	sim_add(sim, "R");
+	sim_add(sim, "B");
+	sim_link(sim, 0, 1, 1500, NULL, NULL, &i[0], &i[1], NULL);
+	sim_link(sim, 1, 2, 1500, NULL, NULL, &i[2], &i[3], NULL);
+	sim_addr(sim, 0, i[0], "198.18.1.2/24");
+	sim_addr(sim, 1, i[1], "198.18.1.1/24");
+	sim_addr(sim, 1, i[2], "198.18.2.1/24");
+	sim_addr(sim, 2, i[3], "198.18.2.2/24");
+	sim_gw(sim, 0, "198.18.1.1");
+	sim_gw(sim, 2, "198.18.2.1");
+	tern_sysctl_set(sim->st[1], "net.ipv4.ip_forward", "1");
+	if (ifs)
+		memcpy(ifs, i, sizeof(i));
+}
+
 void sim_mark_baseline(struct sim *sim)
 {
 	for (int i = 0; i < sim->n; i++)

@@ -36,6 +36,12 @@ bool sim_run_while_not(struct sim *sim, bool (*pred)(void *), void *ctx, uint64_
  * traffic settle, and the leak baseline taken. */
 void sim_pair(struct sim *sim, uint64_t seed, const struct tn_fault_cfg *imp, const char *cidr0, const char *cidr1);
 void sim_mark_baseline(struct sim *sim);
+/* Stacks A (0), R (1) and B (2) on links A - R - B: A 198.18.1.2/24, R
+ * 198.18.1.1/24 and 198.18.2.1/24, B 198.18.2.2/24, A and B routing through
+ * R, which forwards.  Not yet run.  ifs (or NULL): the ifindexes of A's, R's
+ * toward A, R's toward B and B's interface. */
+void sim_router3(struct sim *sim, uint64_t seed, int ifs[4]);
+
 /* True if every stack's pool is back to its baseline. */
 bool sim_no_leak(struct sim *sim);
 void sim_free(struct sim *sim);
