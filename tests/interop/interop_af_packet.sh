@@ -19,13 +19,8 @@ tern_start "$nst" "$host" --dev "$vt" --driver af_packet --addr 198.18.44.2/24 -
 addr=198.18.44.2
 
 check_mac "$host" "$nst" "$vt"
-check_ping "$nsl" "$addr"
-check_flood_ping "$nsl" "$addr"
-check_curl_sha "$nsl" "$addr"
-iperf3_both "$nsl" "$addr" bytes -n 200M
-iperf3_both "$nsl" "$addr" time -t 3
-check_udp_echo "$nsl" "$addr"
-ok_dev_counters "$host"
+# ping, flood ping, curl, iperf3 both ways, UDP echo, device counters
+check_services "$nsl" "$addr" "$host"
 
 # the interface deleted under the running host
 dev_deleted_under "$nst" "$vt" "$host"

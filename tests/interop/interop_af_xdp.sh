@@ -32,13 +32,8 @@ xdp_on || fail "no XDP program on $vt: $(ip -n "$nst" link show "$vt")"
 ok "XDP program on $vt ($(ip -n "$nst" link show "$vt" | grep -o 'prog/xdp[a-z]* id [0-9]*')); mode: $mode"
 check_mac "$host" "$nst" "$vt"
 
-check_ping "$nsl" "$addr"
-check_flood_ping "$nsl" "$addr"
-check_curl_sha "$nsl" "$addr"
-iperf3_both "$nsl" "$addr" bytes -n 200M
-iperf3_both "$nsl" "$addr" time -t 3
-check_udp_echo "$nsl" "$addr"
-ok_dev_counters "$host"
+# ping, flood ping, curl, iperf3 both ways, UDP echo, device counters
+check_services "$nsl" "$addr" "$host"
 
 # SIGTERM: clean exit, the program gone from the interface
 stop_clean "$host"

@@ -225,6 +225,20 @@ ok_dev_counters() {
 	ok "device counters: $("$TERN" -n "$1" addr | grep "RX:")"
 }
 
+# check_services NS ADDR HOST : from NS, against tern's HOST at ADDR
+# (started with --http 80 --udp-echo 7 --iperf3 5201): check_ping,
+# check_flood_ping, check_curl_sha, iperf3 -n 200M and -t 3 both ways,
+# check_udp_echo; then its device counters.
+check_services() {
+	check_ping "$1" "$2"
+	check_flood_ping "$1" "$2"
+	check_curl_sha "$1" "$2"
+	iperf3_both "$1" "$2" bytes -n 200M
+	iperf3_both "$1" "$2" time -t 3
+	check_udp_echo "$1" "$2"
+	ok_dev_counters "$3"
+}
+
 # stop_clean HOST [LINE] : SIGTERM; tern's HOST must exit 0 having printed
 # LINE (default "counters at exit").
 stop_clean() {
