@@ -201,7 +201,7 @@ import os, socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.settimeout(2)
 s.connect((sys.argv[1], 7))
-for size in (1, 64, 1472, 1473, 3000, 8000, 20000):
+for size in (1, 64, 512, 1472, 1473, 3000, 8000, 20000):
     data = os.urandom(size)
     for attempt in range(3):
         s.send(data)
