@@ -240,3 +240,12 @@ void sim_flows_again(struct sim *sim, struct sim_flows *f)
 	assert_int_equal(noports(sim, f->b) - f->b_noports, 3 * (int64_t)f->max);
 	assert_int_equal(noports(sim, f->a) - f->a_noports, 2 * (int64_t)f->max);
 }
+
+void sim_flows_expire(struct sim *sim, struct sim_flows *f)
+{
+	tn_ct_print_stats(sim->st[f->r], stdout);
+	sim_run_until(sim, sim->now + 125000000000ull);
+	assert_int_equal(tn_ct_count(sim->st[f->r]), 0);
+	sim_run_until(sim, sim->now + 10000000000ull);
+	assert_true(sim_no_leak(sim));
+}

@@ -68,6 +68,9 @@ void sim_flows_fill(struct sim *sim, struct sim_flows *f);
 void sim_flows_overflow(struct sim *sim, struct sim_flows *f);
 /* Flows [0, max) again both ways: asserts they all got through. */
 void sim_flows_again(struct sim *sim, struct sim_flows *f);
+/* r's conntrack stats printed; then 125 s for every flow to time out:
+ * asserts the table is empty and, 10 s later, nothing leaked. */
+void sim_flows_expire(struct sim *sim, struct sim_flows *f);
 /* True if every stack's pool is back to its baseline. */
 bool sim_no_leak(struct sim *sim);
 void sim_free(struct sim *sim);
