@@ -55,6 +55,7 @@
 #include "tcp/tcp.h"
 #include "tern/tern.h"
 #include "light_client.h"
+#include "bench_util.h"
 
 #define BATCH 1000
 #define ADDR_SRV 0xc6120001u  /* 198.18.0.1 */
@@ -66,33 +67,13 @@
 #define SPORT0 10000
 #define TICK 100000ull /* ns of virtual time per poll round */
 
-static uint64_t cpu_ns(void)
+/* The process's CPU time by CLOCK_PROCESS_CPUTIME_ID (finer than
+ * bench_util.h's cpu_ns), in ns. */
+static uint64_t cpu_clock_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static long long proc_kb(const char *path, const char *key)
-{
-	FILE *f = fopen(path, "r");
-	char line[256];
-	long long v = -1;
-	size_t kl = strlen(key);
-	while (f && fgets(line, sizeof(line), f))
-		if (strncmp(line, key, kl) == 0 && line[kl] == ':') {
-			v = strtoll(line + kl + 1, NULL, 10) * 1024;
-			break;
-		}
-	if (f)
-		fclose(f);
-	return v;
-}
-
-static long long heap_now(void)
-{
-	struct mallinfo2 mi = mallinfo2();
-	return (long long)(mi.uordblks + mi.hblkhd);
 }
 
 struct side {
@@ -113,7 +94,7 @@ struct run {
 
 static void charge(struct run *r, struct side *sd)
 {
-	long long h = heap_now();
+	long long h = heap_bytes();
 	sd->heap += h - r->heap_last;
 	r->heap_last = h;
 }
@@ -163,7 +144,7 @@ static void accept_all(struct run *r)
 
 static int open_batch(struct run *r, long first, long count)
 {
-	r->heap_last = heap_now();
+	r->heap_last = heap_bytes();
 	int one = 1;
 	for (long i = first; i < first + count; i++) {
 		long sp = i / PER_SPORT, rem = i % PER_SPORT;
@@ -243,7 +224,7 @@ static uint64_t xorshift(uint64_t *x)
 /* One byte each way on connection i; CPU ns, or 0 on failure. */
 static uint64_t ping_pong(struct run *r, long i, uint8_t v)
 {
-	uint64_t t0 = cpu_ns();
+	uint64_t t0 = cpu_clock_ns();
 	uint8_t b = v, got;
 	if (tern_send(r->cli.st, r->cfd[i], &b, 1, 0) != 1)
 		return 0;
@@ -258,7 +239,7 @@ static uint64_t ping_pong(struct run *r, long i, uint8_t v)
 		if (stage == 1 && tern_recv(r->cli.st, r->cfd[i], &got, 1, 0) == 1)
 			stage = got == v ? 2 : -1;
 	}
-	uint64_t d = cpu_ns() - t0;
+	uint64_t d = cpu_clock_ns() - t0;
 	return stage == 2 ? (d ? d : 1) : 0;
 }
 
@@ -334,15 +315,15 @@ static int run_full(long n, int sample)
 		}
 	}
 	malloc_trim(0);
-	long long rss0 = proc_kb("/proc/self/status", "VmRSS"), heap0 = heap_now();
+	long long rss0 = proc_kb("/proc/self/status", "VmRSS"), heap0 = heap_bytes();
 	struct acct ac0 = account(r.cli.st), as0 = account(r.srv.st);
-	uint64_t c0 = cpu_ns(), v0 = r.now;
+	uint64_t c0 = cpu_clock_ns(), v0 = r.now;
 	for (long i = 0; i < n; i += BATCH)
 		if (open_batch(&r, i, i + BATCH <= n ? BATCH : n - i) < 0)
 			return 1;
-	uint64_t setup_cpu = cpu_ns() - c0, setup_virt = r.now - v0;
+	uint64_t setup_cpu = cpu_clock_ns() - c0, setup_virt = r.now - v0;
 	settle(&r);
-	long long rss1 = proc_kb("/proc/self/status", "VmRSS"), heap1 = heap_now();
+	long long rss1 = proc_kb("/proc/self/status", "VmRSS"), heap1 = heap_bytes();
 	struct acct ac1 = account(r.cli.st), as1 = account(r.srv.st);
 	int64_t est_c = tern_stat(r.cli.st, "TcpCurrEstab"), est_s = tern_stat(r.srv.st, "TcpCurrEstab");
 	unsigned long long timers_idle = r.cli.st->wheel.count + r.srv.st->wheel.count;
@@ -364,12 +345,12 @@ static int run_full(long n, int sample)
 		pp_max = d > pp_max ? d : pp_max;
 	}
 	settle(&r);
-	long long rss2 = proc_kb("/proc/self/status", "VmRSS"), heap2 = heap_now();
+	long long rss2 = proc_kb("/proc/self/status", "VmRSS"), heap2 = heap_bytes();
 	struct acct ac2 = account(r.cli.st), as2 = account(r.srv.st);
 	int64_t est_c2 = tern_stat(r.cli.st, "TcpCurrEstab"), est_s2 = tern_stat(r.srv.st, "TcpCurrEstab");
 
 	/* Teardown: the client closes (FIN), the server reads EOF and closes. */
-	uint64_t c1 = cpu_ns();
+	uint64_t c1 = cpu_clock_ns();
 	long eof_bad = 0;
 	for (long i = 0; i < n; i += BATCH) {
 		long end = i + BATCH <= n ? i + BATCH : n;
@@ -391,10 +372,10 @@ static int run_full(long n, int sample)
 	settle(&r);
 	for (int k = 0; k < r.nlisten; k++)
 		tern_close(r.srv.st, r.lfd[k]);
-	uint64_t down_cpu = cpu_ns() - c1;
+	uint64_t down_cpu = cpu_clock_ns() - c1;
 	unsigned left = r.cli.st->tcp.count + r.srv.st->tcp.count;
 	unsigned bufs = tern_pool_in_use(r.cli.st) + tern_pool_in_use(r.srv.st);
-	long long heap3 = heap_now();
+	long long heap3 = heap_bytes();
 	if (pp_fail || eof_bad || left || bufs || est_c2 != n || est_s2 != n)
 		r.errors++;
 
@@ -446,7 +427,7 @@ struct lrun {
 /* Charge the CPU since the last mark to *bucket. */
 static void lap(struct lrun *r, uint64_t *bucket)
 {
-	uint64_t t = cpu_ns();
+	uint64_t t = cpu_clock_ns();
 	*bucket += t - r->cpu_mark;
 	r->cpu_mark = t;
 }
@@ -547,7 +528,7 @@ static long light_close_range(struct lrun *r, long first, long end)
  * CPU ns (process, and the server's share in *srv), or 0 on failure. */
 static uint64_t light_request(struct lrun *r, long i, uint64_t *srv)
 {
-	uint64_t t0 = cpu_ns(), s0 = r->cpu_srv;
+	uint64_t t0 = cpu_clock_ns(), s0 = r->cpu_srv;
 	r->cpu_mark = t0;
 	if (!lc_send(&r->lc, i, 1))
 		return 0;
@@ -564,7 +545,7 @@ static uint64_t light_request(struct lrun *r, long i, uint64_t *srv)
 		if (stage == 1 && lc_echoed(&r->lc, i))
 			stage = 2;
 	}
-	uint64_t d = cpu_ns() - t0;
+	uint64_t d = cpu_clock_ns() - t0;
 	*srv = r->cpu_srv - s0;
 	return stage == 2 ? (d ? d : 1) : 0;
 }
@@ -626,22 +607,22 @@ static int run_light(long n, int sample)
 	if (!conn || !r.sfd || lc_init(&r.lc, dc, conn, n, L_SRV, L_PORT, L_CLI0) < 0)
 		return 1;
 	memset(r.sfd, 0xff, (size_t)n * sizeof(int));
-	r.cpu_mark = cpu_ns();
+	r.cpu_mark = cpu_clock_ns();
 	if (light_warm_up(&r) < 0)
 		return 1;
 	malloc_trim(0);
-	long long rss0 = proc_kb("/proc/self/status", "VmRSS"), heap0 = heap_now();
+	long long rss0 = proc_kb("/proc/self/status", "VmRSS"), heap0 = heap_bytes();
 	struct acct a0 = account(r.srv);
 
 	/* Setup. */
-	uint64_t c0 = cpu_ns(), v0 = r.now;
+	uint64_t c0 = cpu_clock_ns(), v0 = r.now;
 	r.cpu_srv = r.cpu_cli = 0, r.cpu_mark = c0;
 	for (long i = 0; i < n; i += BATCH)
 		if (light_open_batch(&r, i, i + BATCH <= n ? BATCH : n - i) < 0)
 			return 1;
-	uint64_t setup_cpu = cpu_ns() - c0, setup_srv = r.cpu_srv, setup_cli = r.cpu_cli, setup_virt = r.now - v0;
+	uint64_t setup_cpu = cpu_clock_ns() - c0, setup_srv = r.cpu_srv, setup_cli = r.cpu_cli, setup_virt = r.now - v0;
 	light_settle(&r);
-	long long rss1 = proc_kb("/proc/self/status", "VmRSS"), heap1 = heap_now();
+	long long rss1 = proc_kb("/proc/self/status", "VmRSS"), heap1 = heap_bytes();
 	struct acct a1 = account(r.srv);
 	int64_t est = tern_stat(r.srv, "TcpCurrEstab");
 	unsigned long long timers_idle = r.srv->wheel.count;
@@ -668,12 +649,12 @@ static int run_light(long n, int sample)
 	/* Keepalive: two idle periods of virtual time, every connection probed
 	 * (twice) and answering; none may be dropped. */
 	int64_t ka0 = tern_stat(r.srv, "TcpExtTCPKeepAlive"), ab0 = tern_stat(r.srv, "TcpExtTCPAbortOnTimeout");
-	uint64_t lka0 = r.lc.st.keepalive_probes, k0 = cpu_ns(), ks0 = r.cpu_srv;
+	uint64_t lka0 = r.lc.st.keepalive_probes, k0 = cpu_clock_ns(), ks0 = r.cpu_srv;
 	r.cpu_mark = k0;
 	for (uint64_t end = r.now + 2ull * (uint64_t)ka_idle * 1000000000ull; r.now < end;)
 		light_round(&r, TICK);
 	light_settle(&r);
-	uint64_t ka_cpu = cpu_ns() - k0, ka_srv = r.cpu_srv - ks0;
+	uint64_t ka_cpu = cpu_clock_ns() - k0, ka_srv = r.cpu_srv - ks0;
 	int64_t ka_probes = tern_stat(r.srv, "TcpExtTCPKeepAlive") - ka0;
 	int64_t ka_aborts = tern_stat(r.srv, "TcpExtTCPAbortOnTimeout") - ab0;
 	uint64_t ka_answered = r.lc.st.keepalive_probes - lka0;
@@ -683,7 +664,7 @@ static int run_light(long n, int sample)
 		r.errors++;
 
 	/* Teardown. */
-	uint64_t d0 = cpu_ns(), ds0 = r.cpu_srv;
+	uint64_t d0 = cpu_clock_ns(), ds0 = r.cpu_srv;
 	r.cpu_mark = d0;
 	long close_bad = 0;
 	for (long i = 0; i < n; i += BATCH)
@@ -691,7 +672,7 @@ static int run_light(long n, int sample)
 	light_settle(&r);
 	tern_close(r.srv, r.lfd);
 	light_settle(&r);
-	uint64_t down_cpu = cpu_ns() - d0, down_srv = r.cpu_srv - ds0;
+	uint64_t down_cpu = cpu_clock_ns() - d0, down_srv = r.cpu_srv - ds0;
 	unsigned left = r.srv->tcp.count, bufs = tern_pool_in_use(r.srv);
 	int64_t retrans = tern_stat(r.srv, "TcpRetransSegs"), csum_err = tern_stat(r.srv, "TcpInCsumErrors");
 	if (pp_fail || close_bad || left || bufs || csum_err || lc_faults(&r.lc))

@@ -59,6 +59,7 @@
 #include "filter/ipt.h"
 #include "link/dev.h"
 #include "tern/tern.h"
+#include "bench_util.h"
 
 #define PORT 8080
 #define ADDR_A 0xc6120101u  /* 198.18.1.1 */
@@ -67,27 +68,6 @@
 #define ADDR_B 0xc6120201u  /* 198.18.2.1 */
 #define MAXEV 256
 #define PORTS_PER_SOCK 60000 /* destination ports 1..60000 per source port */
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t cpu_ns(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return ((uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000ull +
-		(uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec)) * 1000ull;
-}
-
-static size_t heap_bytes(void)
-{
-	struct mallinfo2 m = mallinfo2();
-	return m.uordblks + m.hblkhd;
-}
 
 /* ---- one end's socket calls: a tern stack's, or the kernel's ---- */
 

@@ -41,17 +41,11 @@
 #include "filter/ipt_cls.h"
 #include "link/dev.h"
 #include "tern/tern.h"
+#include "bench_util.h"
 
 #define BATCH 32
 #define PAYLOAD 64
 #define PORT 9000
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* sport_rule: one more rule first, on source ports below the bench's
  * (20000..), so that the source port is something a rule tests. */

@@ -43,27 +43,13 @@
 #include "core/stack.h"
 #include "link/dev.h"
 #include "tern/tern.h"
+#include "bench_util.h"
 
 #define MSG 64
 #define PORT 8080
 #define ADDR_A 0xc6120001u /* 198.18.0.1: the benchmarking range */
 #define ADDR_B 0xc6120002u
 #define MAXEV 256
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t cpu_ns(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return ((uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000ull +
-		(uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec)) * 1000ull;
-}
 
 /* ---- the socket calls of one end: tern's on a stack, or the kernel's ---- */
 

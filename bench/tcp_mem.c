@@ -49,6 +49,7 @@
 #include "link/dev.h"
 #include "tcp/tcp.h"
 #include "tern/tern.h"
+#include "bench_util.h"
 
 #define BATCH 1000
 #define ADDR_SRV 0xc6120001u  /* 198.18.0.1 */
@@ -57,37 +58,7 @@
 #define PORT 8080
 #define KPORT0 21000
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* A "Key:   value kB" line of a /proc file, in bytes; -1 if absent. */
-static long long proc_kb(const char *path, const char *key)
-{
-	FILE *f = fopen(path, "r");
-	char line[256];
-	long long v = -1;
-	size_t kl = strlen(key);
-	while (f && fgets(line, sizeof(line), f))
-		if (strncmp(line, key, kl) == 0 && line[kl] == ':') {
-			v = strtoll(line + kl + 1, NULL, 10) * 1024;
-			break;
-		}
-	if (f)
-		fclose(f);
-	return v;
-}
-
 /* ---- tern ---- */
-
-static long long heap_now(void)
-{
-	struct mallinfo2 mi = mallinfo2();
-	return (long long)(mi.uordblks + mi.hblkhd);
-}
 
 /* Heap growth is charged to the stack whose call it happened in.  The
  * heap is read after every call that may allocate, and taken as
@@ -102,7 +73,7 @@ struct tern_side {
 
 static void charge(struct tern_side *sd)
 {
-	long long h = heap_now();
+	long long h = heap_bytes();
 	sd->heap += h - heap_last;
 	heap_last = h;
 }
@@ -124,7 +95,7 @@ static int open_batch(struct tern_side *cli, struct tern_side *srv, int l, int *
 {
 	static long serial;
 	struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons(PORT), .sin_addr.s_addr = htonl(ADDR_SRV)};
-	heap_last = heap_now();
+	heap_last = heap_bytes();
 	long target = *accepted + count;
 	for (long i = 0; i < count; i++, serial++) {
 		int c = tern_socket(cli->st, AF_INET, SOCK_STREAM, 0);
@@ -207,7 +178,7 @@ static int run_tern(long n)
 		return -1;
 	}
 	malloc_trim(0);
-	long long rss0 = proc_kb("/proc/self/status", "VmRSS"), heap0 = heap_now();
+	long long rss0 = proc_kb("/proc/self/status", "VmRSS"), heap0 = heap_bytes();
 	cli.heap = srv.heap = 0;
 	int64_t est0 = tern_stat(cli.st, "TcpCurrEstab");
 	uint64_t start = now_ns();
@@ -222,7 +193,7 @@ static int run_tern(long n)
 	for (int i = 0; i < 1000 && (polled(&cli, now_ns()) || polled(&srv, now_ns()) || i < 10); i++)
 		;
 	uint64_t setup_ns = now_ns() - start;
-	long long rss1 = proc_kb("/proc/self/status", "VmRSS"), heap1 = heap_now();
+	long long rss1 = proc_kb("/proc/self/status", "VmRSS"), heap1 = heap_bytes();
 	unsigned bufs = tern_pool_in_use(cli.st) + tern_pool_in_use(srv.st);
 	int64_t est_c = tern_stat(cli.st, "TcpCurrEstab") - est0, est_s = tern_stat(srv.st, "TcpCurrEstab");
 	if (est_c != n || est_s != n || accepted != n)

@@ -29,6 +29,7 @@
 
 #include "link/dev.h"
 #include "tern/tern.h"
+#include "bench_util.h"
 
 #define BATCH 32
 #define PAYLOAD 64
@@ -48,22 +49,6 @@ struct seq_check {
 	uint64_t expect;
 	uint64_t bad;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t cpu_ns(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	uint64_t us = (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000ull +
-		      (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
-	return us * 1000;
-}
 
 static void put_seq(char *buf, uint64_t seq) { memcpy(buf, &seq, sizeof(seq)); }
 

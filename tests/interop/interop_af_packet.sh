@@ -13,86 +13,17 @@ require_cmd ip ping curl iperf3 python3 sha256sum
 ns_new nsl afpl   # Linux
 ns_new nst afpt   # tern
 vl=afpL$$ vt=afpT$$
-ip link add "$vl" netns "$nsl" type veth peer name "$vt" netns "$nst" || skip "cannot create a veth pair"
-ip -n "$nsl" addr add 198.18.44.1/24 dev "$vl"
-ip -n "$nsl" link set "$vl" up
-# tern takes the interface's MAC: keep the kernel quiet on it (no ARP, no
-# IPv6 neighbour discovery, no forwarding of tern's traffic)
-ip -n "$nst" link set "$vt" up arp off
-ip netns exec "$nst" sysctl -qw "net.ipv6.conf.$vt.disable_ipv6=1" 2>/dev/null
-ip netns exec "$nst" sysctl -qw net.ipv4.ip_forward=0
+veth_for_tern "$nsl" "$vl" "$nst" "$vt" 198.18.44.1/24
 host=itafp$$
 tern_start "$nst" "$host" --dev "$vt" --driver af_packet --addr 198.18.44.2/24 --http 80 --udp-echo 7 --iperf3 5201
 addr=198.18.44.2
-inl() { ip netns exec "$nsl" "$@"; }
 
-"$TERN" -n "$host" addr | grep -q "link/ether $(ip netns exec "$nst" cat "/sys/class/net/$vt/address")" ||
-	fail "tern does not use the interface's MAC: $("$TERN" -n "$host" addr)"
-out=$(inl ping -c 5 -i 0.2 -W 2 "$addr" 2>&1) || fail "ping: $out"
-echo "$out" | grep -q " 0% packet loss" || fail "ping loss: $out"
-ok "ping: $(echo "$out" | tail -1)"
-out=$(inl ping -f -c 2000 -W 2 "$addr" 2>&1) || fail "flood ping: $out"
-rcvd=$(echo "$out" | sed -n 's/.* \([0-9]*\) received.*/\1/p')
-[ "${rcvd:-0}" -ge 1980 ] || fail "flood ping: $out"
-ok "flood ping: $rcvd of 2000 answered; $(echo "$out" | tail -1)"
-
-body=$(inl curl -sS --max-time 10 "http://$addr/gen/26") || fail "curl"
-[ "$body" = "abcdefghijklmnopqrstuvwxyz" ] || fail "curl /gen/26 returned: $body"
-want=$(python3 - <<'PY'
-import hashlib
-n = 3000000; pat = b"abcdefghijklmnopqrstuvwxyz0123456789\n"
-print(hashlib.sha256((pat * (n // 37 + 1))[:n]).hexdigest())
-PY
-)
-got=$(inl curl -sS --max-time 30 "http://$addr/gen/3000000" | sha256sum | cut -c1-64)
-[ "$got" = "$want" ] || fail "curl of 3 MB: SHA-256 differs"
-ok "curl: a page and 3 MB (SHA-256 matches)"
-
-ip3() { iperf3_check "$nsl" "$addr" "$@"; }
-fig=$(ip3 bytes-up -n 200M) || fail "$fig"
-ok "iperf3 -n 200M (Linux sends): $fig"
-fig=$(ip3 bytes-down -R -n 200M) || fail "$fig"
-ok "iperf3 -R -n 200M (tern sends): $fig"
-fig=$(ip3 time-up -t 3) || fail "$fig"
-ok "iperf3 -t 3: $fig"
-fig=$(ip3 time-down -R -t 3) || fail "$fig"
-ok "iperf3 -R -t 3: $fig"
-
-cat >"$IT_TMP/udp.py" <<'PY'
-import os, socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.settimeout(2)
-s.connect((sys.argv[1], 7))
-for size in (1, 64, 1472, 1473, 3000, 8000, 20000):
-    data = os.urandom(size)
-    for attempt in range(3):
-        s.send(data)
-        try:
-            back = s.recv(65536)
-            break
-        except socket.timeout:
-            continue
-    else:
-        sys.exit("no echo for %d bytes" % size)
-    if back != data:
-        sys.exit("echo differs for %d bytes" % size)
-print("UDP echo of 1..20000 bytes intact")
-PY
-out=$(inl python3 "$IT_TMP/udp.py" "$addr" 2>&1) || fail "$out"
-ok "$out"
-stats=$("$TERN" -n "$host" addr | grep "RX:")
-ok "device counters: $stats"
+check_mac "$host" "$nst" "$vt"
+# ping, flood ping, curl, iperf3 both ways, UDP echo, device counters
+check_services "$nsl" "$addr" "$host"
 
 # the interface deleted under the running host
-pid=$(eval echo "\$PID_$host")
-ip -n "$nst" link del "$vt" || fail "ip link del $vt"
-for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$pid" 2>/dev/null && fail "tern host still running 5 s after its interface was deleted"
-wait "$pid"
-rc=$?
-[ $rc -eq 0 ] || fail "tern host exited with $rc after the interface went away"
-grep -q "interface $vt went away; stopping" "$IT_TMP/$host.err" || fail "no report: $(cat "$IT_TMP/$host.err")"
-grep -q "counters at exit" "$IT_TMP/$host.out" || fail "no clean shutdown: $(tail -3 "$IT_TMP/$host.out")"
+dev_deleted_under "$nst" "$vt" "$host"
 ok "veth deleted under the host: reported, clean exit"
 
 # PACKET_FANOUT_HASH: two sockets of one group on one veth (the driver

@@ -13,10 +13,7 @@
 . "$(dirname "$0")/lib.sh"
 require_root
 require_cmd ip ping curl xargs iperf3 python3 ethtool cmp head
-probe=$(timeout 10 "$TERN" host --name axcprobe$$ --dev axcnone$$ --driver af_xdp --addr 198.18.70.9/24 2>&1)
-if [[ "$probe" == *"built without libxdp"* ]]; then
-	skip "tern was built without libxdp/libbpf (scripts/install-deps installs libxdp-dev libbpf-dev)"
-fi
+require_af_xdp
 
 ns_new nsl axcl   # Linux
 ns_new nst axct   # tern
@@ -36,15 +33,9 @@ xdp_on && fail "XDP program left on $vt after the refusal"
 ok "one-queue interface refused: $(echo "$out" | tail -1 | cut -c1-80)..."
 ip -n "$nsl" link del "$vl"
 
-ip link add "$vl" numtxqueues 2 numrxqueues 2 netns "$nsl" type veth peer name "$vt" numtxqueues 2 numrxqueues 2 \
-	netns "$nst" || skip "cannot create a two-queue veth pair"
-ip -n "$nsl" addr add 198.18.70.1/24 dev "$vl"
-ip -n "$nsl" link set "$vl" up
+veth_for_tern "$nsl" "$vl" "$nst" "$vt" 198.18.70.1/24 2
 # XDP carries no checksum state: have Linux finish its checksums before the veth
 inl ethtool -K "$vl" tx off >/dev/null || fail "ethtool -K $vl tx off"
-ip -n "$nst" link set "$vt" up arp off
-ip netns exec "$nst" sysctl -qw "net.ipv6.conf.$vt.disable_ipv6=1" 2>/dev/null
-ip netns exec "$nst" sysctl -qw net.ipv4.ip_forward=0
 
 # Does this kernel give us an AF_XDP socket at all?  (One core, queue 0.)
 ip netns exec "$nst" "$TERN" host --name axcprobe$$ --dev "$vt" --driver af_xdp --addr 198.18.70.2/24 \
@@ -72,26 +63,15 @@ progs=$(ip -n "$nst" link show "$vt" | grep -c "prog/xdp")
 ok "sockets on queues 0 and 1 ($(sed -n "s/^tern: af_xdp $vt queue 1: //p" "$IT_TMP/$host.err")) behind one program" \
 	"($(ip -n "$nst" link show "$vt" | grep -o 'prog/xdp[a-z]* id [0-9]*'))"
 
-out=$(inl ping -c 5 -i 0.2 -W 2 "$addr" 2>&1) || fail "ping: $out"
-echo "$out" | grep -q " 0% packet loss" || fail "ping loss: $out"
-ok "ping: $(echo "$out" | tail -1)"
+check_ping "$nsl" "$addr"
 
 # 64 fetches, 8 at a time: Linux's tx queue (by socket hash) and source ports spread them
-seq 1 64 | inl xargs -P 8 -I{} sh -c "curl -sS --max-time 10 http://$addr/gen/100000 | wc -c" >"$IT_TMP/sizes" ||
-	fail "curl: $(sort "$IT_TMP/sizes" | uniq -c)"
-[ "$(grep -c '^100000$' "$IT_TMP/sizes")" = 64 ] || fail "curl: sizes $(sort "$IT_TMP/sizes" | uniq -c)"
+curl_many "$nsl" "http://$addr/gen/100000" 64 8 100000
 ok "curl: 64 fetches of 100 kB over 8 parallel connections, all whole"
-
-head -c 300000 /dev/urandom >"$IT_TMP/up"
-seq 1 8 | inl xargs -P 4 -I{} sh -c "curl -sS --max-time 10 --data-binary @$IT_TMP/up http://$addr/echo \
-	-o $IT_TMP/back{} && cmp -s $IT_TMP/up $IT_TMP/back{}" || fail "POST /echo: a body came back different"
-ok "curl: 8 uploads of 300 kB echoed back intact"
+check_uploads "$nsl" "$addr"
 
 # iperf3's port is pinned to core 0: its control connection and 4 streams meet there
-fig=$(iperf3_check "$nsl" "$addr" bytes-up -P 4 -n 100M) || fail "$fig"
-ok "iperf3 -P 4 -n 100M (Linux sends): $fig"
-fig=$(iperf3_check "$nsl" "$addr" bytes-down -R -P 4 -n 100M) || fail "$fig"
-ok "iperf3 -R -P 4 -n 100M (tern sends): $fig"
+iperf3_both "$nsl" "$addr" bytes -P 4 -n 100M
 
 # Which queue a frame arrives on is the kernel's choice (a hash per socket):
 # if one queue has seen nothing yet, more connections, up to twice
@@ -103,36 +83,15 @@ for round in 1 2; do
 	seq 1 64 | inl xargs -P 8 -I{} sh -c "curl -sS --max-time 10 http://$addr/gen/1000 >/dev/null" || fail "curl (round $round)"
 done
 
-st=$("$TERN" -n "$host" stat) || fail "stat"
-echo "$st" | grep -q '^Cores: 2' || fail "stat has no per-core table: $st"
-for c in 0 1; do
-	line=$(echo "$st" | sed -n "/^Cores:/,\$p" | awk -v c=$c '$1 == c && NF == 9')
-	[ -n "$line" ] || fail "stat: no line for core $c: $st"
-	set -- $line
-	[ "$3" -gt 0 ] || fail "core $c served no connection: $line"
-	# local + handed: frames this core's own socket took from its queue
-	[ $(($6 + $7)) -gt 0 ] || fail "core $c's socket (queue $c) received nothing: $line"
-	ok "core $c: $3 connections accepted, queue $c: $6 frames kept, $7 handed over; $8 received from the other core"
-done
-passive=$(echo "$st" | sed -n 's/^ *\([0-9]*\) passive connection openings.*/\1/p')
-[ "${passive:-0}" -ge 72 ] || fail "summed passive opens ${passive:-none} < 72"
-ok "stat sums the cores: $passive passive openings"
+# each core's own socket (queue k) must have taken frames: kept + handed over
+check_cores_stat "$host" 72 queues
 
-tern_stop "$host" || fail "tern host exited with $? on SIGTERM"
-grep -q "counters at exit (all cores)" "$IT_TMP/$host.out" || fail "no clean shutdown: $(tail -3 "$IT_TMP/$host.out")"
+stop_clean "$host" "counters at exit (all cores)"
 xdp_on && fail "XDP program still on $vt after tern exited: $(ip -n "$nst" link show "$vt")"
 ok "SIGTERM: clean exit, no XDP program left on $vt"
 
 host2=itaxc2$$
 tern_start "$nst" "$host2" --dev "$vt" --driver af_xdp --cores 2 --addr 198.18.70.2/24 --udp-echo 7
 out=$(inl ping -c 2 -i 0.2 -W 2 "$addr" 2>&1) || fail "ping after restart: $out"
-pid=$(eval echo "\$PID_$host2")
-ip -n "$nst" link del "$vt" || fail "ip link del $vt"
-for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$pid" 2>/dev/null && fail "tern host still running 5 s after its interface was deleted"
-wait "$pid"
-rc=$?
-[ $rc -eq 0 ] || fail "tern host exited with $rc after the interface went away"
-grep -q "interface $vt went away; stopping" "$IT_TMP/$host2.err" || fail "no report: $(cat "$IT_TMP/$host2.err")"
-grep -q "counters at exit" "$IT_TMP/$host2.out" || fail "no clean shutdown: $(tail -3 "$IT_TMP/$host2.out")"
+dev_deleted_under "$nst" "$vt" "$host2"
 ok "veth deleted under the 2-core host: reported, clean exit"

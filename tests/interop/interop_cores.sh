@@ -13,47 +13,24 @@ require_cmd ip ping curl xargs iperf3 python3
 ns_new nsl corl   # Linux
 ns_new nst cort   # tern
 vl=corL$$ vt=corT$$
-ip link add "$vl" netns "$nsl" type veth peer name "$vt" netns "$nst" || skip "cannot create a veth pair"
-ip -n "$nsl" addr add 198.18.46.1/24 dev "$vl"
-ip -n "$nsl" link set "$vl" up
-ip -n "$nst" link set "$vt" up arp off
-ip netns exec "$nst" sysctl -qw "net.ipv6.conf.$vt.disable_ipv6=1" 2>/dev/null
-ip netns exec "$nst" sysctl -qw net.ipv4.ip_forward=0
+veth_for_tern "$nsl" "$vl" "$nst" "$vt" 198.18.46.1/24
 host=itcor$$
 tern_start "$nst" "$host" --dev "$vt" --driver af_packet --cores 2 --addr 198.18.46.2/24 --http 80 --udp-echo 7 --iperf3 5201
 addr=198.18.46.2
 inl() { ip netns exec "$nsl" "$@"; }
 
-out=$(inl ping -c 5 -i 0.2 -W 2 "$addr" 2>&1) || fail "ping: $out"
-echo "$out" | grep -q " 0% packet loss" || fail "ping loss: $out"
-ok "ping: $(echo "$out" | tail -1)"
+check_ping "$nsl" "$addr"
 
 # 64 fetches, 8 at a time: Linux's source ports spread them over both cores
-seq 1 64 | inl xargs -P 8 -I{} sh -c "curl -sS --max-time 10 http://$addr/gen/100000 | wc -c" >"$IT_TMP/sizes" ||
-	fail "curl: $(sort "$IT_TMP/sizes" | uniq -c)"
-[ "$(grep -c '^100000$' "$IT_TMP/sizes")" = 64 ] || fail "curl: sizes $(sort "$IT_TMP/sizes" | uniq -c)"
+curl_many "$nsl" "http://$addr/gen/100000" 64 8 100000
 ok "curl: 64 fetches of 100 kB over 8 parallel connections, all whole"
 
 # iperf3's control connection and its 4 streams would hash to both cores;
 # its port is pinned to core 0, so they meet in one test
-fig=$(iperf3_check "$nsl" "$addr" bytes-up -P 4 -n 100M) || fail "$fig"
-ok "iperf3 -P 4 -n 100M (Linux sends): $fig"
-fig=$(iperf3_check "$nsl" "$addr" bytes-down -R -P 4 -n 100M) || fail "$fig"
-ok "iperf3 -R -P 4 -n 100M (tern sends): $fig"
+iperf3_both "$nsl" "$addr" bytes -P 4 -n 100M
 
-st=$("$TERN" -n "$host" stat) || fail "stat"
-echo "$st" | grep -q '^Cores: 2' || fail "stat has no per-core table: $st"
-for c in 0 1; do
-	line=$(echo "$st" | sed -n "/^Cores:/,\$p" | awk -v c=$c '$1 == c && NF == 9')
-	[ -n "$line" ] || fail "stat: no line for core $c: $st"
-	set -- $line
-	[ "$3" -gt 0 ] || fail "core $c served no connection: $line"
-	[ "$7" -gt 0 ] || [ "$8" -gt 0 ] || fail "core $c neither handed nor received a frame: $line"
-	ok "core $c: $3 connections accepted, $4 TCP segments, steering: $6 local, $7 handed over, $8 received, $9 dropped"
-done
-passive=$(echo "$st" | sed -n 's/^ *\([0-9]*\) passive connection openings.*/\1/p')
-[ "${passive:-0}" -ge 64 ] || fail "summed passive opens ${passive:-none} < 64"
-ok "stat sums the cores: $passive passive openings"
+# one fanout group: each core must have handed frames to the other or taken some
+check_cores_stat "$host" 64 fanout
 
 ssout=$("$TERN" -n "$host" ss -a) || fail "ss"
 echo "$ssout" | grep -q '^core 0:' && echo "$ssout" | grep -q '^core 1:' || fail "ss has no per-core sections: $ssout"

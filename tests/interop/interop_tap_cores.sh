@@ -21,50 +21,25 @@ host=ittmq$$
 addr=198.18.71.2
 tern_start "$nst" "$host" --tap "$tap" --cores 2 --addr $addr/24 --http 80 --udp-echo 7 --iperf3 5201
 linux_addr "$nst" "$tap" 198.18.71.1/24
-inl() { ip netns exec "$nst" "$@"; }
 grep -q "running on 2 cores, multi-queue tap, 2 queues" "$IT_TMP/$host.err" || fail "start line: $(cat "$IT_TMP/$host.err")"
 ip -n "$nst" -d link show "$tap" | grep -q "multi_queue numqueues 2 " ||
 	fail "want a TAP with two queues: $(ip -n "$nst" -d link show "$tap")"
 ok "$tap: multi_queue, 2 queues attached"
 
-out=$(inl ping -c 5 -i 0.2 -W 2 "$addr" 2>&1) || fail "ping: $out"
-echo "$out" | grep -q " 0% packet loss" || fail "ping loss: $out"
-ok "ping: $(echo "$out" | tail -1)"
+check_ping "$nst" "$addr"
 
 # 64 fetches, 8 at a time: the kernel's flow hash spreads them over the queues
-seq 1 64 | inl xargs -P 8 -I{} sh -c "curl -sS --max-time 10 http://$addr/gen/100000 | wc -c" >"$IT_TMP/sizes" ||
-	fail "curl: $(sort "$IT_TMP/sizes" | uniq -c)"
-[ "$(grep -c '^100000$' "$IT_TMP/sizes")" = 64 ] || fail "curl: sizes $(sort "$IT_TMP/sizes" | uniq -c)"
+curl_many "$nst" "http://$addr/gen/100000" 64 8 100000
 ok "curl: 64 fetches of 100 kB over 8 parallel connections, all whole"
-
-head -c 300000 /dev/urandom >"$IT_TMP/up"
-seq 1 8 | inl xargs -P 4 -I{} sh -c "curl -sS --max-time 10 --data-binary @$IT_TMP/up http://$addr/echo \
-	-o $IT_TMP/back{} && cmp -s $IT_TMP/up $IT_TMP/back{}" || fail "POST /echo: a body came back different"
-ok "curl: 8 uploads of 300 kB echoed back intact"
+check_uploads "$nst" "$addr"
 
 # iperf3's port is pinned to core 0: its control connection and 4 streams meet there
-fig=$(iperf3_check "$nst" "$addr" bytes-up -P 4 -n 100M) || fail "$fig"
-ok "iperf3 -P 4 -n 100M (Linux sends): $fig"
-fig=$(iperf3_check "$nst" "$addr" bytes-down -R -P 4 -n 100M) || fail "$fig"
-ok "iperf3 -R -P 4 -n 100M (tern sends): $fig"
+iperf3_both "$nst" "$addr" bytes -P 4 -n 100M
 
-st=$("$TERN" -n "$host" stat) || fail "stat"
-echo "$st" | grep -q '^Cores: 2' || fail "stat has no per-core table: $st"
-for c in 0 1; do
-	line=$(echo "$st" | sed -n "/^Cores:/,\$p" | awk -v c=$c '$1 == c && NF == 9')
-	[ -n "$line" ] || fail "stat: no line for core $c: $st"
-	set -- $line
-	[ "$3" -gt 0 ] || fail "core $c served no connection: $line"
-	# local + handed: frames the kernel put on this core's queue
-	[ $(($6 + $7)) -gt 0 ] || fail "queue $c delivered nothing: $line"
-	ok "core $c: $3 connections accepted, queue $c: $6 frames kept, $7 handed over; $8 received from the other core"
-done
-passive=$(echo "$st" | sed -n 's/^ *\([0-9]*\) passive connection openings.*/\1/p')
-[ "${passive:-0}" -ge 72 ] || fail "summed passive opens ${passive:-none} < 72"
-ok "stat sums the cores: $passive passive openings"
+# local + handed: frames the kernel put on this core's queue
+check_cores_stat "$host" 72 queues
 
-tern_stop "$host" || fail "tern host exited with $? on SIGTERM"
-grep -q "counters at exit (all cores)" "$IT_TMP/$host.out" || fail "no clean shutdown: $(tail -3 "$IT_TMP/$host.out")"
+stop_clean "$host" "counters at exit (all cores)"
 ip -n "$nst" link show "$tap" >/dev/null 2>&1 && fail "$tap still there after its last queue closed"
 ok "SIGTERM: clean exit, $tap gone with its last queue"
 
@@ -82,16 +57,6 @@ host2=ittmqp$$
 ip -n "$nst" tuntap add "$persist" mode tap multi_queue || fail "ip tuntap add $persist multi_queue"
 tern_start "$nst" "$host2" --tap "$persist" --cores 2 --addr 198.18.71.18/28 --http 80
 linux_addr "$nst" "$persist" 198.18.71.17/28
-seq 1 16 | inl xargs -P 4 -I{} sh -c "curl -sS --max-time 10 http://198.18.71.18/gen/10000 | wc -c" >"$IT_TMP/sizes2" ||
-	fail "curl on $persist: $(sort "$IT_TMP/sizes2" | uniq -c)"
-[ "$(grep -c '^10000$' "$IT_TMP/sizes2")" = 16 ] || fail "curl on $persist: sizes $(sort "$IT_TMP/sizes2" | uniq -c)"
-pid=$(eval echo "\$PID_$host2")
-ip -n "$nst" link del "$persist" || fail "ip link del $persist"
-for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$pid" 2>/dev/null && fail "tern host still running 5 s after its TAP was deleted"
-wait "$pid"
-rc=$?
-[ $rc -eq 0 ] || fail "tern host exited with $rc after the TAP went away"
-grep -q "interface $persist went away; stopping" "$IT_TMP/$host2.err" || fail "no report: $(cat "$IT_TMP/$host2.err")"
-grep -q "counters at exit" "$IT_TMP/$host2.out" || fail "no clean shutdown: $(tail -3 "$IT_TMP/$host2.out")"
+curl_many "$nst" "http://198.18.71.18/gen/10000" 16 4 10000
+dev_deleted_under "$nst" "$persist" "$host2" TAP
 ok "persistent multi-queue TAP: 16 fetches whole; deleted under the host: reported, clean exit"

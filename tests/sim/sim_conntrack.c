@@ -26,20 +26,7 @@ enum { A, R, B };
 static void topo(struct sim *sim, uint32_t pool)
 {
 	(void)pool;
-	sim_init(sim, 57);
-	sim_add(sim, "A");
-	sim_add(sim, "R");
-	sim_add(sim, "B");
-	int a0, r0, r1, b0;
-	sim_link(sim, A, R, 1500, NULL, NULL, &a0, &r0, NULL);
-	sim_link(sim, R, B, 1500, NULL, NULL, &r1, &b0, NULL);
-	sim_addr(sim, A, a0, "198.18.1.2/24");
-	sim_addr(sim, R, r0, "198.18.1.1/24");
-	sim_addr(sim, R, r1, "198.18.2.1/24");
-	sim_addr(sim, B, b0, "198.18.2.2/24");
-	sim_gw(sim, A, "198.18.1.1");
-	sim_gw(sim, B, "198.18.2.1");
-	tern_sysctl_set(sim->st[R], "net.ipv4.ip_forward", "1");
+	sim_router3(sim, 57, NULL);
 	assert_int_equal(tern_conntrack_enable(sim->st[R]), 0);
 	sim_run_until(sim, sim->now + 1 * SEC);
 	sim_mark_baseline(sim);
@@ -154,48 +141,6 @@ static void test_tcp_through_router(void **state)
 	sim_free(&sim);
 }
 
-/* A UDP datagram from s (src:sp) to dst:dp, past the socket layer. */
-static int send_udp(struct tn_stack *s, uint32_t src, uint32_t dst, uint16_t sp, uint16_t dp)
-{
-	struct tn_pkt *p = tn_pkt_alloc(s->pool);
-	if (!p)
-		return -ENOBUFS;
-	uint8_t *u = tn_pkt_put(p, 8 + 8);
-	if (!u) {
-		tn_pkt_free(p);
-		return -ENOBUFS;
-	}
-	memset(u, 0, 16);
-	tn_put16(u, sp);
-	tn_put16(u + 2, dp);
-	tn_put16(u + 4, 16); /* checksum 0: none */
-	struct tn_ip_out o = {.src = src, .dst = dst, .proto = 17};
-	return tn_ip_output(s, p, &o);
-}
-
-/* Flow i: A:(1024 + i % half) -> B:(7000 + i / half). */
-static void flow_ports(uint32_t i, uint32_t half, uint16_t *sp, uint16_t *dp)
-{
-	*sp = (uint16_t)(1024 + i % half);
-	*dp = (uint16_t)(7000 + i / half);
-}
-
-/* Send flows [from, to) from A (or, reply, from B), in bursts the links
- * and queues take. */
-static void send_flows(struct sim *sim, uint32_t from, uint32_t to, uint32_t half, bool reply)
-{
-	uint32_t ha = t_ip("198.18.1.2"), hb = t_ip("198.18.2.2");
-	for (uint32_t i = from; i < to; i++) {
-		uint16_t sp, dp;
-		flow_ports(i, half, &sp, &dp);
-		int rc = reply ? send_udp(sim->st[B], hb, ha, dp, sp) : send_udp(sim->st[A], ha, hb, sp, dp);
-		assert_int_equal(rc, 0);
-		if ((i - from) % 200 == 199)
-			sim_run_until(sim, sim->now + 1 * MS);
-	}
-	sim_run_until(sim, sim->now + 10 * MS);
-}
-
 static void test_udp_overflow(void **state)
 {
 	(void)state;
@@ -211,34 +156,23 @@ static void test_udp_overflow(void **state)
 	 * that R must find RELATED to its flow */
 	tern_sysctl_set(sim.st[B], "net.ipv4.icmp_ratemask", "0");
 	tern_sysctl_set(sim.st[A], "net.ipv4.icmp_ratemask", "0");
-	int64_t b0 = tern_stat(sim.st[B], "UdpNoPorts"), a0 = tern_stat(sim.st[A], "UdpNoPorts");
+	struct sim_flows f = {.a = A, .r = R, .b = B, .a_addr = t_ip("198.18.1.2"), .b_addr = t_ip("198.18.2.2"),
+			      .reply_to = t_ip("198.18.1.2"), .max = max};
 
 	/* the first half: requests, replies, and two seconds later requests
 	 * again: every flow a stream, ASSURED */
-	send_flows(&sim, 0, max, max, false);
-	assert_int_equal(tn_ct_count(r), max);
-	send_flows(&sim, 0, max, max, true);
-	sim_run_until(&sim, sim.now + 3 * SEC);
-	send_flows(&sim, 0, max, max, false);
-	assert_int_equal(tern_stat(sim.st[B], "UdpNoPorts") - b0, 2 * (int64_t)max);
-	assert_int_equal(tern_stat(sim.st[A], "UdpNoPorts") - a0, (int64_t)max);
-	assert_int_equal(r->ct->stats.drop, 0);
+	sim_flows_fill(&sim, &f);
 
 	/* the second half: the table is full of ASSURED flows, so every new
 	 * flow is dropped and counted */
 	int64_t nfdrops = tern_stat(r, "TernExtNfDrops");
-	send_flows(&sim, max, flows, max, false);
-	assert_int_equal(r->ct->stats.drop, flows - max);
+	sim_flows_overflow(&sim, &f);
 	assert_int_equal(r->ct->stats.early_drop, 0);
 	assert_int_equal(tern_stat(r, "TernExtNfDrops") - nfdrops, (int64_t)(flows - max));
-	assert_int_equal(tern_stat(sim.st[B], "UdpNoPorts") - b0, 2 * (int64_t)max);
 	assert_int_equal(tn_ct_count(r), max);
 
 	/* the existing flows keep working, both ways */
-	send_flows(&sim, 0, max, max, false);
-	send_flows(&sim, 0, max, max, true);
-	assert_int_equal(tern_stat(sim.st[B], "UdpNoPorts") - b0, 3 * (int64_t)max);
-	assert_int_equal(tern_stat(sim.st[A], "UdpNoPorts") - a0, 2 * (int64_t)max);
+	sim_flows_again(&sim, &f);
 	assert_int_equal(r->ct->stats.drop, flows - max);
 	assert_int_equal(r->ct->stats.invalid, 0);
 	assert_int_equal(r->ct->stats.error, 0); /* every port unreachable was RELATED */
@@ -249,13 +183,8 @@ static void test_udp_overflow(void **state)
 	printf("R: %u entries, %zu bytes of conntrack memory: %.1f per entry, %zu in buckets (sizeof entry %zu)\n",
 	       tn_ct_count(r), mem, (double)(mem - buckets) / max, buckets, sizeof(struct tn_ct));
 	assert_true(mem - buckets <= (size_t)max * 128 + TN_CT_CHUNK * sizeof(struct tn_ct) + 4096);
-	tn_ct_print_stats(r, stdout);
-
 	/* everything times out: 120 s of stream timeout */
-	sim_run_until(&sim, sim.now + 125 * SEC);
-	assert_int_equal(tn_ct_count(r), 0);
-	sim_run_until(&sim, sim.now + 10 * SEC);
-	assert_true(sim_no_leak(&sim));
+	sim_flows_expire(&sim, &f);
 	sim_free(&sim);
 }
 

@@ -25,20 +25,10 @@ static int r_a, r_b; /* R's interfaces toward A and B */
 
 static void topo(struct sim *sim)
 {
-	sim_init(sim, 41);
-	sim_add(sim, "A");
-	sim_add(sim, "R");
-	sim_add(sim, "B");
-	int a0, b0;
-	sim_link(sim, A, R, 1500, NULL, NULL, &a0, &r_a, NULL);
-	sim_link(sim, R, B, 1500, NULL, NULL, &r_b, &b0, NULL);
-	sim_addr(sim, A, a0, "198.18.1.2/24");
-	sim_addr(sim, R, r_a, "198.18.1.1/24");
-	sim_addr(sim, R, r_b, "198.18.2.1/24");
-	sim_addr(sim, B, b0, "198.18.2.2/24");
-	sim_gw(sim, A, "198.18.1.1");
-	sim_gw(sim, B, "198.18.2.1");
-	tern_sysctl_set(sim->st[R], "net.ipv4.ip_forward", "1");
+	int ifs[4];
+	sim_router3(sim, 41, ifs);
+	r_a = ifs[1];
+	r_b = ifs[2];
 	sim_run_until(sim, sim->now + 1 * SEC);
 	sim_mark_baseline(sim);
 }

@@ -477,77 +477,30 @@ static void test_port_range_exhaustion(void **state)
 
 /* ---- 100,000 flows through MASQUERADE, nf_conntrack_max 50,000 ---- */
 
-static int send_udp(struct tn_stack *s, uint32_t src, uint32_t dst, uint16_t sp, uint16_t dp)
-{
-	struct tn_pkt *p = tn_pkt_alloc(s->pool);
-	if (!p)
-		return -ENOBUFS;
-	uint8_t *u = tn_pkt_put(p, 8 + 8);
-	if (!u) {
-		tn_pkt_free(p);
-		return -ENOBUFS;
-	}
-	memset(u, 0, 16);
-	tn_put16(u, sp);
-	tn_put16(u + 2, dp);
-	tn_put16(u + 4, 16);
-	memcpy(u + 8, "natload!", 8);
-	tn_put16(u + 6, tn_csum_fold(tn_csum_partial(u, 16, tn_csum_pseudo4(src, dst, 17, 16))));
-	struct tn_ip_out o = {.src = src, .dst = dst, .proto = 17};
-	return tn_ip_output(s, p, &o);
-}
-
-static void send_flows(struct sim *sim, uint32_t from, uint32_t to, uint32_t half, bool reply)
-{
-	uint32_t ha = t_ip("198.18.1.2"), hb = t_ip("198.18.2.2"), g = t_ip("198.18.2.1");
-	for (uint32_t i = from; i < to; i++) {
-		uint16_t sp = (uint16_t)(1024 + i % half), dp = (uint16_t)(7000 + i / half);
-		int rc = reply ? send_udp(sim->st[B], hb, g, dp, sp) : send_udp(sim->st[A], ha, hb, sp, dp);
-		assert_int_equal(rc, 0);
-		if ((i - from) % 200 == 199)
-			sim_run_until(sim, sim->now + 1 * MS);
-	}
-	sim_run_until(sim, sim->now + 10 * MS);
-}
-
 static void test_masquerade_overflow(void **state)
 {
 	(void)state;
-	uint32_t max = 50000, flows = 2 * max;
+	uint32_t max = 50000;
 	struct sim sim;
 	topo(&sim, true);
 	struct tn_stack *r = sim.st[R];
 	assert_int_equal(tern_sysctl_set(r, "net.netfilter.nf_conntrack_max", "50000"), 0);
 	assert_int_equal(ipt(r, "iptables -t nat -A POSTROUTING -o %s -j MASQUERADE", ifn(&sim, R, r_b)), 0);
-	int64_t b0n = tern_stat(sim.st[B], "UdpNoPorts"), a0n = tern_stat(sim.st[A], "UdpNoPorts");
 	/* requests, then replies to the gateway's address: only translated
 	 * replies reach A (where nothing listens: UdpNoPorts counts them) */
-	send_flows(&sim, 0, max, max, false);
-	assert_int_equal(tn_ct_count(r), max);
-	send_flows(&sim, 0, max, max, true);
-	sim_run_until(&sim, sim.now + 3 * SEC);
-	send_flows(&sim, 0, max, max, false);
-	assert_int_equal(tern_stat(sim.st[B], "UdpNoPorts") - b0n, 2 * (int64_t)max);
-	assert_int_equal(tern_stat(sim.st[A], "UdpNoPorts") - a0n, (int64_t)max);
-	assert_int_equal(r->ct->stats.drop, 0);
+	struct sim_flows f = {.a = A, .r = R, .b = B, .a_addr = t_ip("198.18.1.2"), .b_addr = t_ip("198.18.2.2"),
+			      .reply_to = t_ip("198.18.2.1"), .max = max};
+	sim_flows_fill(&sim, &f);
 	/* the second half: the table is full of ASSURED flows */
-	send_flows(&sim, max, flows, max, false);
-	assert_int_equal(r->ct->stats.drop, flows - max);
-	assert_int_equal(tern_stat(sim.st[B], "UdpNoPorts") - b0n, 2 * (int64_t)max);
+	sim_flows_overflow(&sim, &f);
 	/* the existing flows keep working, both ways */
-	send_flows(&sim, 0, max, max, false);
-	send_flows(&sim, 0, max, max, true);
-	assert_int_equal(tern_stat(sim.st[B], "UdpNoPorts") - b0n, 3 * (int64_t)max);
-	assert_int_equal(tern_stat(sim.st[A], "UdpNoPorts") - a0n, 2 * (int64_t)max);
+	sim_flows_again(&sim, &f);
 	assert_int_equal(r->nat->stats.exhausted, 0);
 	assert_int_equal(r->nat->stats.remapped, 0); /* every source port was free */
 	assert_int_equal(r->nat->stats.setups, max);
 	no_csum_errors(&sim);
-	tn_ct_print_stats(r, stdout);
-	sim_run_until(&sim, sim.now + 125 * SEC);
-	assert_int_equal(tn_ct_count(r), 0);
-	sim_run_until(&sim, sim.now + 10 * SEC);
-	assert_true(sim_no_leak(&sim));
+	/* everything times out: 120 s of stream timeout */
+	sim_flows_expire(&sim, &f);
 	sim_free(&sim);
 }
 

@@ -21,20 +21,7 @@ enum { A, R, B };
 
 static void topo(struct sim *sim)
 {
-	sim_init(sim, 31);
-	sim_add(sim, "A");
-	sim_add(sim, "R");
-	sim_add(sim, "B");
-	int a0, r0, r1, b0;
-	sim_link(sim, A, R, 1500, NULL, NULL, &a0, &r0, NULL);
-	sim_link(sim, R, B, 1500, NULL, NULL, &r1, &b0, NULL);
-	sim_addr(sim, A, a0, "198.18.1.2/24");
-	sim_addr(sim, R, r0, "198.18.1.1/24");
-	sim_addr(sim, R, r1, "198.18.2.1/24");
-	sim_addr(sim, B, b0, "198.18.2.2/24");
-	sim_gw(sim, A, "198.18.1.1");
-	sim_gw(sim, B, "198.18.2.1");
-	tern_sysctl_set(sim->st[R], "net.ipv4.ip_forward", "1");
+	sim_router3(sim, 31, NULL);
 	sim_run_until(sim, sim->now + 1 * SEC);
 	sim_mark_baseline(sim);
 }

@@ -13,36 +13,25 @@
 #include "sched/sch_cls.h"
 #include "sched/sch_ops.h"
 
+#include "qenv.h"
+
 struct env {
-	struct tn_mempool *mp;
-	struct tn_rand rng;
-	struct tn_qenv q;
+	struct t_qenv t; /* first: t_qenv_teardown takes the env */
 	struct tn_qdisc *qd; /* an htb qdisc 1: to hang filters on */
 };
 
 static int setup(void **state)
 {
 	static struct env e;
-	e.mp = tn_mempool_new(256);
-	tn_rand_seed(&e.rng, 1);
-	e.q = (struct tn_qenv){.wake_at = UINT64_MAX, .rng = &e.rng, .pool = e.mp, .mtu = 1500, .txqueuelen = 100};
 	*state = &e;
-	return e.mp ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	struct env *e = *state;
-	assert_int_equal(tn_mempool_in_use(e->mp), 0);
-	tn_mempool_free(e->mp);
-	return 0;
+	return t_qenv_init(&e.t, 256, 1, 100);
 }
 
 static int before(void **state)
 {
 	struct env *e = *state;
 	struct tn_qerr err;
-	e->qd = tn_qdisc_create(&e->q, "htb", TN_TC_H(1, 0), TN_TC_H_ROOT, 0, NULL, &err);
+	e->qd = tn_qdisc_create(&e->t.q, "htb", TN_TC_H(1, 0), TN_TC_H_ROOT, 0, NULL, &err);
 	return e->qd ? 0 : -1;
 }
 
@@ -57,10 +46,7 @@ static int after(void **state)
 static int add(struct env *e, const char *words, struct tn_qerr *err)
 {
 	char buf[512], *argv[64];
-	int argc = 0;
-	snprintf(buf, sizeof(buf), "%s", words);
-	for (char *t = strtok(buf, " "); t && argc < 64; t = strtok(NULL, " "))
-		argv[argc++] = t;
+	int argc = t_split_words(buf, sizeof(buf), words, argv, 64);
 	memset(err, 0, sizeof(*err));
 	return tn_qfilter_add(e->qd, argc, argv, err);
 }
@@ -101,7 +87,7 @@ struct hdr {
 /* An IPv4 packet (IHL 5 unless h->ihl) with a UDP or TCP header. */
 static struct tn_pkt *pkt(struct env *e, const struct hdr *h)
 {
-	struct tn_pkt *p = tn_pkt_alloc(e->mp);
+	struct tn_pkt *p = tn_pkt_alloc(e->t.mp);
 	assert_non_null(p);
 	unsigned ihl = h->ihl ? h->ihl : 5, len = ihl * 4 + 20 + 40;
 	uint8_t *d = tn_pkt_put(p, len);
@@ -220,7 +206,7 @@ static void test_u32_classify(void **state)
 	udp.src = IP(10, 9, 0, 1);
 	assert_int_equal(classify(e, &udp), TN_TC_H(1, 0x40));
 	/* a packet without IPv4 matches no u32 filter */
-	struct tn_pkt *arp = tn_pkt_alloc(e->mp);
+	struct tn_pkt *arp = tn_pkt_alloc(e->t.mp);
 	tn_pkt_put(arp, 42);
 	assert_int_equal(tn_qfilter_classify(e->qd, arp), 0);
 	tn_pkt_free(arp);
@@ -308,7 +294,7 @@ static void test_fw(void **state)
 	/* "protocol ip" fw does not take ARP */
 	tn_qfilter_flush(e->qd);
 	add_ok(e, "protocol ip prio 1 handle 6 fw classid 1:6");
-	struct tn_pkt *arp = tn_pkt_alloc(e->mp);
+	struct tn_pkt *arp = tn_pkt_alloc(e->t.mp);
 	tn_pkt_put(arp, 42);
 	arp->mark = 6;
 	assert_int_equal(tn_qfilter_classify(e->qd, arp), 0);
@@ -402,5 +388,5 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_flow, before, after),
 		cmocka_unit_test_setup_teardown(test_bad_input, before, after),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, t_qenv_teardown);
 }

@@ -25,66 +25,34 @@
 #include "sched/sch_ops.h"
 #include "wire/csum.h"
 
+#include "qenv.h"
+
 #define POOL 12000u
 
-struct env {
-	struct tn_mempool *mp;
-	struct tn_rand rng;
-	struct tn_qenv q;
-};
-
+/* A fresh pool for every test; teardown: every packet back. */
 static int setup(void **state)
 {
-	struct env *e = calloc(1, sizeof(*e));
-	if (!e)
-		return -1;
-	e->mp = tn_mempool_new(POOL);
-	tn_rand_seed(&e->rng, 1);
-	e->q = (struct tn_qenv){.wake_at = UINT64_MAX, .rng = &e->rng, .pool = e->mp, .mtu = 1500, .txqueuelen = 1000};
-	*state = e;
-	return e->mp ? 0 : -1;
+	static struct t_qenv e;
+	*state = &e;
+	return t_qenv_init(&e, POOL, 1, 1000);
 }
 
-static int teardown(void **state)
+static struct tn_qdisc *mk(struct t_qenv *e, const char *words, struct tn_qerr *err)
 {
-	struct env *e = *state;
-	assert_int_equal(tn_mempool_in_use(e->mp), 0); /* every packet back */
-	tn_mempool_free(e->mp);
-	free(e);
-	return 0;
-}
-
-static struct tn_qdisc *mk(struct env *e, const char *words, struct tn_qerr *err)
-{
-	char buf[256], *argv[32];
-	int argc = 0;
-	snprintf(buf, sizeof(buf), "%s", words);
-	for (char *t = strtok(buf, " "); t && argc < 32; t = strtok(NULL, " "))
-		argv[argc++] = t;
-	struct tn_qerr local;
-	if (!err)
-		err = &local;
-	memset(err, 0, sizeof(*err));
-	struct tn_qdisc *q = tn_qdisc_create(&e->q, "fq_codel", TN_TC_H(1, 0), TN_TC_H_ROOT, argc, argv, err);
-	if (!q && err == &local)
-		print_message("create fq_codel %s: %s\n", words, err->msg);
-	return q;
+	return t_qdisc_root(&e->q, "fq_codel", words, err);
 }
 
 static int change(struct tn_qdisc *q, const char *words, struct tn_qerr *err)
 {
 	char buf[256], *argv[32];
-	int argc = 0;
-	snprintf(buf, sizeof(buf), "%s", words);
-	for (char *t = strtok(buf, " "); t && argc < 32; t = strtok(NULL, " "))
-		argv[argc++] = t;
+	int argc = t_split_words(buf, sizeof(buf), words, argv, 32);
 	return q->ops->change(q, argc, argv, err);
 }
 
 /* A UDP/IPv4 packet of `len` bytes from 10.0.0.1:sport to 10.0.0.2:9 with
  * this TOS and a valid header checksum; the IP id carries `id` and the
  * payload the send time. */
-static struct tn_pkt *udp_pkt(struct env *e, uint16_t sport, uint8_t tos, uint16_t id, uint32_t len,
+static struct tn_pkt *udp_pkt(struct t_qenv *e, uint16_t sport, uint8_t tos, uint16_t id, uint32_t len,
 			      uint64_t sent)
 {
 	struct tn_pkt *p = tn_pkt_alloc(e->mp);
@@ -157,7 +125,7 @@ struct ev {
 };
 
 struct sim {
-	struct env *e;
+	struct t_qenv *e;
 	struct tn_qdisc *q;
 	uint64_t rate;      /* line rate, bytes/s */
 	uint64_t rtt;       /* base RTT of the responsive source */
@@ -181,7 +149,7 @@ static void ev_push(struct sim *sm, uint64_t t, bool congestion)
 	sm->ev[sm->ev_tail++ % MAXEV] = (struct ev){t, congestion};
 }
 
-static void sim_init(struct sim *sm, struct env *e, struct tn_qdisc *q, uint64_t rate_bits, uint64_t end)
+static void sim_init(struct sim *sm, struct t_qenv *e, struct tn_qdisc *q, uint64_t rate_bits, uint64_t end)
 {
 	memset(sm, 0, sizeof(*sm));
 	sm->e = e;
@@ -367,7 +335,7 @@ static double jain(const struct sim *sm, int from, int to)
 
 /* n unresponsive flows offering 1.5x the line rate in all (mixed: every
  * other flow sends 500-byte packets instead of 1514), over `secs`. */
-static double fairness_run(struct env *e, int n, bool mixed, uint64_t secs, uint64_t *drops)
+static double fairness_run(struct t_qenv *e, int n, bool mixed, uint64_t secs, uint64_t *drops)
 {
 	struct tn_qdisc *q = mk(e, "", NULL);
 	assert_non_null(q);
@@ -398,7 +366,7 @@ static double fairness_run(struct env *e, int n, bool mixed, uint64_t secs, uint
 
 static void test_fairness(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	uint64_t drops;
 	assert_true(fairness_run(e, 2, false, 10, &drops) >= 0.95);
 	assert_true(drops > 0);
@@ -419,7 +387,7 @@ struct codel_result {
 	uint32_t signals, ce_seen, bad_csum;
 };
 
-static void codel_run(struct env *e, const char *words, uint8_t tos, struct codel_result *r)
+static void codel_run(struct t_qenv *e, const char *words, uint8_t tos, struct codel_result *r)
 {
 	struct tn_qdisc *q = mk(e, words, NULL);
 	assert_non_null(q);
@@ -448,7 +416,7 @@ static void codel_run(struct env *e, const char *words, uint8_t tos, struct code
 
 static void test_codel_standing_queue(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	struct codel_result r;
 	codel_run(e, "", 0, &r);
 	assert_true(r.p50 >= 2 * MS && r.p50 <= 10 * MS);
@@ -463,7 +431,7 @@ static void test_codel_standing_queue(void **state)
 
 static void test_codel_ecn(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	struct codel_result r;
 	codel_run(e, "", 0x02, &r); /* ECT(0), ecn on by default */
 	assert_true(r.p50 >= 2 * MS && r.p50 <= 10 * MS);
@@ -486,7 +454,7 @@ static void test_codel_ecn(void **state)
  * grows toward the limit, the limit drops from it, and nothing leaks. */
 static void test_codel_unresponsive(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	struct tn_qdisc *q = mk(e, "limit 2000", NULL);
 	struct sim *sm = malloc(sizeof(*sm));
 	assert_non_null(sm);
@@ -512,7 +480,7 @@ static void test_codel_unresponsive(void **state)
 
 static void test_sparse_flow(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	for (int responsive = 1; responsive >= 0; responsive--) {
 		struct tn_qdisc *q = mk(e, "", NULL);
 		struct sim *sm = malloc(sizeof(*sm));
@@ -546,7 +514,7 @@ static void test_sparse_flow(void **state)
  * a new flow's packet is next. */
 static void test_new_flow_first(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	struct tn_qdisc *q = mk(e, "", NULL);
 	for (uint16_t i = 0; i < 10; i++)
 		assert_int_equal(tn_qdisc_enqueue(q, udp_pkt(e, 1, 0, i, 1514, 0)), TN_QDISC_OK);
@@ -590,7 +558,7 @@ static void test_new_flow_first(void **state)
 
 static void test_packet_limit(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	struct tn_qdisc *q = mk(e, "limit 100", NULL);
 	for (uint16_t i = 0; i < 80; i++)
 		assert_int_equal(tn_qdisc_enqueue(q, udp_pkt(e, 1, 0, i, 1000, 0)), TN_QDISC_OK);
@@ -640,7 +608,7 @@ static void test_packet_limit(void **state)
 
 static void test_memory_limit(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	struct tn_pkt *probe = udp_pkt(e, 1, 0, 0, 100, 0);
 	uint32_t ts = tn_pkt_truesize(probe);
 	tn_pkt_free(probe);
@@ -687,7 +655,7 @@ static void test_memory_limit(void **state)
 
 static void test_ce_threshold(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	struct tn_qdisc *q = mk(e, "ce_threshold 1ms", NULL);
 	e->q.now = 0;
 	tn_qdisc_enqueue(q, udp_pkt(e, 1, 0x01, 0, 100, 0)); /* ECT(1) */
@@ -718,7 +686,7 @@ static void test_ce_threshold(void **state)
 
 static void test_flows_hashing(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	struct tn_qdisc *q = mk(e, "", NULL);
 	/* five ports: five flows (with this seed no two collide) */
 	for (uint16_t sp = 1; sp <= 5; sp++)
@@ -784,7 +752,7 @@ static void test_codel_control_law(void **state)
 
 /* ---- Words ---- */
 
-static void expect_error(struct env *e, const char *words, const char *named)
+static void expect_error(struct t_qenv *e, const char *words, const char *named)
 {
 	struct tn_qerr err;
 	struct tn_qdisc *q = mk(e, words, &err);
@@ -798,7 +766,7 @@ static void expect_error(struct env *e, const char *words, const char *named)
 
 static void test_parse_and_dump(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	char d[256];
 	struct tn_qdisc *q = mk(e, "", NULL);
 	q->ops->dump(q, d, sizeof(d));
@@ -861,17 +829,17 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_codel_control_law),
-		cmocka_unit_test_setup_teardown(test_parse_and_dump, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_flows_hashing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_new_flow_first, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_packet_limit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_memory_limit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ce_threshold, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fairness, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_codel_standing_queue, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_codel_ecn, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_codel_unresponsive, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sparse_flow, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parse_and_dump, setup, t_qenv_teardown),
+		cmocka_unit_test_setup_teardown(test_flows_hashing, setup, t_qenv_teardown),
+		cmocka_unit_test_setup_teardown(test_new_flow_first, setup, t_qenv_teardown),
+		cmocka_unit_test_setup_teardown(test_packet_limit, setup, t_qenv_teardown),
+		cmocka_unit_test_setup_teardown(test_memory_limit, setup, t_qenv_teardown),
+		cmocka_unit_test_setup_teardown(test_ce_threshold, setup, t_qenv_teardown),
+		cmocka_unit_test_setup_teardown(test_fairness, setup, t_qenv_teardown),
+		cmocka_unit_test_setup_teardown(test_codel_standing_queue, setup, t_qenv_teardown),
+		cmocka_unit_test_setup_teardown(test_codel_ecn, setup, t_qenv_teardown),
+		cmocka_unit_test_setup_teardown(test_codel_unresponsive, setup, t_qenv_teardown),
+		cmocka_unit_test_setup_teardown(test_sparse_flow, setup, t_qenv_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

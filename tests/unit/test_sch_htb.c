@@ -16,63 +16,32 @@
 #include "sched/sch_cls.h"
 #include "sched/sch_ops.h"
 
+#include "qenv.h"
+
 #define NSEC 1000000000ull
 #define PKT 1500u
 #define MAXSRC 4
 #define WIN_NS 100000000ull /* 100 ms windows */
 #define MAXWIN 400
 
-struct env {
-	struct tn_mempool *mp;
-	struct tn_rand rng;
-	struct tn_qenv q;
-};
-
 static int setup(void **state)
 {
-	static struct env e;
-	e.mp = tn_mempool_new(2048);
-	tn_rand_seed(&e.rng, 1);
+	static struct t_qenv e;
 	*state = &e;
-	return e.mp ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	struct env *e = *state;
-	tn_mempool_free(e->mp);
-	return 0;
-}
-
-static int before(void **state)
-{
-	struct env *e = *state;
-	e->q = (struct tn_qenv){.wake_at = UINT64_MAX, .rng = &e->rng, .pool = e->mp, .mtu = 1500, .txqueuelen = 1000};
-	return 0;
+	return t_qenv_init(&e, 2048, 1, 1000);
 }
 
 static int after(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	assert_int_equal(tn_mempool_in_use(e->mp), 0);
 	return 0;
 }
 
-static int split(char *buf, char **argv, int max)
+static struct tn_qdisc *mk_htb(struct t_qenv *e, const char *words)
 {
-	int argc = 0;
-	for (char *t = strtok(buf, " "); t && argc < max; t = strtok(NULL, " "))
-		argv[argc++] = t;
-	return argc;
-}
-
-static struct tn_qdisc *mk_htb(struct env *e, const char *words)
-{
-	char buf[256], *argv[32];
-	snprintf(buf, sizeof(buf), "%s", words);
-	int argc = split(buf, argv, 32);
-	struct tn_qerr err = {{0}};
-	struct tn_qdisc *q = tn_qdisc_create(&e->q, "htb", TN_TC_H(1, 0), TN_TC_H_ROOT, argc, argv, &err);
+	struct tn_qerr err;
+	struct tn_qdisc *q = t_qdisc_root(&e->q, "htb", words, &err);
 	if (!q)
 		fail_msg("htb %s: %s", words, err.msg);
 	return q;
@@ -81,8 +50,7 @@ static struct tn_qdisc *mk_htb(struct env *e, const char *words)
 static int class_try(struct tn_qdisc *q, uint32_t classid, uint32_t parent, const char *words, struct tn_qerr *err)
 {
 	char buf[256], *argv[32];
-	snprintf(buf, sizeof(buf), "%s", words);
-	int argc = split(buf, argv, 32);
+	int argc = t_split_words(buf, sizeof(buf), words, argv, 32);
 	memset(err, 0, sizeof(*err));
 	return q->ops->cl->change(q, classid, parent, argc, argv, err);
 }
@@ -97,15 +65,14 @@ static void cls(struct tn_qdisc *q, uint32_t classid, uint32_t parent, const cha
 static void filter(struct tn_qdisc *q, const char *words)
 {
 	char buf[256], *argv[32];
-	snprintf(buf, sizeof(buf), "%s", words);
-	int argc = split(buf, argv, 32);
+	int argc = t_split_words(buf, sizeof(buf), words, argv, 32);
 	struct tn_qerr err = {{0}};
 	if (tn_qfilter_add(q, argc, argv, &err) < 0)
 		fail_msg("filter %s: %s", words, err.msg);
 }
 
 /* A UDP/IPv4 packet of `len` bytes; the IP id carries the source index. */
-static struct tn_pkt *udp_pkt(struct env *e, uint16_t id, uint16_t sport, uint16_t dport, uint32_t len)
+static struct tn_pkt *udp_pkt(struct t_qenv *e, uint16_t id, uint16_t sport, uint16_t dport, uint32_t len)
 {
 	struct tn_pkt *p = tn_pkt_alloc(e->mp);
 	assert_non_null(p);
@@ -142,7 +109,7 @@ struct meter {
 
 /* Run the device until `t_end`: dequeue at `line` bytes/s (0: as fast as
  * the qdisc allows), jumping to the watchdog when it holds packets back. */
-static void run(struct env *e, struct tn_qdisc *q, struct src *s, int n, uint64_t t_end, uint64_t line,
+static void run(struct t_qenv *e, struct tn_qdisc *q, struct src *s, int n, uint64_t t_end, uint64_t line,
 		struct meter *m)
 {
 	while (e->q.now < t_end) {
@@ -195,7 +162,7 @@ static void drain(struct tn_qdisc *q)
 /* Each class gets its rate when all are busy. */
 static void test_rates(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	struct tn_qdisc *q = mk_htb(e, "default 20");
 	cls(q, C(1), C(0), "rate 10mbit burst 15k");
 	cls(q, C(0x10), C(1), "rate 3mbit burst 15k");
@@ -214,7 +181,7 @@ static void test_rates(void **state)
  * 100 ms window), gives back when the owner returns, and borrows again. */
 static void test_borrow_and_return(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	struct tn_qdisc *q = mk_htb(e, "default 20");
 	cls(q, C(1), C(0), "rate 10mbit burst 15k");
 	cls(q, C(0x10), C(1), "rate 6mbit ceil 10mbit burst 15k");
@@ -252,7 +219,7 @@ static void test_borrow_and_return(void **state)
  * prio 0 takes everything left above the two rates. */
 static void test_prio_borrowers(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	struct tn_qdisc *q = mk_htb(e, "default 20");
 	cls(q, C(1), C(0), "rate 10mbit");
 	cls(q, C(0x10), C(1), "rate 1mbit ceil 10mbit prio 1");
@@ -282,7 +249,7 @@ static void class_dump(struct tn_qdisc *q, uint32_t classid, const char *want)
  * first burst: 1:1 never has tokens left to lend. */
 static void test_manual_tree(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	struct tn_qdisc *q = mk_htb(e, "default 30");
 	cls(q, C(1), C(0), "rate 6mbit burst 15k");
 	cls(q, C(0x10), C(1), "rate 5mbit burst 15k");
@@ -326,7 +293,7 @@ static void test_manual_tree(void **state)
  * in the ratio of their quanta (2:1). */
 static void test_borrow_by_quantum(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	struct tn_qdisc *q = mk_htb(e, "default 30");
 	cls(q, C(1), C(0), "rate 6mbit burst 15k");
 	cls(q, C(0x10), C(1), "rate 5mbit burst 15k");
@@ -353,7 +320,7 @@ static void test_borrow_by_quantum(void **state)
  * inner one), straight out as Linux's direct packets, counted. */
 static void test_default_and_direct(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	struct tn_qdisc *q = mk_htb(e, "default 30");
 	cls(q, C(1), C(0), "rate 6mbit");
 	cls(q, C(0x10), C(1), "rate 5mbit");
@@ -403,7 +370,7 @@ static void test_default_and_direct(void **state)
 /* The watchdog: exactly when the class's tokens allow the next packet. */
 static void test_watchdog(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	struct tn_qdisc *q = mk_htb(e, "default 1");
 	/* 1mbit: 1000 bytes take 8 ms; burst (1600 bytes) is 12.8 ms */
 	cls(q, C(1), C(0), "rate 1mbit");
@@ -453,7 +420,7 @@ static void walk_fn(void *ctx, uint32_t classid, uint32_t par, struct tn_qdisc *
 
 static void test_class_ops(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	struct tn_qerr err;
 	char *bad[] = {"default", "zz"};
 	assert_null(tn_qdisc_create(&e->q, "htb", C(0), TN_TC_H_ROOT, 2, bad, &err));
@@ -540,14 +507,14 @@ static void test_class_ops(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_rates, before, after),
-		cmocka_unit_test_setup_teardown(test_borrow_and_return, before, after),
-		cmocka_unit_test_setup_teardown(test_prio_borrowers, before, after),
-		cmocka_unit_test_setup_teardown(test_manual_tree, before, after),
-		cmocka_unit_test_setup_teardown(test_borrow_by_quantum, before, after),
-		cmocka_unit_test_setup_teardown(test_default_and_direct, before, after),
-		cmocka_unit_test_setup_teardown(test_watchdog, before, after),
-		cmocka_unit_test_setup_teardown(test_class_ops, before, after),
+		cmocka_unit_test_setup_teardown(test_rates, t_qenv_reset, after),
+		cmocka_unit_test_setup_teardown(test_borrow_and_return, t_qenv_reset, after),
+		cmocka_unit_test_setup_teardown(test_prio_borrowers, t_qenv_reset, after),
+		cmocka_unit_test_setup_teardown(test_manual_tree, t_qenv_reset, after),
+		cmocka_unit_test_setup_teardown(test_borrow_by_quantum, t_qenv_reset, after),
+		cmocka_unit_test_setup_teardown(test_default_and_direct, t_qenv_reset, after),
+		cmocka_unit_test_setup_teardown(test_watchdog, t_qenv_reset, after),
+		cmocka_unit_test_setup_teardown(test_class_ops, t_qenv_reset, after),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, t_qenv_teardown);
 }

@@ -17,36 +17,21 @@
 #include "sched/sch_netem.h"
 #include "sched/sch_ops.h"
 
+#include "qenv.h"
+
 #define MS 1000000ull
 #define SEC 1000000000ull
 
-struct env {
-	struct tn_mempool *mp;
-	struct tn_rand rng;
-	struct tn_qenv q;
-};
-
 static int setup(void **state)
 {
-	static struct env e;
-	e.mp = tn_mempool_new(8192);
-	tn_rand_seed(&e.rng, 6);
-	e.q = (struct tn_qenv){.wake_at = UINT64_MAX, .rng = &e.rng, .pool = e.mp, .mtu = 1500, .txqueuelen = 1000};
+	static struct t_qenv e;
 	*state = &e;
-	return e.mp ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	struct env *e = *state;
-	assert_int_equal(tn_mempool_in_use(e->mp), 0);
-	tn_mempool_free(e->mp);
-	return 0;
+	return t_qenv_init(&e, 8192, 6, 1000);
 }
 
 /* An IPv4/UDP packet of len bytes with this TOS; the IP id and the first
  * payload word carry a sequence number; the rest a pattern. */
-static struct tn_pkt *ip_pkt(struct env *e, uint8_t tos, uint32_t seq, uint32_t len)
+static struct tn_pkt *ip_pkt(struct t_qenv *e, uint8_t tos, uint32_t seq, uint32_t len)
 {
 	struct tn_pkt *p = tn_pkt_alloc(e->mp);
 	assert_non_null(p);
@@ -91,19 +76,14 @@ static bool ip_csum_ok(const uint8_t *d)
 	return sum == 0xffff;
 }
 
-static struct tn_qdisc *mk_err(struct env *e, const char *words, struct tn_qerr *err)
+static struct tn_qdisc *mk_err(struct t_qenv *e, const char *words, struct tn_qerr *err)
 {
-	char buf[512], *argv[64];
-	int argc = 0;
-	snprintf(buf, sizeof(buf), "%s", words);
-	for (char *t = strtok(buf, " "); t && argc < 64; t = strtok(NULL, " "))
-		argv[argc++] = t;
 	e->q.now = 0;
 	e->q.wake_at = UINT64_MAX;
-	return tn_qdisc_create(&e->q, "netem", TN_TC_H(1, 0), TN_TC_H_ROOT, argc, argv, err);
+	return t_qdisc_root(&e->q, "netem", words, err);
 }
 
-static struct tn_qdisc *mk(struct env *e, const char *words)
+static struct tn_qdisc *mk(struct t_qenv *e, const char *words)
 {
 	struct tn_qerr err = {{0}};
 	struct tn_qdisc *q = mk_err(e, words, &err);
@@ -115,7 +95,7 @@ static struct tn_qdisc *mk(struct env *e, const char *words)
 }
 
 /* Dequeue at `now`; NULL and the watchdog time in *wake if none is due. */
-static struct tn_pkt *deq(struct env *e, struct tn_qdisc *q, uint64_t now, uint64_t *wake)
+static struct tn_pkt *deq(struct t_qenv *e, struct tn_qdisc *q, uint64_t now, uint64_t *wake)
 {
 	e->q.now = now;
 	e->q.wake_at = UINT64_MAX;
@@ -127,7 +107,7 @@ static struct tn_pkt *deq(struct env *e, struct tn_qdisc *q, uint64_t now, uint6
 
 /* Enqueue one packet at t and return when it leaves (dequeued at its
  * watchdog time), or UINT64_MAX if it was dropped. */
-static uint64_t one_through(struct env *e, struct tn_qdisc *q, uint64_t t, uint32_t seq)
+static uint64_t one_through(struct t_qenv *e, struct tn_qdisc *q, uint64_t t, uint32_t seq)
 {
 	e->q.now = t;
 	if (tn_qdisc_enqueue(q, ip_pkt(e, 0, seq, 100)) != TN_QDISC_OK)
@@ -149,7 +129,7 @@ static uint64_t one_through(struct env *e, struct tn_qdisc *q, uint64_t t, uint3
 
 static void test_registered_and_delay(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	assert_non_null(tn_qdisc_lookup_ops("netem"));
 	struct tn_qdisc *q = mk(e, "delay 100ms");
 	uint64_t t = 3 * SEC + 17;
@@ -184,7 +164,7 @@ struct moments {
 	uint64_t lo, hi;
 };
 
-static void delays(struct env *e, const char *words, uint32_t n, struct moments *m)
+static void delays(struct t_qenv *e, const char *words, uint32_t n, struct moments *m)
 {
 	struct tn_qdisc *q = mk(e, words);
 	double s = 0, s2 = 0, sxy = 0, prev = 0;
@@ -210,7 +190,7 @@ static void delays(struct env *e, const char *words, uint32_t n, struct moments 
 
 static void test_jitter_distributions(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	enum { N = 100000 };
 	struct moments m;
 	/* uniform (no distribution given, as Linux without a table):
@@ -245,7 +225,7 @@ static void test_jitter_distributions(void **state)
 }
 
 /* Offer n packets at one instant each, dequeue at once: what came out. */
-static uint32_t pass_many(struct env *e, struct tn_qdisc *q, uint32_t n, uint32_t *out_seqs, uint32_t cap)
+static uint32_t pass_many(struct t_qenv *e, struct tn_qdisc *q, uint32_t n, uint32_t *out_seqs, uint32_t cap)
 {
 	uint32_t got = 0;
 	for (uint32_t i = 0; i < n; i++) {
@@ -271,7 +251,7 @@ static void check_binomial(uint64_t k, uint32_t n, double p)
 
 static void test_loss_random(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	enum { N = 100000 };
 	const char *words[] = {"loss 1%", "loss random 10%"};
 	double want[] = {0.01, 0.10};
@@ -301,7 +281,7 @@ static void test_loss_random(void **state)
 }
 
 /* Loss runs of a model: mean loss and mean burst length. */
-static void burst_stats(struct env *e, const char *words, uint32_t n, double *loss, double *burst)
+static void burst_stats(struct t_qenv *e, const char *words, uint32_t n, double *loss, double *burst)
 {
 	struct tn_qdisc *q = mk(e, words);
 	uint32_t lost = 0, bursts = 0;
@@ -324,7 +304,7 @@ static void burst_stats(struct env *e, const char *words, uint32_t n, double *lo
 
 static void test_loss_models(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	enum { N = 400000 };
 	double loss, burst;
 	/* Gilbert (1-h 100%, 1-k 0%): bad with probability p/(p+r), bursts
@@ -353,7 +333,7 @@ static void test_loss_models(void **state)
 
 static void test_duplicate_and_corrupt(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	enum { N = 100000 };
 	struct tn_qdisc *q = mk(e, "duplicate 10%");
 	static uint32_t seqs[2 * N];
@@ -440,7 +420,7 @@ static void test_duplicate_and_corrupt(void **state)
 
 static void test_reorder(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	enum { N = 20000 };
 	struct tn_qdisc *q = mk(e, "delay 10ms reorder 25%");
 	static uint32_t order[N];
@@ -496,7 +476,7 @@ static void test_reorder(void **state)
 }
 
 /* Dequeue as fast as netem allows until n packets left; departure times. */
-static void drain_times(struct env *e, struct tn_qdisc *q, uint32_t n, uint64_t *times)
+static void drain_times(struct t_qenv *e, struct tn_qdisc *q, uint32_t n, uint64_t *times)
 {
 	uint64_t t = e->q.now;
 	for (uint32_t got = 0; got < n;) {
@@ -514,7 +494,7 @@ static void drain_times(struct env *e, struct tn_qdisc *q, uint32_t n, uint64_t 
 
 static void test_rate(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	enum { N = 1250 };
 	static uint64_t times[N];
 	/* 1000-byte packets at 1 Mbit/s: 8 ms each, 10 s for all */
@@ -555,7 +535,7 @@ static void test_rate(void **state)
 
 static void test_slot(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	enum { N = 1000 };
 	const char *words[] = {"slot 10ms", "slot 10ms 10ms packets 3"};
 	for (int k = 0; k < 2; k++) {
@@ -595,7 +575,7 @@ static void test_slot(void **state)
 
 static void test_limit_and_ecn(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	struct tn_qdisc *q = mk(e, "limit 10 delay 1s");
 	uint32_t dropped = 0;
 	for (uint32_t i = 0; i < 25; i++)
@@ -629,7 +609,7 @@ static void test_limit_and_ecn(void **state)
 	tn_qdisc_destroy(q);
 }
 
-static void expect_dump(struct env *e, const char *words, const char *want)
+static void expect_dump(struct t_qenv *e, const char *words, const char *want)
 {
 	struct tn_qdisc *q = mk(e, words);
 	char buf[512];
@@ -643,7 +623,7 @@ static void expect_dump(struct env *e, const char *words, const char *want)
 
 static void test_dump(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	expect_dump(e, "", "limit 1000");
 	expect_dump(e, "delay 600ms", "limit 1000 delay 600ms");
 	expect_dump(e, "delay 100ms 10ms 25% distribution normal loss 1% 30% duplicate 2% reorder 25% 50% corrupt 0.1% "
@@ -672,7 +652,7 @@ static void test_dump(void **state)
 
 static void test_bad_words(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	struct {
 		const char *words, *needle;
 	} bad[] = {
@@ -732,5 +712,5 @@ int main(void)
 		cmocka_unit_test(test_dump),
 		cmocka_unit_test(test_bad_words),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, t_qenv_teardown);
 }

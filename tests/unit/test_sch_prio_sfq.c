@@ -15,44 +15,21 @@
 #include "sched/sch_cls.h"
 #include "sched/sch_ops.h"
 
+#include "qenv.h"
+
 /* sch_sfq.c's hook for tests: the bucket a packet goes to now. */
 uint32_t tn_sfq_bucket(struct tn_qdisc *q, const struct tn_pkt *p);
 
-struct env {
-	struct tn_mempool *mp;
-	struct tn_rand rng;
-	struct tn_qenv q;
-};
-
 static int setup(void **state)
 {
-	static struct env e;
-	e.mp = tn_mempool_new(8192);
-	tn_rand_seed(&e.rng, 1);
-	e.q = (struct tn_qenv){.wake_at = UINT64_MAX, .rng = &e.rng, .pool = e.mp, .mtu = 1500, .txqueuelen = 1000};
+	static struct t_qenv e;
 	*state = &e;
-	return e.mp ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	struct env *e = *state;
-	assert_int_equal(tn_mempool_in_use(e->mp), 0);
-	tn_mempool_free(e->mp);
-	return 0;
-}
-
-static int reset_env(void **state)
-{
-	struct env *e = *state;
-	e->q.now = 0;
-	e->q.wake_at = UINT64_MAX;
-	return 0;
+	return t_qenv_init(&e, 8192, 1, 1000);
 }
 
 /* IPv4/UDP from 10.0.0.1:sport to 10.0.0.2:dport, len bytes; the IP id
  * carries a sequence number. */
-static struct tn_pkt *udp_pkt(struct env *e, uint8_t tos, uint16_t sport, uint16_t dport, uint16_t id, uint32_t len)
+static struct tn_pkt *udp_pkt(struct t_qenv *e, uint8_t tos, uint16_t sport, uint16_t dport, uint16_t id, uint32_t len)
 {
 	struct tn_pkt *p = tn_pkt_alloc(e->mp);
 	assert_non_null(p);
@@ -78,27 +55,19 @@ static struct tn_pkt *udp_pkt(struct env *e, uint8_t tos, uint16_t sport, uint16
 static uint16_t pkt_id(const struct tn_pkt *p) { return (uint16_t)(p->data[4] << 8 | p->data[5]); }
 static uint16_t pkt_sport(const struct tn_pkt *p) { return (uint16_t)(p->data[20] << 8 | p->data[21]); }
 
-static struct tn_qdisc *mk_err(struct env *e, const char *kind, const char *words, struct tn_qerr *err)
+static struct tn_qdisc *mk_err(struct t_qenv *e, const char *kind, const char *words, struct tn_qerr *err)
 {
-	char buf[256], *argv[40];
-	int argc = 0;
-	snprintf(buf, sizeof(buf), "%s", words);
-	for (char *t = strtok(buf, " "); t && argc < 40; t = strtok(NULL, " "))
-		argv[argc++] = t;
-	return tn_qdisc_create(&e->q, kind, TN_TC_H(1, 0), TN_TC_H_ROOT, argc, argv, err);
+	return t_qdisc_root(&e->q, kind, words, err);
 }
 
-static struct tn_qdisc *mk(struct env *e, const char *kind, const char *words)
+static struct tn_qdisc *mk(struct t_qenv *e, const char *kind, const char *words)
 {
-	struct tn_qerr err = {{0}};
-	struct tn_qdisc *q = mk_err(e, kind, words, &err);
-	if (!q)
-		print_message("create %s %s: %s\n", kind, words, err.msg);
+	struct tn_qdisc *q = t_qdisc_root(&e->q, kind, words, NULL);
 	assert_non_null(q);
 	return q;
 }
 
-static void expect_error(struct env *e, const char *kind, const char *words, const char *needle)
+static void expect_error(struct t_qenv *e, const char *kind, const char *words, const char *needle)
 {
 	struct tn_qerr err = {{0}};
 	struct tn_qdisc *q = mk_err(e, kind, words, &err);
@@ -138,8 +107,8 @@ static int band_of_tos(uint8_t tos) { return tos == 0x10 ? 0 : tos == 0 ? 1 : 2;
 
 static void test_prio_strict(void **state)
 {
-	struct env *e = *state;
-	reset_env(state);
+	struct t_qenv *e = *state;
+	t_qenv_reset(state);
 	struct tn_qdisc *q = mk(e, "prio", "");
 	expect_dump(q, "bands 3 priomap 1 2 2 2 1 2 0 0 1 1 1 1 1 1 1 1");
 	uint8_t tos[3] = {0x08, 0x00, 0x10};
@@ -170,8 +139,8 @@ static void test_prio_strict(void **state)
 
 static void test_prio_priomap_and_words(void **state)
 {
-	struct env *e = *state;
-	reset_env(state);
+	struct t_qenv *e = *state;
+	t_qenv_reset(state);
 	/* everything to band 3 */
 	struct tn_qdisc *q = mk(e, "prio", "bands 4 priomap 3 3 3 3 3 3 3 3 3 3 3 3 3 3 3 3");
 	expect_dump(q, "bands 4 priomap 3 3 3 3 3 3 3 3 3 3 3 3 3 3 3 3");
@@ -217,8 +186,8 @@ static void test_prio_priomap_and_words(void **state)
 /* A u32 filter on the destination port steers to band 1:3 whatever the TOS. */
 static void test_prio_filter(void **state)
 {
-	struct env *e = *state;
-	reset_env(state);
+	struct t_qenv *e = *state;
+	t_qenv_reset(state);
 	struct tn_qdisc *q = mk(e, "prio", "");
 	struct tn_qfilter *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
@@ -274,8 +243,8 @@ static void walk_fn(void *ctx, uint32_t classid, uint32_t parent, struct tn_qdis
  * waits for tokens; walk lists the bands with their leaves. */
 static void test_prio_graft_tbf(void **state)
 {
-	struct env *e = *state;
-	reset_env(state);
+	struct t_qenv *e = *state;
+	t_qenv_reset(state);
 	struct tn_qdisc *q = mk(e, "prio", "");
 	char *words[] = {"rate", "1mbit", "burst", "1500", "limit", "100000"};
 	struct tn_qerr err;
@@ -337,8 +306,8 @@ static void test_prio_graft_tbf(void **state)
 
 static void test_sfq_words_and_dump(void **state)
 {
-	struct env *e = *state;
-	reset_env(state);
+	struct t_qenv *e = *state;
+	t_qenv_reset(state);
 	struct tn_qdisc *q = mk(e, "sfq", "");
 	expect_dump(q, "limit 127p quantum 1514b depth 127 divisor 1024");
 	tn_qdisc_destroy(q);
@@ -372,7 +341,7 @@ static double jain(const double *x, int n)
 }
 
 /* n backlogged flows, each with its own packet size: the bytes each gets. */
-static double sfq_fairness(struct env *e, const char *words, int n, int rounds)
+static double sfq_fairness(struct t_qenv *e, const char *words, int n, int rounds)
 {
 	struct tn_qdisc *q = mk(e, "sfq", words);
 	uint32_t queued[100] = {0}, len[100];
@@ -412,8 +381,8 @@ static double sfq_fairness(struct env *e, const char *words, int n, int rounds)
 
 static void test_sfq_fairness(void **state)
 {
-	struct env *e = *state;
-	reset_env(state);
+	struct t_qenv *e = *state;
+	t_qenv_reset(state);
 	assert_true(sfq_fairness(e, "", 2, 2000) >= 0.95);
 	assert_true(sfq_fairness(e, "", 10, 1000) >= 0.95);
 	assert_true(sfq_fairness(e, "limit 400", 100, 200) >= 0.95);
@@ -424,8 +393,8 @@ static void test_sfq_fairness(void **state)
  * first packet leaves within one round (at most a quantum of the old). */
 static void test_sfq_new_flow(void **state)
 {
-	struct env *e = *state;
-	reset_env(state);
+	struct t_qenv *e = *state;
+	t_qenv_reset(state);
 	for (int k = 0; k < 6; k++) {
 		struct tn_qdisc *q = mk(e, "sfq", "");
 		for (uint16_t i = 0; i < 100; i++)
@@ -456,8 +425,8 @@ static void test_sfq_new_flow(void **state)
  * order. */
 static void test_sfq_perturb(void **state)
 {
-	struct env *e = *state;
-	reset_env(state);
+	struct t_qenv *e = *state;
+	t_qenv_reset(state);
 	struct tn_qdisc *q = mk(e, "sfq", "perturb 10");
 	enum { FLOWS = 8, PER = 5 };
 	struct tn_pkt *probe[FLOWS];
@@ -516,8 +485,8 @@ static void test_sfq_perturb(void **state)
  * flow's new packet is dropped (its oldest with headdrop). */
 static void test_sfq_limit_drops(void **state)
 {
-	struct env *e = *state;
-	reset_env(state);
+	struct t_qenv *e = *state;
+	t_qenv_reset(state);
 	struct tn_qdisc *q = mk(e, "sfq", "limit 20");
 	for (uint16_t i = 0; i < 15; i++)
 		assert_int_equal(tn_qdisc_enqueue(q, udp_pkt(e, 0, 1000, 80, i, 100)), TN_QDISC_OK);
@@ -593,5 +562,5 @@ int main(void)
 		cmocka_unit_test(test_sfq_perturb),
 		cmocka_unit_test(test_sfq_limit_drops),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, t_qenv_teardown);
 }

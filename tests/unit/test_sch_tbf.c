@@ -14,41 +14,18 @@
 #include "sched/qdisc.h"
 #include "sched/sch_ops.h"
 
-struct env {
-	struct tn_mempool *mp;
-	struct tn_rand rng;
-	struct tn_qenv q;
-};
+#include "qenv.h"
 
 static int setup(void **state)
 {
-	static struct env e;
-	e.mp = tn_mempool_new(4096);
-	tn_rand_seed(&e.rng, 1);
-	e.q = (struct tn_qenv){.wake_at = UINT64_MAX, .rng = &e.rng, .pool = e.mp, .mtu = 1500, .txqueuelen = 1000};
+	static struct t_qenv e;
 	*state = &e;
-	return e.mp ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	struct env *e = *state;
-	assert_int_equal(tn_mempool_in_use(e->mp), 0);
-	tn_mempool_free(e->mp);
-	return 0;
-}
-
-static int reset_env(void **state)
-{
-	struct env *e = *state;
-	e->q.now = 0;
-	e->q.wake_at = UINT64_MAX;
-	return 0;
+	return t_qenv_init(&e, 4096, 1, 1000);
 }
 
 /* An IPv4/UDP packet of len bytes (data at the IP header); the IP id
  * carries a sequence number. */
-static struct tn_pkt *udp_pkt(struct env *e, uint16_t id, uint32_t len)
+static struct tn_pkt *udp_pkt(struct t_qenv *e, uint16_t id, uint32_t len)
 {
 	struct tn_pkt *p = tn_pkt_alloc(e->mp);
 	assert_non_null(p);
@@ -71,27 +48,19 @@ static struct tn_pkt *udp_pkt(struct env *e, uint16_t id, uint32_t len)
 
 static uint16_t pkt_id(const struct tn_pkt *p) { return (uint16_t)(p->data[4] << 8 | p->data[5]); }
 
-static struct tn_qdisc *mk_err(struct env *e, const char *kind, const char *words, struct tn_qerr *err)
+static struct tn_qdisc *mk_err(struct t_qenv *e, const char *kind, const char *words, struct tn_qerr *err)
 {
-	char buf[256], *argv[32];
-	int argc = 0;
-	snprintf(buf, sizeof(buf), "%s", words);
-	for (char *t = strtok(buf, " "); t && argc < 32; t = strtok(NULL, " "))
-		argv[argc++] = t;
-	return tn_qdisc_create(&e->q, kind, TN_TC_H(1, 0), TN_TC_H_ROOT, argc, argv, err);
+	return t_qdisc_root(&e->q, kind, words, err);
 }
 
-static struct tn_qdisc *mk(struct env *e, const char *kind, const char *words)
+static struct tn_qdisc *mk(struct t_qenv *e, const char *kind, const char *words)
 {
-	struct tn_qerr err = {{0}};
-	struct tn_qdisc *q = mk_err(e, kind, words, &err);
-	if (!q)
-		print_message("create %s %s: %s\n", kind, words, err.msg);
+	struct tn_qdisc *q = t_qdisc_root(&e->q, kind, words, NULL);
 	assert_non_null(q);
 	return q;
 }
 
-static void expect_error(struct env *e, const char *words, const char *needle)
+static void expect_error(struct t_qenv *e, const char *words, const char *needle)
 {
 	struct tn_qerr err = {{0}};
 	struct tn_qdisc *q = mk_err(e, "tbf", words, &err);
@@ -112,7 +81,7 @@ static void expect_dump(struct tn_qdisc *q, const char *want)
 
 static void test_tbf_words_and_dump(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	/* tc-tbf(8)'s example, as written */
 	struct tn_qdisc *q = mk(e, "tbf", "rate 220kbit latency 50ms burst 1540");
 	expect_dump(q, "rate 220Kbit burst 1540b lat 50ms");
@@ -147,7 +116,7 @@ static void test_tbf_words_and_dump(void **state)
 }
 
 /* Keep q holding `depth` packets of len bytes, or as many as its limit takes. */
-static void fill(struct env *e, struct tn_qdisc *q, uint32_t depth, uint32_t len, uint16_t *id)
+static void fill(struct t_qenv *e, struct tn_qdisc *q, uint32_t depth, uint32_t len, uint16_t *id)
 {
 	while (q->stats.qlen < depth)
 		if (tn_qdisc_enqueue(q, udp_pkt(e, (*id)++, len)) != TN_QDISC_OK)
@@ -157,7 +126,7 @@ static void fill(struct env *e, struct tn_qdisc *q, uint32_t depth, uint32_t len
 
 /* Dequeue as fast as tbf allows for `dur` ns from now, with a saturating
  * source; the bytes sent. */
-static uint64_t run_saturated(struct env *e, struct tn_qdisc *q, uint64_t dur, uint32_t len)
+static uint64_t run_saturated(struct t_qenv *e, struct tn_qdisc *q, uint64_t dur, uint32_t len)
 {
 	uint64_t end = e->q.now + dur, bytes = 0;
 	uint16_t id = 0;
@@ -183,7 +152,7 @@ static uint64_t run_saturated(struct env *e, struct tn_qdisc *q, uint64_t dur, u
  * within 1% (counting the initial burst as tbf's allowance). */
 static void test_tbf_rate(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	struct {
 		const char *words;
 		double rate, burst;
@@ -194,7 +163,7 @@ static void test_tbf_rate(void **state)
 		{"rate 220kbit latency 50ms burst 1540", 27500, 1540, 77},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		reset_env(state);
+		t_qenv_reset(state);
 		struct tn_qdisc *q = mk(e, "tbf", cases[i].words);
 		uint64_t bytes = run_saturated(e, q, 10000000000ull, cases[i].len);
 		double measured = ((double)bytes - cases[i].burst) / 10.0;
@@ -215,8 +184,8 @@ static void test_tbf_rate(void **state)
  * most burst bytes (and as much of it as whole packets allow). */
 static void test_tbf_initial_burst(void **state)
 {
-	struct env *e = *state;
-	reset_env(state);
+	struct t_qenv *e = *state;
+	t_qenv_reset(state);
 	struct tn_qdisc *q = mk(e, "tbf", "rate 1mbit burst 10k limit 200k");
 	for (uint16_t i = 0; i < 100; i++)
 		tn_qdisc_enqueue(q, udp_pkt(e, i, 1000));
@@ -240,8 +209,8 @@ static void test_tbf_initial_burst(void **state)
  * (no more than mtu + peak * t bytes by time t). */
 static void test_tbf_peakrate(void **state)
 {
-	struct env *e = *state;
-	reset_env(state);
+	struct t_qenv *e = *state;
+	t_qenv_reset(state);
 	struct tn_qdisc *q = mk(e, "tbf", "rate 1mbit burst 20k peakrate 10mbit mtu 1514 limit 200k");
 	for (uint16_t i = 0; i < 40; i++)
 		tn_qdisc_enqueue(q, udp_pkt(e, i, 1000));
@@ -272,8 +241,8 @@ static void test_tbf_peakrate(void **state)
 /* The watchdog names the exact nanosecond the tokens suffice. */
 static void test_tbf_watchdog_exact(void **state)
 {
-	struct env *e = *state;
-	reset_env(state);
+	struct t_qenv *e = *state;
+	t_qenv_reset(state);
 	struct tn_qdisc *q = mk(e, "tbf", "rate 1mbit burst 1500 limit 10000");
 	for (uint16_t i = 0; i < 3; i++)
 		tn_qdisc_enqueue(q, udp_pkt(e, i, 1500));
@@ -306,8 +275,8 @@ static void test_tbf_watchdog_exact(void **state)
 /* The child fifo's byte limit and packets larger than the bucket. */
 static void test_tbf_limit_drops(void **state)
 {
-	struct env *e = *state;
-	reset_env(state);
+	struct t_qenv *e = *state;
+	t_qenv_reset(state);
 	/* latency 24 ms at 1 mbit: 3000 + 2000 burst = 5000 bytes */
 	struct tn_qdisc *q = mk(e, "tbf", "rate 1mbit burst 2000 latency 24ms");
 	int dropped = 0;
@@ -326,7 +295,7 @@ static void test_tbf_limit_drops(void **state)
 
 /* A TCP large segment: 1800 payload bytes as 600-byte segments, with
  * 40 bytes of headers. */
-static struct tn_pkt *tcp_gso_pkt(struct env *e)
+static struct tn_pkt *tcp_gso_pkt(struct t_qenv *e)
 {
 	const uint32_t payload = 1800, len = 40 + payload;
 	struct tn_pkt *p = tn_pkt_alloc(e->mp);
@@ -354,8 +323,8 @@ static struct tn_pkt *tcp_gso_pkt(struct env *e)
 
 static void test_tbf_gso_segment(void **state)
 {
-	struct env *e = *state;
-	reset_env(state);
+	struct t_qenv *e = *state;
+	t_qenv_reset(state);
 	struct tn_qdisc *q = mk(e, "tbf", "rate 1mbit burst 1000 limit 10000");
 	struct tn_pkt *big = tcp_gso_pkt(e);
 	assert_int_equal(tn_qdisc_pkt_len(big), 1920);
@@ -405,8 +374,8 @@ static void count_class(void *ctx, uint32_t classid, uint32_t parent, struct tn_
  * tc qdisc change keeps queued packets. */
 static void test_tbf_class_and_change(void **state)
 {
-	struct env *e = *state;
-	reset_env(state);
+	struct t_qenv *e = *state;
+	t_qenv_reset(state);
 	struct tn_qdisc *q = mk(e, "tbf", "rate 1mbit burst 1500 limit 100000");
 	int n = 0;
 	q->ops->cl->walk(q, count_class, &n);
@@ -463,5 +432,5 @@ int main(void)
 		cmocka_unit_test(test_tbf_gso_segment),
 		cmocka_unit_test(test_tbf_class_and_change),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, t_qenv_teardown);
 }

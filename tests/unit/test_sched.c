@@ -13,33 +13,18 @@
 #include "sched/qdisc.h"
 #include "sched/sch_ops.h"
 
-struct env {
-	struct tn_mempool *mp;
-	struct tn_rand rng;
-	struct tn_qenv q;
-};
+#include "qenv.h"
 
 static int setup(void **state)
 {
-	static struct env e;
-	e.mp = tn_mempool_new(4096);
-	tn_rand_seed(&e.rng, 1);
-	e.q = (struct tn_qenv){.wake_at = UINT64_MAX, .rng = &e.rng, .pool = e.mp, .mtu = 1500, .txqueuelen = 100};
+	static struct t_qenv e;
 	*state = &e;
-	return e.mp ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	struct env *e = *state;
-	assert_int_equal(tn_mempool_in_use(e->mp), 0);
-	tn_mempool_free(e->mp);
-	return 0;
+	return t_qenv_init(&e, 4096, 1, 100);
 }
 
 /* An IPv4 packet of `len` bytes (data at the IP header) with this TOS; the
  * IP id carries a sequence number to check order. */
-static struct tn_pkt *ip_pkt(struct env *e, uint8_t tos, uint16_t id, uint32_t len)
+static struct tn_pkt *ip_pkt(struct t_qenv *e, uint8_t tos, uint16_t id, uint32_t len)
 {
 	struct tn_pkt *p = tn_pkt_alloc(e->mp);
 	assert_non_null(p);
@@ -58,18 +43,9 @@ static struct tn_pkt *ip_pkt(struct env *e, uint8_t tos, uint16_t id, uint32_t l
 
 static uint16_t pkt_id(const struct tn_pkt *p) { return (uint16_t)(p->data[4] << 8 | p->data[5]); }
 
-static struct tn_qdisc *mk(struct env *e, const char *kind, const char *words)
+static struct tn_qdisc *mk(struct t_qenv *e, const char *kind, const char *words)
 {
-	char buf[256], *argv[32];
-	int argc = 0;
-	snprintf(buf, sizeof(buf), "%s", words);
-	for (char *t = strtok(buf, " "); t && argc < 32; t = strtok(NULL, " "))
-		argv[argc++] = t;
-	struct tn_qerr err = {{0}};
-	struct tn_qdisc *q = tn_qdisc_create(&e->q, kind, TN_TC_H(1, 0), TN_TC_H_ROOT, argc, argv, &err);
-	if (!q)
-		print_message("create %s %s: %s\n", kind, words, err.msg);
-	return q;
+	return t_qdisc_root(&e->q, kind, words, NULL);
 }
 
 static void test_parse_words(void **state)
@@ -139,7 +115,7 @@ static void test_parse_words(void **state)
 
 static void test_registry(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	size_t n;
 	const struct tn_qdisc_ops *const *all = tn_qdisc_all_ops(&n);
 	assert_true(n >= 3);
@@ -159,7 +135,7 @@ static void test_registry(void **state)
 
 static void test_pfifo_limit_and_order(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	struct tn_qdisc *q = mk(e, "pfifo", "limit 5");
 	assert_non_null(q);
 	for (uint16_t i = 0; i < 8; i++)
@@ -185,7 +161,7 @@ static void test_pfifo_limit_and_order(void **state)
 
 static void test_bfifo_byte_limit(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	struct tn_qdisc *q = mk(e, "bfifo", "limit 1000");
 	assert_non_null(q);
 	assert_int_equal(tn_qdisc_enqueue(q, ip_pkt(e, 0, 1, 600)), TN_QDISC_OK);
@@ -199,7 +175,7 @@ static void test_bfifo_byte_limit(void **state)
  * (0x08) band 2; band 1 is never served while band 0 has packets. */
 static void test_pfifo_fast_bands(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	struct tn_qdisc *q = mk(e, "pfifo_fast", "");
 	assert_non_null(q);
 	uint8_t tos[3] = {0x08, 0x00, 0x10}; /* bulk, best effort, interactive */
@@ -233,7 +209,7 @@ static void test_pfifo_fast_bands(void **state)
 /* The device's limit: txqueuelen packets in all bands together. */
 static void test_pfifo_fast_limit(void **state)
 {
-	struct env *e = *state;
+	struct t_qenv *e = *state;
 	struct tn_qdisc *q = mk(e, "pfifo_fast", "");
 	int dropped = 0;
 	for (uint16_t i = 0; i < 150; i++)
@@ -254,5 +230,5 @@ int main(void)
 		cmocka_unit_test(test_pfifo_fast_bands),
 		cmocka_unit_test(test_pfifo_fast_limit),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, t_qenv_teardown);
 }
