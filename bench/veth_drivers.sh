@@ -4,7 +4,7 @@
 # second from Linux to the receiver, with the CPU each side spent per
 # packet; prints a table and the ratios.
 #
-#   [TERN=build/tern] [SECS=5] [RUNS=3] [MODES="af_xdp af_packet linux"] bench/veth_drivers.sh
+#   [TERN=build/tern] [SECS=5] [RUNS=3] [MODES="af_xdp af_packet linux"] bench/veth_drivers.sh [RUNS SECS OUTFILE]
 #
 # Namespace L runs Linux's side (iperf3 -c, the UDP sender); namespace R
 # the receiver: tern (--driver af_xdp or af_packet) or Linux (iperf3 -s).
@@ -21,14 +21,17 @@
 # to it, and so is the XDP/AF_PACKET copy for tern) and tern's process CPU
 # time (/proc/PID/stat), both over the packets the receiver counted; and
 # the machine's softirq time (/proc/stat) over the flood.  Medians of RUNS.
-# SECONDS is accepted for SECS when given in the environment.
+# SECONDS is accepted for SECS when given in the environment.  With OUTFILE
+# (scripts/bench) the table is written there and a settings line to
+# OUTFILE.settings.
 # Needs root, iperf3, ethtool, a C compiler; exit 77 if missing.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 TERN=$(readlink -f "${TERN:-build/tern}")
 # bash's own SECONDS counts seconds since start: take it only from the environment
-SECS=${SECS:-${SECONDS_EACH:-$(printenv SECONDS || echo 5)}}
-RUNS=${RUNS:-3}
+SECS=${2:-${SECS:-${SECONDS_EACH:-$(printenv SECONDS || echo 5)}}}
+RUNS=${1:-${RUNS:-3}}
+OUT=${3:-}
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
 for c in ip iperf3 ethtool cc python3; do command -v $c >/dev/null || { echo "SKIP: $c missing"; exit 77; }; done
 tmp=$(mktemp -d)
@@ -131,7 +134,7 @@ median() { tr ' ' '\n' | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1
 declare -A UP DOWN PPS SND RCV SIRQ ups downs ppss snds rcvs sirqs
 MODES=${MODES:-af_xdp af_packet linux}
 HZ=$(getconf CLK_TCK)
-echo "load before: $(uptime)" >&2
+echo "load before: $(uptime)" >&2; load0=$(cut -d' ' -f1-3 /proc/loadavg)
 for r in $(seq "$RUNS"); do
 	for mode in $MODES; do
 		start_rx $mode
@@ -153,22 +156,29 @@ for r in $(seq "$RUNS"); do
 		stop_rx
 	done
 done
-echo "load after: $(uptime)" >&2
+echo "load after: $(uptime)" >&2; load1=$(cut -d' ' -f1-3 /proc/loadavg)
 for mode in $MODES; do
 	UP[$mode]=$(echo ${ups[$mode]} | median); DOWN[$mode]=$(echo ${downs[$mode]} | median); PPS[$mode]=$(echo ${ppss[$mode]} | median)
 	SND[$mode]=$(echo ${snds[$mode]} | median); RCV[$mode]=$(echo ${rcvs[$mode]} | median); SIRQ[$mode]=$(echo ${sirqs[$mode]} | median)
 done
 ratio() { python3 -c "print('%.2f' % ($1 / $2 if $2 else 0))"; }
-echo
-echo "| receiver on R | iperf3 L->R Gbit/s | iperf3 R->L (-R) Gbit/s | 64-byte UDP L->R pps | sender ns/packet | tern process ns/packet | sender + tern ns/packet | softirq ns/packet (all CPUs) |"
-echo "|---|---|---|---|---|---|---|---|"
-for mode in $MODES; do
-	echo "| $mode | ${UP[$mode]} | ${DOWN[$mode]} | ${PPS[$mode]} | ${SND[$mode]} | ${RCV[$mode]} | $((SND[$mode] + RCV[$mode])) | ${SIRQ[$mode]} |"
-done
-echo
-if [ -n "${UP[linux]:-}" ]; then
-	for mode in af_xdp af_packet; do
-		[ -n "${UP[$mode]:-}" ] || continue
-		echo "$mode / Linux: up $(ratio "${UP[$mode]}" "${UP[linux]}")x, down $(ratio "${DOWN[$mode]}" "${DOWN[linux]}")x, pps $(ratio "${PPS[$mode]}" "${PPS[linux]}")x, sender+receiver CPU per packet $(ratio "$((SND[$mode] + RCV[$mode]))" "${SND[linux]}")x"
+table() {
+	echo "| receiver on R | iperf3 L->R Gbit/s | iperf3 R->L (-R) Gbit/s | 64-byte UDP L->R pps | sender ns/packet | tern process ns/packet | sender + tern ns/packet | softirq ns/packet (all CPUs) |"
+	echo "|---|---|---|---|---|---|---|---|"
+	for mode in $MODES; do
+		echo "| $mode | ${UP[$mode]} | ${DOWN[$mode]} | ${PPS[$mode]} | ${SND[$mode]} | ${RCV[$mode]} | $((SND[$mode] + RCV[$mode])) | ${SIRQ[$mode]} |"
 	done
+	echo
+	if [ -n "${UP[linux]:-}" ]; then
+		for mode in af_xdp af_packet; do
+			[ -n "${UP[$mode]:-}" ] || continue
+			echo "$mode / Linux: up $(ratio "${UP[$mode]}" "${UP[linux]}")x, down $(ratio "${DOWN[$mode]}" "${DOWN[linux]}")x, pps $(ratio "${PPS[$mode]}" "${PPS[linux]}")x, sender+receiver CPU per packet $(ratio "$((SND[$mode] + RCV[$mode]))" "${SND[linux]}")x"
+		done
+	fi
+}
+echo
+table
+if [ -n "$OUT" ]; then
+	table >"$OUT"
+	echo "$RUNS alternating runs of ${SECS} s per receiver, medians; the sender + tern column adds the two medians; nothing pinned on a $(nproc)-CPU machine; load average before $load0, after $load1" >"$OUT.settings"
 fi
