@@ -144,7 +144,7 @@ done
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "load after: $(uptime)" >&2
 
-med() { echo ${RES[$1,$2,$3]:-} | median; }
+med() { echo ${RES[$1,$2,$3]:-} | median | awk '{ printf "%.0f", $1 }'; }
 table() {
 	echo "| server | cores | 1 KiB keep-alive req/s | 100 KiB keep-alive req/s | 1 KiB, connection per request, req/s |"
 	echo "|---|---:|---:|---:|---:|"
@@ -164,13 +164,13 @@ table() {
 			echo
 		done
 	done
-	case " $CORES " in *" 1 "*" 2 "*)
+	if [[ " $CORES " == *" 1 "* && " $CORES " == *" 2 "* ]]; then
 		for mode in $MODES; do
 			echo -n "$mode 2 cores / 1 core:"
 			for t in $TESTS; do echo -n " $t $(ratio "$(med $mode 2 $t)" "$(med $mode 1 $t)")x"; done
 			echo
-		done ;;
-	esac
+		done
+	fi
 }
 table
 if [ -n "$OUT" ]; then
