@@ -198,8 +198,8 @@ static struct acct account(struct tn_stack *s)
 		for (struct tn_tcb *t = tt->conns[i]; t; t = t->hnext) {
 			a.tcbs++;
 			a.tcb += sizeof(*t);
-			a.snd_rings += t->snd.cap;
-			a.with_snd += t->snd.cap != 0;
+			a.snd_rings += t->snd.buf ? t->snd.cap : 0;
+			a.with_snd += t->snd.buf != NULL;
 			a.txq += (unsigned long long)t->txq.cap * sizeof(struct tn_tcp_txrec);
 			a.with_txq += t->txq.cap != 0;
 		}

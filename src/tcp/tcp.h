@@ -89,7 +89,7 @@ struct tn_tfo;
 /* The send buffer: bytes from snd_una onward, in a ring. */
 struct tn_tcp_sndbuf {
 	uint8_t *buf;
-	uint32_t cap;       /* allocated bytes */
+	uint32_t cap;       /* allocated bytes; with buf NULL, the next ring's size */
 	uint32_t start;     /* ring index of the byte at snd_una */
 	uint32_t len;       /* bytes held (sent-unacked plus unsent) */
 };

@@ -374,8 +374,7 @@ void tn_tcp_sndbuf_ack(struct tn_tcb *t, uint32_t bytes)
 	if (t->snd.len == 0 && t->snd.buf) { /* idle connections hold no buffer */
 		free(t->snd.buf);
 		t->snd.buf = NULL;
-		t->snd.cap = 0;
-		t->snd.start = 0;
+		t->snd.start = 0; /* snd.cap stays: the next ring's size */
 	}
 }
 
@@ -547,7 +546,10 @@ struct tn_tcb *tn_tcp_accept(struct tn_stack *s, struct tn_tcb *l)
 
 /* Room for `need` bytes of unacknowledged data.  The ring starts at 4 KiB
  * and doubles up to sndbuf_max, so a connection that sends a short reply
- * never holds a 16 KiB (or, autotuned, megabytes of) buffer. */
+ * never holds a 16 KiB (or, autotuned, megabytes of) buffer.  Freed when
+ * all is acknowledged, it comes back at the size it had: a keep-alive
+ * connection serving 100 KiB replies regrew 4 -> 128 KiB for every reply,
+ * copying what it held at each step (more bytes than the reply). */
 static int ensure_sndbuf(struct tn_tcb *t, uint32_t need)
 {
 	if (t->snd.buf && t->snd.cap >= need)

@@ -77,7 +77,7 @@ static unsigned long long accounted(struct tn_stack *s)
 			       (unsigned long long)s->socks.nfds * sizeof(void *);
 	for (uint32_t i = 0; i < s->tcp.nconns; i++)
 		for (struct tn_tcb *t = s->tcp.conns[i]; t; t = t->hnext)
-			b += sizeof(*t) + t->snd.cap + t->txq.cap * sizeof(struct tn_tcp_txrec) + t->rcvq.bytes +
+			b += sizeof(*t) + (t->snd.buf ? t->snd.cap : 0) + t->txq.cap * sizeof(struct tn_tcp_txrec) + t->rcvq.bytes +
 			     t->ooo_bytes;
 	for (uint32_t fd = 0; fd < s->socks.nfds; fd++)
 		b += s->socks.fds[fd] ? sizeof(struct tn_sock) : 0;

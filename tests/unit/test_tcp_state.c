@@ -917,7 +917,8 @@ static void test_ephemeral_port_reuse_by_tuple(void **state)
 }
 
 /* A short reply holds a 4 KiB ring; a bulk send grows it to the socket's
- * send buffer; once everything is acknowledged nothing is held. */
+ * send buffer; once everything is acknowledged nothing is held, and the
+ * next ring starts at the size the last one reached. */
 static void test_send_buffer_grows_from_small(void **state)
 {
 	struct peer p;
@@ -941,6 +942,10 @@ static void test_send_buffer_grows_from_small(void **state)
 	peer_send(&p, SRV_PORT, TN_TCP_ACK, NULL, 0);
 	assert_int_equal(t->snd.len, 0);
 	assert_null(t->snd.buf);
+	/* the next reply's ring comes back at the size this one grew to */
+	assert_int_equal(tern_send(p.s, fd, "again", 5, 0), 5);
+	assert_non_null(t->snd.buf);
+	assert_int_equal(t->snd.cap, 16384);
 	peer_free(&p);
 }
 
