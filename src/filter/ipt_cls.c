@@ -1,6 +1,8 @@
 /* Tuple-space search over one chain's rules; see ipt_cls.h. */
 #include "filter/ipt_cls.h"
 
+#include "core/hash.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -133,28 +135,14 @@ static void rule_key(const struct tn_ipt_rule *r, struct cls_desc *d, struct cls
 	}
 }
 
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	x ^= x >> 33;
-	return x;
-}
 
-/* Multiplicative hashing: one multiply per part, then splitmix64's
- * finisher (fold, multiply, fold).  Without it an input bit can only move
- * product bits at or above its own position, so the low bits a table mask
- * keeps never saw the high half of each part (a source network, a port). */
+/* Multiplicative hashing: one multiply per part, then tn_hash_fold32
+ * (without it the mask's low bits never saw a source network or port). */
 static uint32_t key_hash(const struct cls_key *k)
 {
 	uint64_t a = (uint64_t)k->src << 32 | k->dst;
 	uint64_t b = ((uint64_t)k->inh << 32 | k->outh) ^ ((uint64_t)k->ports << 8 | k->proto);
-	uint64_t x = (a * 0x9e3779b97f4a7c15ull) ^ (b * 0xc2b2ae3d27d4eb4full);
-	x ^= x >> 29;
-	x *= 0xbf58476d1ce4e5b9ull;
-	return (uint32_t)(x ^ (x >> 32));
+	return tn_hash_fold32((a * 0x9e3779b97f4a7c15ull) ^ (b * 0xc2b2ae3d27d4eb4full));
 }
 
 static bool key_eq(const struct cls_key *a, const struct cls_key *b)
@@ -213,7 +201,7 @@ struct tn_ipt_cls *tn_ipt_cls_build(const struct tn_ipt_chain *ch)
 	/* 1. each rule's tuple */
 	for (uint32_t i = 0; i < n; i++) {
 		rule_key(&ch->rules[i], &rd[i], &rk[i]);
-		uint32_t h = (uint32_t)mix64((uint64_t)rd[i].smsk << 32 ^ rd[i].dmsk ^ (uint64_t)rd[i].use << 24) & (thsize - 1);
+		uint32_t h = (uint32_t)tn_hash_mix((uint64_t)rd[i].smsk << 32 ^ rd[i].dmsk ^ (uint64_t)rd[i].use << 24) & (thsize - 1);
 		while (th[h] && !desc_eq(&c->t[th[h] - 1].d, &rd[i]))
 			h = (h + 1) & (thsize - 1);
 		if (!th[h]) {

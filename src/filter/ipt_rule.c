@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "core/stack.h"
 #include "filter/ipt.h"
 #include "filter/ipt_cls.h"
@@ -155,15 +156,6 @@ void tn_ipt_hl_free_all(struct tn_ipt *ipt)
 	ipt->nhl = 0;
 }
 
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	x ^= x >> 33;
-	return x;
-}
 
 static bool hashlimit_match(const struct tn_ipt_rule *r, const struct tn_ipt_pkt *pi, struct tn_ipt_mctx *mc)
 {
@@ -176,7 +168,7 @@ static bool hashlimit_match(const struct tn_ipt_rule *r, const struct tn_ipt_pkt
 	if (r->hl_mode & TN_IPT_HL_DSTIP)
 		key |= pi->dst;
 	key ^= (uint64_t)r->hl_mode << 62; /* different modes never share a bucket */
-	struct hl_ent *set = h->e[mix64(key ^ h->seed) % HL_SETS];
+	struct hl_ent *set = h->e[tn_hash_mix(key ^ h->seed) % HL_SETS];
 	struct hl_ent *e = NULL, *victim = &set[0];
 	for (int w = 0; w < HL_WAYS; w++) {
 		if (set[w].used && set[w].key == key) {
@@ -341,7 +333,7 @@ struct tn_ipt_set {
 
 static uint32_t set_slot(const struct tn_ipt_set *st, uint64_t key)
 {
-	return (uint32_t)(mix64(key) & (st->cap - 1));
+	return (uint32_t)(tn_hash_mix(key) & (st->cap - 1));
 }
 
 static bool set_has(const struct tn_ipt_set *st, uint64_t key)
