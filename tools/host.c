@@ -705,11 +705,13 @@ static int host_loop(struct host *h)
 		/* send what the services queued; at the time it is now, since the
 		 * first poll may have spent a millisecond receiving a flood, and a
 		 * shaper charged at a stale time forgets tokens beyond its burst */
-		bool late_work = tern_poll(h->s, mono_ns()) > 0;
-		/* That poll may have received requests (or sent and freed room)
-		 * the services have not seen: go round again rather than sleep
-		 * on them (the HTTP server's answers waited up to the 1 s cap). */
-		if (late_work)
+		uint64_t received = h->s->stats[TN_IpInReceives];
+		tern_poll(h->s, mono_ns());
+		/* That poll may have received requests (or ACKs that free send
+		 * room) the services have not seen: go round again rather than
+		 * sleep on them (the HTTP server's answers waited up to the 1 s
+		 * cap).  Only then: after sending alone there is nothing new. */
+		if (h->s->stats[TN_IpInReceives] != received)
 			next = now;
 		for (int i = 0; i < h->niperf3; i++) { /* after that poll: what it received is work now */
 			uint64_t t = tn_iperf3_next_at(h->iperf3[i]);
