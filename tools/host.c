@@ -35,6 +35,7 @@ struct dev_spec {
 	const char *driver;     /* --dev: "tap", "af_packet" or "af_xdp"; NULL for --tap/--tun */
 	uint32_t fanout;        /* af_packet: PACKET_FANOUT_HASH group, 0 none */
 	uint32_t queue;         /* af_xdp: the interface's receive queue */
+	int rx_usecs;           /* af_xdp: receive moderation, -1 the driver's default, 0 off */
 	enum tn_dev_framing framing;
 	uint32_t mtu;
 	uint32_t addr[TN_MAX_ADDRS];
@@ -164,6 +165,8 @@ static void usage(void)
 		"usage: tern host [--name NAME] --tap IFNAME --addr A.B.C.D/N [--tap IFNAME --addr ...]...\n"
 		"                 [--dev IFNAME --driver tap|af_packet|af_xdp [--fanout GROUP] [--queue N]]\n"
 		"                 (af_packet, af_xdp: an existing interface; af_xdp: receive queue N, default 0)\n"
+		"                 [--rx-usecs N] (af_xdp: under a stream, wake every N us rather than per frame,\n"
+		"                 as ethtool -C adaptive-rx; default 50, 0 off)\n"
 		"                 [--cores N] (one stack per core behind Toeplitz RSS, each on its own queue of the\n"
 		"                 device: af_packet fanout, af_xdp queues --queue..+N-1, multi-queue tap)\n"
 		"                 [--tun IFNAME] [--mtu N] [--gateway G] [--forward] [--udp-echo PORT]\n"
@@ -794,7 +797,7 @@ static int parse_host_args(int argc, char **argv, struct host *h, struct dev_spe
 		{"iperf3", required_argument, 0, 'P'}, {"offload", required_argument, 0, 'O'},
 		{"tc", required_argument, 0, 'Q'},   {"dev", required_argument, 0, 'V'},
 		{"driver", required_argument, 0, 'W'}, {"fanout", required_argument, 0, 'F'},
-		{"queue", required_argument, 0, 'K'},
+		{"queue", required_argument, 0, 'K'}, {"rx-usecs", required_argument, 0, 'X'},
 		{"iptables", required_argument, 0, 'J'}, {"cores", required_argument, 0, 'Z'},
 		{0, 0, 0, 0},
 	};
@@ -808,13 +811,20 @@ static int parse_host_args(int argc, char **argv, struct host *h, struct dev_spe
 		case 'U':
 			if (*ndevs == MAX_DEVS)
 				return -1;
-			devs[(*ndevs)++] = (struct dev_spec){.ifname = optarg,
+			devs[(*ndevs)++] = (struct dev_spec){.ifname = optarg, .rx_usecs = -1,
 							     .framing = c == 'T' ? TN_DEV_L2 : TN_DEV_L3, .mtu = 1500};
 			break;
 		case 'V':
 			if (*ndevs == MAX_DEVS)
 				return -1;
-			devs[(*ndevs)++] = (struct dev_spec){.ifname = optarg, .framing = TN_DEV_L2, .driver = "tap"};
+			devs[(*ndevs)++] = (struct dev_spec){.ifname = optarg, .framing = TN_DEV_L2, .driver = "tap", .rx_usecs = -1};
+			break;
+		case 'X':
+			if (!last || !last->driver || strcmp(last->driver, "af_xdp") || atoi(optarg) < 0 || atoi(optarg) > 100000) {
+				fprintf(stderr, "tern: --rx-usecs 0..100000 goes after a --dev ... --driver af_xdp\n");
+				return -1;
+			}
+			last->rx_usecs = atoi(optarg);
 			break;
 		case 'W':
 		case 'F':
@@ -976,6 +986,8 @@ static struct tn_dev *open_link(struct host *h, const struct dev_spec *ds)
 	uint32_t queue = ds->queue + (per_core ? h->core : 0);
 	struct tn_af_packet_cfg ac = {.mtu = ds->mtu, .fanout_group = ds->fanout};
 	struct tn_af_xdp_cfg xc = {.mtu = ds->mtu, .queue = queue};
+	if (ds->rx_usecs >= 0)
+		xc.rx_usecs = ds->rx_usecs ? (uint32_t)ds->rx_usecs : UINT32_MAX;
 	struct tn_dev *d = afp ? tn_af_packet_open(ds->ifname, &ac)
 			 : axdp ? tn_af_xdp_open(ds->ifname, &xc, h->s->pool)
 			 : per_core ? tn_tap_open_queue(ds->ifname, ds->framing, ds->mtu)

@@ -61,6 +61,20 @@ void show_neigh(struct tn_stack *s, FILE *f)
 	tn_neigh_foreach(&s->neigh, print_neigh, &c);
 }
 
+/* The AF_XDP socket's own counters, as ethtool -S shows a driver's. */
+static void show_af_xdp(FILE *f, const struct tn_dev *d)
+{
+	const struct tn_dev *lower = tn_steer_lower(d);
+	if (lower)
+		d = lower; /* --cores: the core's own queue */
+	const struct tn_af_xdp_stats *x = tn_af_xdp_stats(d);
+	if (!x)
+		return;
+	fprintf(f, "    af_xdp %s: rx_moderated %llu rx_fill_empty %llu rx_ring_full %llu tx_copied %llu\n",
+		tn_af_xdp_mode(d), (unsigned long long)x->rx_moderated, (unsigned long long)x->rx_fill_empty,
+		(unsigned long long)x->rx_ring_full, (unsigned long long)x->tx_copied);
+}
+
 void show_addr(struct tn_stack *s, FILE *f)
 {
 	for (int i = 1; i <= TN_MAX_IFACES; i++) {
@@ -87,6 +101,7 @@ void show_addr(struct tn_stack *s, FILE *f)
 			(unsigned long long)st->rx_dropped, (unsigned long long)st->tx_packets,
 			(unsigned long long)st->tx_bytes,
 			(unsigned long long)(st->tx_dropped + ifc->tx_queue_drops));
+		show_af_xdp(f, ifc->dev);
 	}
 }
 

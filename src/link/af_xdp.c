@@ -59,6 +59,7 @@
 #include <xdp/xsk.h>
 
 #include "link/dev.h"
+#include "link/rxmod.h"
 
 #ifndef SOL_XDP
 #define SOL_XDP 283
@@ -70,6 +71,7 @@
 #define AXDP_MTU_MIN 68u
 #define AXDP_CHECK_NS 100000000ull
 #define AXDP_BATCH 64u
+#define AXDP_RX_USECS 50u         /* default rx_usecs */
 
 enum { HELD_NONE = 0, HELD_FILL = 1, HELD_TX = 2 };
 
@@ -92,6 +94,7 @@ struct axdp {
 	uint32_t queue;
 	bool zerocopy, native, gone, kick_pending;
 	uint64_t next_check;
+	struct tn_rxmod rxmod;      /* rx_usecs: link/rxmod.h */
 	struct tn_af_xdp_stats xs;
 };
 
@@ -259,6 +262,8 @@ static unsigned axdp_rx(struct tn_dev *d, struct tn_mempool *mp, struct tn_pkt *
 	}
 	if (got)
 		xsk_ring_cons__release(&x->rx, got);
+	tn_rxmod_note(&x->rxmod, d->now, got);
+	x->xs.rx_moderated = x->rxmod.moderated;
 	refill(x);
 	if (out == 0 && d->now >= x->next_check) {
 		x->next_check = d->now + AXDP_CHECK_NS;
@@ -339,10 +344,17 @@ static uint64_t axdp_next_event(struct tn_dev *d)
 	struct axdp *x = d->priv;
 	if (x->gone || x->kick_pending || *x->rx.producer != *x->rx.consumer)
 		return d->now;
-	return x->next_check;
+	uint64_t t = tn_rxmod_next(&x->rxmod);
+	return t < x->next_check ? t : x->next_check;
 }
 
-static int axdp_fd(struct tn_dev *d) { return ((struct axdp *)d->priv)->fd; }
+/* While moderating, the socket stays out of the owner's poll until the
+ * window ends (axdp_next_event wakes it then). */
+static int axdp_fd(struct tn_dev *d)
+{
+	struct axdp *x = d->priv;
+	return tn_rxmod_holding(&x->rxmod, d->now) ? -1 : x->fd;
+}
 
 static void axdp_close(struct axdp *x)
 {
@@ -477,6 +489,7 @@ struct tn_dev *tn_af_xdp_open(const char *ifname, const struct tn_af_xdp_cfg *cf
 	x->size = (uint64_t)pool->obj_size * pool->size;
 	x->queue = cfg->queue;
 	x->ring = cfg->ring ? cfg->ring : AXDP_RING;
+	x->rxmod.rx_ns = cfg->rx_usecs == UINT32_MAX ? 0 : (uint64_t)(cfg->rx_usecs ? cfg->rx_usecs : AXDP_RX_USECS) * 1000u;
 	x->fill_max = pool->size / 4 < x->ring ? pool->size / 4 : x->ring;
 	x->fd = -1;
 	uint32_t ifmtu = 0;

@@ -207,11 +207,16 @@ struct tn_af_xdp_cfg {
 	uint32_t ring;            /* slots in each ring, a power of two (default 2048) */
 	bool skb_mode;            /* generic XDP only */
 	bool drv_mode;            /* native XDP only: fail rather than fall back */
+	/* Receive moderation, as ethtool -C rx-usecs with adaptive-rx: under
+	 * a stream the owner is woken every rx_usecs, not per frame.  0: the
+	 * default (50); UINT32_MAX: off, a wake-up per frame. */
+	uint32_t rx_usecs;
 };
 struct tn_af_xdp_stats {
 	uint64_t tx_zc, tx_copied;  /* frames sent in place / copied into a UMEM packet first */
 	uint64_t bad_desc, rx_bad;  /* addresses we did not give / frames too long or short */
 	uint64_t rx_fill_empty, rx_ring_full, rx_invalid, tx_invalid; /* the kernel's XDP_STATISTICS */
+	uint64_t rx_moderated;      /* frames taken while receive moderation held the socket out of poll */
 };
 struct tn_dev *tn_af_xdp_open(const char *ifname, const struct tn_af_xdp_cfg *cfg, struct tn_mempool *pool);
 int tn_af_xdp_link_gone(const struct tn_dev *d);

@@ -35,6 +35,15 @@ check_mac "$host" "$nst" "$vt"
 # ping, flood ping, curl, iperf3 both ways, UDP echo, device counters
 check_services "$nsl" "$addr" "$host"
 
+# receive moderation (default 50 us): the iperf3 streams were taken a
+# window at a time, yet a ping after them is answered at once
+moderated() { "$TERN" -n "$1" addr | sed -n 's/.*af_xdp .*rx_moderated \([0-9]*\).*/\1/p'; }
+m=$(moderated "$host")
+[ -n "$m" ] && [ "$m" -gt 0 ] || fail "no frames taken under receive moderation after iperf3: $("$TERN" -n "$host" addr)"
+rtt=$(inl ping -c 5 -i 0.2 -W 2 "$addr" | sed -n 's|.*= [0-9.]*/\([0-9.]*\)/.*|\1|p')
+python3 -c "import sys; sys.exit(0 if float('$rtt') < 5 else 1)" || fail "ping after the streams: avg $rtt ms"
+ok "receive moderation: $m frames taken a window at a time; ping after the streams avg $rtt ms"
+
 # SIGTERM: clean exit, the program gone from the interface
 stop_clean "$host"
 xdp_on && fail "XDP program still on $vt after tern exited: $(ip -n "$nst" link show "$vt")"
@@ -42,9 +51,14 @@ ok "SIGTERM: clean exit, no XDP program left on $vt"
 
 # again, and the interface deleted under the running host
 host2=itaxdp2$$
-tern_start "$nst" "$host2" --dev "$vt" --driver af_xdp --addr 198.18.46.2/24 --udp-echo 7
+tern_start "$nst" "$host2" --dev "$vt" --driver af_xdp --rx-usecs 0 --addr 198.18.46.2/24 --udp-echo 7 --iperf3 5201
 out=$(inl ping -c 2 -i 0.2 -W 2 "$addr" 2>&1) || fail "ping after restart: $out"
 xdp_on || fail "no XDP program on $vt after restart"
+# --rx-usecs 0: a wake-up per frame, even under a stream
+out=$(iperf3_check "$nsl" "$addr" bytes -t 1) || fail "iperf3 with --rx-usecs 0: $out"
+m=$(moderated "$host2")
+[ "$m" = 0 ] || fail "--rx-usecs 0, yet $m frames moderated: $("$TERN" -n "$host2" addr)"
+ok "--rx-usecs 0: no moderation under iperf3 ($out)"
 dev_deleted_under "$nst" "$vt" "$host2"
 ip -n "$nsl" link show "$vl" >/dev/null 2>&1 && fail "peer $vl still there"
 ok "veth deleted under the host: reported, clean exit"

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "link/dev.h"
+#include "link/rxmod.h"
 #include "testutil.h"
 
 static struct tn_pkt *frame(struct tn_mempool *mp, uint32_t len, uint8_t tag)
@@ -305,6 +306,61 @@ static void test_pcap(void **state)
 	tn_mempool_free(mp);
 }
 
+/* Receive moderation: a frame after quiet time is taken at once; a stream
+ * is taken once per window; an idle gap ends it; 0 turns it off. */
+static void test_rxmod(void **state)
+{
+	(void)state;
+	const uint64_t us = 1000, w = 50 * us;
+	struct tn_rxmod m = {.rx_ns = w};
+	uint64_t t = 1000000;
+	/* light traffic, a frame per 100 us: never held */
+	for (int i = 0; i < 20; i++, t += 100 * us) {
+		tn_rxmod_note(&m, t, 1);
+		assert_false(tn_rxmod_holding(&m, t));
+		assert_int_equal(tn_rxmod_next(&m), UINT64_MAX);
+	}
+	/* 3 frames a window (below TN_RXMOD_MIN): still per frame */
+	for (int i = 0; i < 30; i++, t += w / 3 + 1)
+		tn_rxmod_note(&m, t, 1);
+	assert_false(m.on);
+	assert_int_equal(m.moderated, 0);
+	/* a stream, a frame every 5 us: after its first window the
+	 * descriptor is held until each window ends, and the owner is told
+	 * to come back then */
+	uint64_t held = 0, polls = 0;
+	for (int i = 0; i < 200; i++, t += 5 * us) {
+		if (tn_rxmod_holding(&m, t)) {
+			held++;
+			assert_true(tn_rxmod_next(&m) > t);
+			assert_true(tn_rxmod_next(&m) <= t + w);
+			continue; /* asleep: the frame waits on the ring */
+		}
+		polls++;
+		uint32_t waiting = polls == 1 ? 1 : (uint32_t)(w / (5 * us));
+		tn_rxmod_note(&m, t, waiting);
+	}
+	assert_true(m.on);
+	assert_true(held > 150);
+	assert_true(polls < 30);
+	assert_true(m.moderated > 0);
+	/* an idle gap of more than a window: the next frame is taken at
+	 * once and is not a stream */
+	t = m.win_end + 3 * w;
+	assert_false(tn_rxmod_holding(&m, t));
+	assert_true(tn_rxmod_next(&m) <= t); /* the loop looks now */
+	tn_rxmod_note(&m, t, 1);
+	assert_false(m.on);
+	assert_false(tn_rxmod_holding(&m, t + us));
+	/* off: never held, whatever comes */
+	struct tn_rxmod off = {0};
+	for (int i = 0; i < 100; i++, t += us) {
+		tn_rxmod_note(&off, t, 64);
+		assert_false(tn_rxmod_holding(&off, t));
+	}
+	assert_int_equal(off.moderated, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -314,6 +370,7 @@ int main(void)
 		cmocka_unit_test(test_fault_delay_jitter_rate),
 		cmocka_unit_test(test_fault_reorder_overflow_determinism),
 		cmocka_unit_test(test_pcap),
+		cmocka_unit_test(test_rxmod),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
