@@ -70,9 +70,10 @@ static void show_af_xdp(FILE *f, const struct tn_dev *d)
 	const struct tn_af_xdp_stats *x = tn_af_xdp_stats(d);
 	if (!x)
 		return;
-	fprintf(f, "    af_xdp %s: rx_moderated %llu rx_fill_empty %llu rx_ring_full %llu tx_copied %llu\n",
+	fprintf(f, "    af_xdp %s: rx_moderated %llu rx_fill_empty %llu rx_ring_full %llu tx_copied %llu tx_tso %llu\n",
 		tn_af_xdp_mode(d), (unsigned long long)x->rx_moderated, (unsigned long long)x->rx_fill_empty,
-		(unsigned long long)x->rx_ring_full, (unsigned long long)x->tx_copied);
+		(unsigned long long)x->rx_ring_full, (unsigned long long)x->tx_copied,
+		(unsigned long long)x->tx_tso);
 }
 
 void show_addr(struct tn_stack *s, FILE *f)

@@ -378,7 +378,10 @@ static unsigned fill_burst(struct tn_stack *s, struct tn_iface *ifc, struct tn_p
 			gso_to_requeued(s, ifc, p);
 			continue;
 		}
-		if (!(ifc->dev->features & TN_DEV_F_CSUM_OFFLOAD))
+		/* a device that takes a large segment whole finishes its
+		 * checksum too (Linux's TSO needs checksum offload): only the
+		 * others' frames are summed here */
+		if (!(ifc->dev->features & TN_DEV_F_CSUM_OFFLOAD) && !p->gso_size)
 			tn_csum_finish(p);
 		burst[n++] = p;
 	}

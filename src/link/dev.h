@@ -211,12 +211,16 @@ struct tn_af_xdp_cfg {
 	 * a stream the owner is woken every rx_usecs, not per frame.  0: the
 	 * default (50); UINT32_MAX: off, a wake-up per frame. */
 	uint32_t rx_usecs;
+	/* Large TCP segments leave whole by an AF_PACKET side socket (see
+	 * af_xdp.c) unless this is set: then the stack cuts them up. */
+	bool no_tso;
 };
 struct tn_af_xdp_stats {
 	uint64_t tx_zc, tx_copied;  /* frames sent in place / copied into a UMEM packet first */
 	uint64_t bad_desc, rx_bad;  /* addresses we did not give / frames too long or short */
 	uint64_t rx_fill_empty, rx_ring_full, rx_invalid, tx_invalid; /* the kernel's XDP_STATISTICS */
 	uint64_t rx_moderated;      /* frames taken while receive moderation held the socket out of poll */
+	uint64_t tx_tso;            /* large segments sent whole by the AF_PACKET side socket */
 };
 struct tn_dev *tn_af_xdp_open(const char *ifname, const struct tn_af_xdp_cfg *cfg, struct tn_mempool *pool);
 int tn_af_xdp_link_gone(const struct tn_dev *d);

@@ -3,6 +3,8 @@
 # program attached (native mode on a veth) while tern runs, ping and flood
 # ping, curl against tern's HTTP server (3 MB checked by SHA-256), iperf3
 # both ways with byte counts that agree, UDP echo (fragmenting sizes too);
+# receive moderation (--rx-usecs) and large segments sent whole by the
+# AF_PACKET side socket, and each turned off;
 # SIGTERM: clean exit and the program detached; a second host, and the
 # veth deleted under it, which it reports and exits cleanly.
 # Needs root; exit 77 means skipped.
@@ -43,6 +45,11 @@ m=$(moderated "$host")
 rtt=$(inl ping -c 5 -i 0.2 -W 2 "$addr" | sed -n 's|.*= [0-9.]*/\([0-9.]*\)/.*|\1|p')
 python3 -c "import sys; sys.exit(0 if float('$rtt') < 5 else 1)" || fail "ping after the streams: avg $rtt ms"
 ok "receive moderation: $m frames taken a window at a time; ping after the streams avg $rtt ms"
+# what tern sent in iperf3 -R left as whole large segments by the AF_PACKET
+# side socket (the byte counts above agree, and curl's SHA-256 matched)
+tso=$("$TERN" -n "$host" addr | sed -n 's/.*af_xdp .*tx_tso \([0-9]*\).*/\1/p')
+[ -n "$tso" ] && [ "$tso" -gt 0 ] || fail "no large segment sent whole: $("$TERN" -n "$host" addr)"
+ok "TSO by the side socket: $tso large segments"
 
 # SIGTERM: clean exit, the program gone from the interface
 stop_clean "$host"
@@ -51,7 +58,8 @@ ok "SIGTERM: clean exit, no XDP program left on $vt"
 
 # again, and the interface deleted under the running host
 host2=itaxdp2$$
-tern_start "$nst" "$host2" --dev "$vt" --driver af_xdp --rx-usecs 0 --addr 198.18.46.2/24 --udp-echo 7 --iperf3 5201
+tern_start "$nst" "$host2" --dev "$vt" --driver af_xdp --rx-usecs 0 --offload "tso off" --addr 198.18.46.2/24 \
+	--udp-echo 7 --iperf3 5201
 out=$(inl ping -c 2 -i 0.2 -W 2 "$addr" 2>&1) || fail "ping after restart: $out"
 xdp_on || fail "no XDP program on $vt after restart"
 # --rx-usecs 0: a wake-up per frame, even under a stream
@@ -59,6 +67,11 @@ out=$(iperf3_check "$nsl" "$addr" bytes -t 1) || fail "iperf3 with --rx-usecs 0:
 m=$(moderated "$host2")
 [ "$m" = 0 ] || fail "--rx-usecs 0, yet $m frames moderated: $("$TERN" -n "$host2" addr)"
 ok "--rx-usecs 0: no moderation under iperf3 ($out)"
+# --offload "tso off": every frame by the XDP socket, cut up by tern
+out=$(iperf3_check "$nsl" "$addr" bytes -R -n 20M) || fail "iperf3 -R with tso off: $out"
+tso=$("$TERN" -n "$host2" addr | sed -n 's/.*af_xdp .*tx_tso \([0-9]*\).*/\1/p')
+[ "$tso" = 0 ] || fail "tso off, yet $tso large segments sent whole"
+ok "tso off: iperf3 -R by the XDP socket alone ($out)"
 dev_deleted_under "$nst" "$vt" "$host2"
 ip -n "$nsl" link show "$vl" >/dev/null 2>&1 && fail "peer $vl still there"
 ok "veth deleted under the host: reported, clean exit"
