@@ -36,6 +36,7 @@ struct dev_spec {
 	uint32_t fanout;        /* af_packet: PACKET_FANOUT_HASH group, 0 none */
 	uint32_t queue;         /* af_xdp: the interface's receive queue */
 	int rx_usecs;           /* af_xdp: receive moderation, -1 the driver's default, 0 off */
+	int kernel_rx;          /* af_packet: TN_KERNEL_RX_* */
 	enum tn_dev_framing framing;
 	uint32_t mtu;
 	uint32_t addr[TN_MAX_ADDRS];
@@ -167,6 +168,8 @@ static void usage(void)
 		"                 (af_packet, af_xdp: an existing interface; af_xdp: receive queue N, default 0)\n"
 		"                 [--rx-usecs N] (af_xdp: under a stream, wake every N us rather than per frame,\n"
 		"                 as ethtool -C adaptive-rx; default 50, 0 off)\n"
+		"                 [--kernel-rx drop|pass] (af_packet: the kernel's own receive path on the interface;\n"
+		"                 default: cut when the kernel holds no address there)\n"
 		"                 [--cores N] (one stack per core behind Toeplitz RSS, each on its own queue of the\n"
 		"                 device: af_packet fanout, af_xdp queues --queue..+N-1, multi-queue tap)\n"
 		"                 [--tun IFNAME] [--mtu N] [--gateway G] [--forward] [--udp-echo PORT]\n"
@@ -798,6 +801,7 @@ static int parse_host_args(int argc, char **argv, struct host *h, struct dev_spe
 		{"tc", required_argument, 0, 'Q'},   {"dev", required_argument, 0, 'V'},
 		{"driver", required_argument, 0, 'W'}, {"fanout", required_argument, 0, 'F'},
 		{"queue", required_argument, 0, 'K'}, {"rx-usecs", required_argument, 0, 'X'},
+		{"kernel-rx", required_argument, 0, 'k'},
 		{"iptables", required_argument, 0, 'J'}, {"cores", required_argument, 0, 'Z'},
 		{0, 0, 0, 0},
 	};
@@ -818,6 +822,14 @@ static int parse_host_args(int argc, char **argv, struct host *h, struct dev_spe
 			if (*ndevs == MAX_DEVS)
 				return -1;
 			devs[(*ndevs)++] = (struct dev_spec){.ifname = optarg, .framing = TN_DEV_L2, .driver = "tap", .rx_usecs = -1};
+			break;
+		case 'k':
+			if (!last || !last->driver || strcmp(last->driver, "af_packet") ||
+			    (strcmp(optarg, "drop") && strcmp(optarg, "pass"))) {
+				fprintf(stderr, "tern: --kernel-rx drop|pass goes after a --dev ... --driver af_packet\n");
+				return -1;
+			}
+			last->kernel_rx = strcmp(optarg, "drop") == 0 ? TN_KERNEL_RX_DROP : TN_KERNEL_RX_PASS;
 			break;
 		case 'X':
 			if (!last || !last->driver || strcmp(last->driver, "af_xdp") || atoi(optarg) < 0 || atoi(optarg) > 100000) {
@@ -984,7 +996,7 @@ static struct tn_dev *open_link(struct host *h, const struct dev_spec *ds)
 	bool axdp = ds->driver && strcmp(ds->driver, "af_xdp") == 0;
 	bool per_core = h->cores && h->cores->n > 1;
 	uint32_t queue = ds->queue + (per_core ? h->core : 0);
-	struct tn_af_packet_cfg ac = {.mtu = ds->mtu, .fanout_group = ds->fanout};
+	struct tn_af_packet_cfg ac = {.mtu = ds->mtu, .fanout_group = ds->fanout, .kernel_rx = ds->kernel_rx};
 	struct tn_af_xdp_cfg xc = {.mtu = ds->mtu, .queue = queue};
 	if (ds->rx_usecs >= 0)
 		xc.rx_usecs = ds->rx_usecs ? (uint32_t)ds->rx_usecs : UINT32_MAX;
@@ -1010,6 +1022,12 @@ static struct tn_dev *open_link(struct host *h, const struct dev_spec *ds)
 	}
 	if (axdp)
 		fprintf(stderr, "tern: af_xdp %s queue %u: %s\n", ds->ifname, queue, tn_af_xdp_mode(d));
+	if (afp && tn_af_packet_kernel_cut(d) && (!per_core || h->core == 0))
+		fprintf(stderr, "tern: af_packet %s: the kernel's own receive path on it is cut (tcx; --kernel-rx pass keeps it)\n",
+			ds->ifname);
+	else if (afp && ds->kernel_rx == TN_KERNEL_RX_DROP && !tn_af_packet_kernel_cut(d))
+		fprintf(stderr, "tern: af_packet %s: cannot cut the kernel's receive path (tcx needs Linux 6.6 and CAP_BPF)\n",
+			ds->ifname);
 	return d;
 }
 

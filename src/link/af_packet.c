@@ -33,6 +33,7 @@
  * and every 100 ms without received frames we ask the kernel whether our
  * ifindex still exists (and read its drop counter). */
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <errno.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
@@ -46,6 +47,7 @@
 #include <unistd.h>
 
 #include "link/dev.h"
+#include "link/tcx.h"
 #include "link/vnet.h"
 
 #define AFP_MTU_MAX (TN_PKT_DATAROOM - 18u) /* as --tap: room for Ethernet and a VLAN tag */
@@ -64,6 +66,7 @@
 struct afp {
 	struct tn_dev dev;
 	int fd;
+	int kernel_cut_fd;      /* tcx link dropping the kernel's own copy (tcx.c); -1 none */
 	int ifindex;
 	bool vnet;
 	bool gone;
@@ -283,6 +286,8 @@ static void afp_destroy(struct tn_dev *d)
 	if (a->map)
 		munmap(a->map, a->map_len);
 	close(a->fd);
+	if (a->kernel_cut_fd >= 0)
+		close(a->kernel_cut_fd); /* the kernel's receive path back */
 	free(a);
 }
 
@@ -403,6 +408,27 @@ static int attach(struct afp *a, const struct tn_af_packet_cfg *cfg)
 	return 0;
 }
 
+/* Does the kernel hold an address on the interface (IPv4, or IPv6 other
+ * than the link-local one it makes by itself)?  Then it has traffic of
+ * its own there, and its receive path stays. */
+static bool kernel_uses(const char *ifname)
+{
+	struct ifaddrs *all;
+	if (getifaddrs(&all) < 0)
+		return true; /* cannot tell: leave the kernel be */
+	bool used = false;
+	for (const struct ifaddrs *i = all; i && !used; i = i->ifa_next) {
+		if (!i->ifa_addr || strcmp(i->ifa_name, ifname) != 0)
+			continue;
+		if (i->ifa_addr->sa_family == AF_INET)
+			used = true;
+		else if (i->ifa_addr->sa_family == AF_INET6)
+			used = !IN6_IS_ADDR_LINKLOCAL(&((const struct sockaddr_in6 *)(const void *)i->ifa_addr)->sin6_addr);
+	}
+	freeifaddrs(all);
+	return used;
+}
+
 struct tn_dev *tn_af_packet_open(const char *ifname, const struct tn_af_packet_cfg *cfg)
 {
 	static const struct tn_af_packet_cfg defaults;
@@ -448,7 +474,16 @@ struct tn_dev *tn_af_packet_open(const char *ifname, const struct tn_af_packet_c
 	a->dev.framing = TN_DEV_L2;
 	if (a->vnet)
 		a->dev.features = TN_DEV_F_CSUM_OFFLOAD | TN_DEV_F_TSO;
+	a->kernel_cut_fd = -1;
+	if (cfg->kernel_rx == TN_KERNEL_RX_DROP ||
+	    (cfg->kernel_rx == TN_KERNEL_RX_AUTO && !kernel_uses(ifname)))
+		a->kernel_cut_fd = tn_tcx_drop_ingress(a->ifindex);
 	return &a->dev;
+}
+
+bool tn_af_packet_kernel_cut(const struct tn_dev *d)
+{
+	return d && d->ops == &afp_ops && ((const struct afp *)d->priv)->kernel_cut_fd >= 0;
 }
 
 int tn_af_packet_link_gone(const struct tn_dev *d)

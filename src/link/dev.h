@@ -189,8 +189,14 @@ struct tn_af_packet_cfg {
 	uint32_t rx_blocks;       /* default 32 */
 	uint32_t rx_retire_ms;    /* a partly filled block goes to us after this (default 1) */
 	uint32_t tx_frames;       /* transmit slots (default 128) */
+	/* The kernel's own receive path on the interface (it gets every
+	 * frame too): AUTO cuts it (tcx.c) when the kernel holds no address
+	 * there but an IPv6 link-local one, DROP always, PASS never. */
+	enum { TN_KERNEL_RX_AUTO, TN_KERNEL_RX_DROP, TN_KERNEL_RX_PASS } kernel_rx;
 };
 struct tn_dev *tn_af_packet_open(const char *ifname, const struct tn_af_packet_cfg *cfg);
+/* Is the kernel's receive path on d's interface cut (see kernel_rx)? */
+bool tn_af_packet_kernel_cut(const struct tn_dev *d);
 /* True once the interface was deleted under a running device. */
 int tn_af_packet_link_gone(const struct tn_dev *d);
 

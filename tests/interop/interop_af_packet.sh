@@ -2,7 +2,8 @@
 # --driver af_packet`), Linux on the other end in its own namespace: ping
 # and flood ping, curl against tern's HTTP server (a 3 MB body checked by
 # SHA-256), iperf3 both ways with byte counts that agree, UDP echo
-# (fragmenting sizes too), and the veth deleted under the running host,
+# (fragmenting sizes too), the kernel's own receive path cut (and kept
+# with --kernel-rx pass), and the veth deleted under the running host,
 # which reports it and exits cleanly.  Then the driver alone: two sockets
 # in one PACKET_FANOUT_HASH group on one veth split flows between them,
 # each flow whole on one.  Needs root; exit 77 means skipped.
@@ -21,6 +22,25 @@ addr=198.18.44.2
 check_mac "$host" "$nst" "$vt"
 # ping, flood ping, curl, iperf3 both ways, UDP echo, device counters
 check_services "$nsl" "$addr" "$host"
+
+# the kernel holds no address on the veth end: its own receive path there
+# is cut (a tcx program after the packet taps), so 500 pings to tern reach
+# no kernel IP input in tern's namespace
+kin() { ip netns exec "$nst" awk '/^Ip:/ { if (h) print $4; h = 1 }' /proc/net/snmp; }
+grep -q "the kernel's own receive path on it is cut" "$IT_TMP/$host.err" ||
+	fail "kernel receive path not cut: $(cat "$IT_TMP/$host.err")"
+k0=$(kin); ip netns exec "$nsl" ping -f -c 500 -W 2 "$addr" >/dev/null || fail "ping with the kernel cut"; k1=$(kin)
+[ $((k1 - k0)) -lt 50 ] || fail "the kernel's IP input took $((k1 - k0)) frames while cut"
+ok "kernel receive path cut: its IP input took $((k1 - k0)) of 500 pings' frames"
+
+# --kernel-rx pass: the kernel sees every frame again (the first host's
+# program went with it)
+stop_clean "$host"
+host=itafp2$$
+tern_start "$nst" "$host" --dev "$vt" --driver af_packet --kernel-rx pass --addr 198.18.44.2/24 --udp-echo 7
+k0=$(kin); ip netns exec "$nsl" ping -f -c 500 -W 2 "$addr" >/dev/null || fail "ping with --kernel-rx pass"; k1=$(kin)
+[ $((k1 - k0)) -ge 500 ] || fail "--kernel-rx pass: the kernel's IP input took only $((k1 - k0)) frames"
+ok "--kernel-rx pass: the kernel's IP input took $((k1 - k0)) frames, tern answered all 500 pings"
 
 # the interface deleted under the running host
 dev_deleted_under "$nst" "$vt" "$host"
