@@ -4,7 +4,7 @@
 # kernel's stack), with 1 and 2 cores each; prints a table and the ratios.
 #
 #   [TERN=build/tern] [RUNS=3] [SECS=5] [MODES="af_packet af_xdp nginx"]
-#   [CORES="1 2"] [CONNS=32] bench/http_wrk.sh [RUNS SECS OUTFILE]
+#   [CORES="1 2"] [CONNS=32] [HOST_ARGS="--rx-usecs 0"] bench/http_wrk.sh [RUNS SECS OUTFILE]
 #
 # Namespace L runs wrk (-t1 -cCONNS -dSECS), namespace R the server on
 # 198.18.53.2:80: `tern host --dev bhwr --driver af_packet|af_xdp --cores N
@@ -86,7 +86,7 @@ start_srv() { # mode cores
 		inr sysctl -qw net.ipv6.conf.bhwr.disable_ipv6=1
 		hn=bhw$$$1$RANDOM
 		# ip netns exec execs tern, so $! is tern's pid
-		ip netns exec $R "$TERN" host --name $hn --dev bhwr --driver "$1" --cores "$2" --addr $A/24 \
+		ip netns exec $R "$TERN" host --name $hn --dev bhwr --driver "$1" ${HOST_ARGS:-} --cores "$2" --addr $A/24 \
 			--http 80 --docroot "$tmp/www" >"$tmp/host.out" 2>"$tmp/host.err" &
 		tpid=$!
 		local up=

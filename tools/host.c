@@ -35,7 +35,7 @@ struct dev_spec {
 	const char *driver;     /* --dev: "tap", "af_packet" or "af_xdp"; NULL for --tap/--tun */
 	uint32_t fanout;        /* af_packet: PACKET_FANOUT_HASH group, 0 none */
 	uint32_t queue;         /* af_xdp: the interface's receive queue */
-	int rx_usecs;           /* af_xdp: receive moderation, -1 the driver's default, 0 off */
+	int rx_usecs;           /* af_xdp, af_packet: receive moderation, -1 the driver's default, 0 off */
 	int kernel_rx;          /* af_packet: TN_KERNEL_RX_* */
 	enum tn_dev_framing framing;
 	uint32_t mtu;
@@ -166,8 +166,8 @@ static void usage(void)
 		"usage: tern host [--name NAME] --tap IFNAME --addr A.B.C.D/N [--tap IFNAME --addr ...]...\n"
 		"                 [--dev IFNAME --driver tap|af_packet|af_xdp [--fanout GROUP] [--queue N]]\n"
 		"                 (af_packet, af_xdp: an existing interface; af_xdp: receive queue N, default 0)\n"
-		"                 [--rx-usecs N] (af_xdp: under a stream, wake every N us rather than per frame,\n"
-		"                 as ethtool -C adaptive-rx; default 50, 0 off)\n"
+		"                 [--rx-usecs N] (af_xdp, af_packet: under a stream, wake every N us rather than per\n"
+		"                 frame, as ethtool -C adaptive-rx; default 50 for af_xdp, 100 for af_packet; 0 off)\n"
 		"                 [--kernel-rx drop|pass] (af_packet: the kernel's own receive path on the interface;\n"
 		"                 default: cut when the kernel holds no address there)\n"
 		"                 [--cores N] (one stack per core behind Toeplitz RSS, each on its own queue of the\n"
@@ -832,8 +832,9 @@ static int parse_host_args(int argc, char **argv, struct host *h, struct dev_spe
 			last->kernel_rx = strcmp(optarg, "drop") == 0 ? TN_KERNEL_RX_DROP : TN_KERNEL_RX_PASS;
 			break;
 		case 'X':
-			if (!last || !last->driver || strcmp(last->driver, "af_xdp") || atoi(optarg) < 0 || atoi(optarg) > 100000) {
-				fprintf(stderr, "tern: --rx-usecs 0..100000 goes after a --dev ... --driver af_xdp\n");
+			if (!last || !last->driver || (strcmp(last->driver, "af_xdp") && strcmp(last->driver, "af_packet")) ||
+			    atoi(optarg) < 0 || atoi(optarg) > 100000) {
+				fprintf(stderr, "tern: --rx-usecs 0..100000 goes after a --dev ... --driver af_xdp|af_packet\n");
 				return -1;
 			}
 			last->rx_usecs = atoi(optarg);
@@ -999,7 +1000,7 @@ static struct tn_dev *open_link(struct host *h, const struct dev_spec *ds)
 	struct tn_af_packet_cfg ac = {.mtu = ds->mtu, .fanout_group = ds->fanout, .kernel_rx = ds->kernel_rx};
 	struct tn_af_xdp_cfg xc = {.mtu = ds->mtu, .queue = queue};
 	if (ds->rx_usecs >= 0)
-		xc.rx_usecs = ds->rx_usecs ? (uint32_t)ds->rx_usecs : UINT32_MAX;
+		xc.rx_usecs = ac.rx_usecs = ds->rx_usecs ? (uint32_t)ds->rx_usecs : UINT32_MAX;
 	struct tn_dev *d = afp ? tn_af_packet_open(ds->ifname, &ac)
 			 : axdp ? tn_af_xdp_open(ds->ifname, &xc, h->s->pool)
 			 : per_core ? tn_tap_open_queue(ds->ifname, ds->framing, ds->mtu)

@@ -1,16 +1,20 @@
 /* AF_PACKET driver: any Linux interface (a veth end, a NIC) through a
  * packet socket with memory-mapped rings.
  *
- * Receive: a TPACKET_V3 ring of blocks.  The kernel fills a block with
- * frames and hands it over when it is full or when the retire timer
- * (tp_retire_blk_tov) fires on a partly filled one; we copy each frame
- * into mempool buffers (the ring is the kernel's; one copy) and give the
- * block back once every frame of it is taken.  A burst may stop inside a
- * block: the position is kept, and next_event says frames are waiting.
+ * Receive: a TPACKET_V2 ring of MTU-sized slots, each with its own status:
+ * the kernel fills a slot and wakes us, we copy the frame into mempool
+ * buffers (the ring is the kernel's; one copy) and give the slot back.  A
+ * frame too large for a slot (a veth hands its peer's 64 KiB TSO/GSO
+ * segments over whole) is queued to the socket whole as well
+ * (PACKET_COPY_THRESH) and its slot marked TP_STATUS_COPY: we take it with
+ * recvmsg, in ring order.  Not TPACKET_V3: a V3 block reaches us only when
+ * full or when its retire timer fires (1 ms at least, a jiffy here), so a
+ * lone frame waited up to that (flood ping averaged 1 ms, connection-per-
+ * request HTTP ran at half nginx's rate).  The batching V3 gave under a
+ * stream comes from receive moderation instead (rxmod.h), as for AF_XDP.
  *
- * Transmit: a ring of fixed slots, TPACKET_V3 too (one PACKET_VERSION per
- * socket; the kernel takes V3 transmit rings since 4.11, frame by frame
- * like V2).  A burst copies frames into free slots, marks them
+ * Transmit: a ring of fixed slots, TPACKET_V2 too (one PACKET_VERSION per
+ * socket).  A burst copies frames into free slots, marks them
  * TP_STATUS_SEND_REQUEST, and one sendto(fd, NULL, 0, MSG_DONTWAIT) has
  * the kernel send them all; a slot is free again once the kernel's skb
  * for it is released.  PACKET_QDISC_BYPASS sends straight to the driver.
@@ -44,9 +48,11 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "link/dev.h"
+#include "link/rxmod.h"
 #include "link/tcx.h"
 #include "link/vnet.h"
 
@@ -54,13 +60,13 @@
 #define AFP_MTU_MIN 68u
 #define AFP_RX_BLOCK_SIZE (256u * 1024u)
 #define AFP_RX_BLOCKS 32u
-#define AFP_RX_FRAME 2048u        /* only sets tp_frame_nr: V3 packs frames by their size */
-#define AFP_RETIRE_MS 1u
+#define AFP_RX_USECS 50u          /* default receive moderation window */
+#define AFP_BIG_MAX (65535u + 14u + 4u) /* a whole 64 KiB segment, by recvmsg */
 #define AFP_TX_FRAMES 128u
 #define AFP_CHECK_NS 100000000ull /* link check at most this often */
 /* What a transmit slot holds before the frame: the tpacket3_hdr, aligned
  * (TPACKET3_HDRLEN counts a sockaddr_ll the transmit path does not use). */
-#define AFP_TX_OFF (TPACKET3_HDRLEN - sizeof(struct sockaddr_ll))
+#define AFP_TX_OFF (TPACKET2_HDRLEN - sizeof(struct sockaddr_ll))
 #define AFP_GSO_FRAME (65535u + 14u + 4u) /* 64 KiB of IP, Ethernet, a VLAN tag */
 
 struct afp {
@@ -72,11 +78,12 @@ struct afp {
 	bool gone;
 	uint8_t *map;           /* both rings: receive, then transmit */
 	size_t map_len;
-	/* receive: block being read, the frame within it, frames left */
+	/* receive: slots of rx_frame_size, rx_per_block to a block; the next
+	 * slot to read */
 	uint8_t *rx;
-	uint32_t rx_block_size, rx_blocks, rx_cur;
-	struct tpacket3_hdr *rx_pkt;
-	uint32_t rx_left;
+	uint32_t rx_block_size, rx_blocks, rx_frame_size, rx_per_block, rx_frames, rx_cur;
+	uint8_t *big;           /* a frame too large for a slot, read by recvmsg; lazily allocated */
+	struct tn_rxmod rxmod;
 	/* transmit: slot size and count, next slot to fill */
 	uint8_t *tx;
 	uint32_t tx_frame_size, tx_frames, tx_cur;
@@ -89,16 +96,17 @@ static const struct tn_dev_ops afp_ops;
 static inline uint32_t load_acquire(const volatile uint32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 static inline void store_release(volatile uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
 
-static struct tpacket_block_desc *rx_block(struct afp *a, uint32_t i)
+static struct tpacket2_hdr *rx_slot(const struct afp *a, uint32_t i)
 {
-	return (struct tpacket_block_desc *)(a->rx + (size_t)i * a->rx_block_size);
+	return (struct tpacket2_hdr *)(a->rx + (size_t)(i / a->rx_per_block) * a->rx_block_size +
+				       (size_t)(i % a->rx_per_block) * a->rx_frame_size);
 }
 
 /* Is the interface still there (by index: a new one with our name is not
  * ours)?  Also folds the kernel's ring drops into rx_dropped. */
 static void link_check(struct afp *a)
 {
-	struct tpacket_stats_v3 st;
+	struct tpacket_stats st;
 	socklen_t sl = sizeof(st);
 	if (getsockopt(a->fd, SOL_PACKET, PACKET_STATISTICS, &st, &sl) == 0)
 		a->dev.stats.rx_dropped += st.tp_drops;
@@ -114,14 +122,12 @@ static void link_check(struct afp *a)
 		a->gone = true;
 }
 
-/* Copy one frame out of the ring into a chain of buffers; NULL if the
- * pool ran dry or the frame is not whole. */
-static struct tn_pkt *copy_frame(struct afp *a, struct tn_mempool *mp, const struct tpacket3_hdr *h)
+/* Copy a frame into a chain of buffers and take its offload state (the
+ * virtio-net header in front of it, or the ring's status bits); NULL if
+ * the pool ran dry or the header is not one we offered to take. */
+static struct tn_pkt *frame_to_pkt(struct afp *a, struct tn_mempool *mp, const uint8_t *f, uint32_t len,
+				   const struct virtio_net_hdr *vh, uint32_t status)
 {
-	const uint8_t *f = (const uint8_t *)h + h->tp_mac;
-	uint32_t len = h->tp_snaplen;
-	if (len != h->tp_len || len == 0 || (h->tp_status & TP_STATUS_VLAN_VALID))
-		return NULL; /* cut short by the ring, or a stripped VLAN tag tern has no use for */
 	struct tn_pkt *head = NULL, *last = NULL;
 	for (uint32_t off = 0; off < len;) {
 		struct tn_pkt *p = tn_pkt_alloc(mp);
@@ -141,21 +147,49 @@ static struct tn_pkt *copy_frame(struct afp *a, struct tn_mempool *mp, const str
 		last = p;
 	}
 	if (a->vnet) {
-		const struct virtio_net_hdr *vh = (const void *)(f - sizeof(struct virtio_net_hdr));
 		if (tn_vnet_hdr_take(head, vh, tn_vnet_l2_len(head, true)) < 0) {
 			tn_pkt_free(head);
 			return NULL;
 		}
-	} else if (h->tp_status & TP_STATUS_CSUMNOTREADY) {
+	} else if (status & TP_STATUS_CSUMNOTREADY) {
 		head->flags |= TN_PKT_CSUM_PARTIAL; /* from this host: the kernel never summed it */
-	} else if (h->tp_status & TP_STATUS_CSUM_VALID) {
+	} else if (status & TP_STATUS_CSUM_VALID) {
 		head->flags |= TN_PKT_CSUM_OK;
 	}
 	return head;
 }
 
+/* The frame in slot h; NULL if the ring cut it short or it carries a
+ * stripped VLAN tag (tern has no use for one). */
+static struct tn_pkt *copy_frame(struct afp *a, struct tn_mempool *mp, const struct tpacket2_hdr *h, uint32_t status)
+{
+	const uint8_t *f = (const uint8_t *)h + h->tp_mac;
+	uint32_t len = h->tp_snaplen;
+	if (len != h->tp_len || len == 0 || len > a->rx_frame_size - h->tp_mac || (status & TP_STATUS_VLAN_VALID) ||
+	    (a->vnet && h->tp_mac < sizeof(struct virtio_net_hdr)))
+		return NULL;
+	return frame_to_pkt(a, mp, f, len, (const void *)(f - sizeof(struct virtio_net_hdr)), status);
+}
+
+/* The whole frame behind a TP_STATUS_COPY slot, from the socket's queue
+ * (always read, even to drop it, so the queue stays in step with the
+ * ring). */
+static struct tn_pkt *copy_big(struct afp *a, struct tn_mempool *mp, uint32_t status, bool want)
+{
+	if (!a->big && !(a->big = malloc(AFP_BIG_MAX)))
+		return NULL;
+	struct virtio_net_hdr vh;
+	struct iovec iov[2] = {{&vh, sizeof(vh)}, {a->big, AFP_BIG_MAX}};
+	struct msghdr mh = {.msg_iov = a->vnet ? iov : iov + 1, .msg_iovlen = a->vnet ? 2 : 1};
+	ssize_t n = recvmsg(a->fd, &mh, MSG_DONTWAIT);
+	size_t head = a->vnet ? sizeof(vh) : 0;
+	if (n <= (ssize_t)head || (mh.msg_flags & MSG_TRUNC) || !want || (status & TP_STATUS_VLAN_VALID))
+		return NULL;
+	return frame_to_pkt(a, mp, a->big, (uint32_t)((size_t)n - head), &vh, status);
+}
+
 /* Our own frames and the kernel's, leaving by this interface: not for us. */
-static bool outgoing(const struct tpacket3_hdr *h)
+static bool outgoing(const struct tpacket2_hdr *h)
 {
 	const struct sockaddr_ll *sll = (const void *)((const uint8_t *)h + TPACKET_ALIGN(sizeof(*h)));
 	return sll->sll_pkttype == PACKET_OUTGOING;
@@ -166,34 +200,23 @@ static unsigned afp_rx(struct tn_dev *d, struct tn_mempool *mp, struct tn_pkt **
 	struct afp *a = d->priv;
 	unsigned got = 0;
 	while (got < n) {
-		struct tpacket_block_desc *bd = rx_block(a, a->rx_cur);
-		if (!a->rx_pkt) { /* start on the next block, if it is ours */
-			if (!(load_acquire(&bd->hdr.bh1.block_status) & TP_STATUS_USER))
-				break;
-			a->rx_left = bd->hdr.bh1.num_pkts;
-			a->rx_pkt = (struct tpacket3_hdr *)((uint8_t *)bd + bd->hdr.bh1.offset_to_first_pkt);
+		struct tpacket2_hdr *h = rx_slot(a, a->rx_cur);
+		uint32_t st = load_acquire(&h->tp_status);
+		if (!(st & TP_STATUS_USER))
+			break;
+		bool ours = !outgoing(h);
+		struct tn_pkt *p = st & TP_STATUS_COPY ? copy_big(a, mp, st, ours) : ours ? copy_frame(a, mp, h, st) : NULL;
+		if (p) {
+			d->stats.rx_packets++;
+			d->stats.rx_bytes += p->pkt_len;
+			pkts[got++] = p;
+		} else if (ours) {
+			d->stats.rx_dropped++;
 		}
-		while (a->rx_left && got < n) {
-			struct tpacket3_hdr *h = a->rx_pkt;
-			if (!outgoing(h)) {
-				struct tn_pkt *p = copy_frame(a, mp, h);
-				if (p) {
-					d->stats.rx_packets++;
-					d->stats.rx_bytes += p->pkt_len;
-					pkts[got++] = p;
-				} else {
-					d->stats.rx_dropped++;
-				}
-			}
-			a->rx_pkt = (struct tpacket3_hdr *)((uint8_t *)h + h->tp_next_offset);
-			a->rx_left--;
-		}
-		if (a->rx_left)
-			break; /* the burst is full; the rest of the block waits */
-		store_release(&bd->hdr.bh1.block_status, TP_STATUS_KERNEL);
-		a->rx_pkt = NULL;
-		a->rx_cur = (a->rx_cur + 1) % a->rx_blocks;
+		store_release(&h->tp_status, TP_STATUS_KERNEL);
+		a->rx_cur = a->rx_cur + 1 == a->rx_frames ? 0 : a->rx_cur + 1;
 	}
+	tn_rxmod_note(&a->rxmod, d->now, got);
 	if (got == 0 && !a->gone && d->now >= a->next_check) {
 		a->next_check = d->now + AFP_CHECK_NS;
 		link_check(a);
@@ -201,20 +224,22 @@ static unsigned afp_rx(struct tn_dev *d, struct tn_mempool *mp, struct tn_pkt **
 	return got;
 }
 
-/* Frames wait in a block we own: the stack should poll again now.  After
+/* A frame waits in the next slot: the stack should poll again now.  After
  * a socket error, the next link check is due.  A lost link is news now,
  * so the owner's loop comes round to tn_af_packet_link_gone at once. */
 static uint64_t afp_next_event(struct tn_dev *d)
 {
 	struct afp *a = d->priv;
-	if (a->gone || a->rx_pkt || (load_acquire(&rx_block(a, a->rx_cur)->hdr.bh1.block_status) & TP_STATUS_USER))
+	if (a->gone || (load_acquire(&rx_slot(a, a->rx_cur)->tp_status) & TP_STATUS_USER))
 		return d->now;
-	return d->now < a->watch_until && !a->gone ? a->next_check : UINT64_MAX;
+	uint64_t t = d->now < a->watch_until && !a->gone ? a->next_check : UINT64_MAX;
+	uint64_t m = tn_rxmod_next(&a->rxmod);
+	return m < t ? m : t;
 }
 
 /* Fill one transmit slot with p (its virtio-net header first); false if
  * the frame cannot go (too long for a slot, or flags it does not honour). */
-static bool fill_slot(struct afp *a, struct tpacket3_hdr *h, struct tn_pkt *p)
+static bool fill_slot(struct afp *a, struct tpacket2_hdr *h, struct tn_pkt *p)
 {
 	uint8_t *out = (uint8_t *)h + AFP_TX_OFF;
 	uint32_t room = a->tx_frame_size - (uint32_t)AFP_TX_OFF, len = 0;
@@ -233,7 +258,6 @@ static bool fill_slot(struct afp *a, struct tpacket3_hdr *h, struct tn_pkt *p)
 	}
 	h->tp_len = len;
 	h->tp_snaplen = len;
-	h->tp_next_offset = 0;
 	return true;
 }
 
@@ -253,7 +277,7 @@ static unsigned afp_tx(struct tn_dev *d, struct tn_pkt **pkts, unsigned n)
 	struct afp *a = d->priv;
 	unsigned i, queued = 0;
 	for (i = 0; i < n; i++) {
-		struct tpacket3_hdr *h = (struct tpacket3_hdr *)(a->tx + (size_t)a->tx_cur * a->tx_frame_size);
+		struct tpacket2_hdr *h = (struct tpacket2_hdr *)(a->tx + (size_t)a->tx_cur * a->tx_frame_size);
 		uint32_t st = load_acquire(&h->tp_status);
 		if (st == TP_STATUS_WRONG_FORMAT) /* refused by the kernel earlier: counted now */
 			d->stats.tx_dropped++;
@@ -278,7 +302,12 @@ static unsigned afp_tx(struct tn_dev *d, struct tn_pkt **pkts, unsigned n)
 	return i;
 }
 
-static int afp_fd(struct tn_dev *d) { return ((struct afp *)d->priv)->fd; }
+/* Out of the owner's poll while receive moderation holds it (rxmod.h). */
+static int afp_fd(struct tn_dev *d)
+{
+	struct afp *a = d->priv;
+	return tn_rxmod_holding(&a->rxmod, d->now) ? -1 : a->fd;
+}
 
 static void afp_destroy(struct tn_dev *d)
 {
@@ -286,6 +315,7 @@ static void afp_destroy(struct tn_dev *d)
 	if (a->map)
 		munmap(a->map, a->map_len);
 	close(a->fd);
+	free(a->big);
 	if (a->kernel_cut_fd >= 0)
 		close(a->kernel_cut_fd); /* the kernel's receive path back */
 	free(a);
@@ -332,26 +362,46 @@ static int learn_iface(struct afp *a, const char *ifname, uint32_t *ifmtu)
 
 static uint32_t round_up(uint32_t v, uint32_t to) { return (v + to - 1) / to * to; }
 
+/* The receive slot: a power of two holding the ring's header, the
+ * virtio-net header and an MTU-sized frame with a VLAN tag. */
+static uint32_t rx_frame_size(uint32_t mtu)
+{
+	uint32_t need = (uint32_t)TPACKET_ALIGN(TPACKET2_HDRLEN) + 16u + (uint32_t)sizeof(struct virtio_net_hdr) + mtu + 18u;
+	uint32_t size = 2048;
+	while (size < need)
+		size *= 2;
+	return size;
+}
+
 /* Version, header, loss policy, then both rings and one mapping of them. */
 static int setup_rings(struct afp *a, const struct tn_af_packet_cfg *cfg)
 {
 	uint32_t page = (uint32_t)sysconf(_SC_PAGESIZE);
-	if (sockopt(a->fd, PACKET_VERSION, TPACKET_V3) < 0)
+	if (sockopt(a->fd, PACKET_VERSION, TPACKET_V2) < 0)
 		return -1;
 	a->vnet = !cfg->no_vnet_hdr && sockopt(a->fd, PACKET_VNET_HDR, 1) == 0;
 	if (sockopt(a->fd, PACKET_LOSS, 1) < 0) /* a frame the kernel refuses is dropped, not a stuck ring */
 		return -1;
+	/* frames too large for a slot come whole by recvmsg: room for a few
+	 * 64 KiB segments on the socket (root may pass rmem_max) */
+	int rcvbuf = 8 << 20;
+	if (sockopt(a->fd, PACKET_COPY_THRESH, 1) < 0 ||
+	    (setsockopt(a->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0 &&
+	     setsockopt(a->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) < 0))
+		return -1;
 
+	a->rx_frame_size = rx_frame_size(a->dev.mtu);
 	a->rx_block_size = round_up(cfg->rx_block_size ? cfg->rx_block_size : AFP_RX_BLOCK_SIZE, page);
-	if (a->vnet && a->rx_block_size < 128u * 1024u)
-		a->rx_block_size = 128u * 1024u; /* a 64 KiB frame and its headers must fit a block */
+	if (a->rx_block_size < a->rx_frame_size)
+		a->rx_block_size = round_up(a->rx_frame_size, page);
 	a->rx_blocks = cfg->rx_blocks ? cfg->rx_blocks : AFP_RX_BLOCKS;
-	struct tpacket_req3 rx = {
+	a->rx_per_block = a->rx_block_size / a->rx_frame_size;
+	a->rx_frames = a->rx_per_block * a->rx_blocks;
+	struct tpacket_req rx = {
 		.tp_block_size = a->rx_block_size,
 		.tp_block_nr = a->rx_blocks,
-		.tp_frame_size = AFP_RX_FRAME,
-		.tp_frame_nr = a->rx_block_size / AFP_RX_FRAME * a->rx_blocks,
-		.tp_retire_blk_tov = cfg->rx_retire_ms ? cfg->rx_retire_ms : AFP_RETIRE_MS,
+		.tp_frame_size = a->rx_frame_size,
+		.tp_frame_nr = a->rx_frames,
 	};
 	if (setsockopt(a->fd, SOL_PACKET, PACKET_RX_RING, &rx, sizeof(rx)) < 0)
 		return -1;
@@ -361,7 +411,7 @@ static int setup_rings(struct afp *a, const struct tn_af_packet_cfg *cfg)
 							 : a->dev.mtu + 18u);
 	a->tx_frame_size = round_up(frame, page);
 	a->tx_frames = cfg->tx_frames ? cfg->tx_frames : AFP_TX_FRAMES;
-	struct tpacket_req3 tx = {
+	struct tpacket_req tx = {
 		.tp_block_size = a->tx_frame_size,
 		.tp_block_nr = a->tx_frames,
 		.tp_frame_size = a->tx_frame_size,
@@ -380,6 +430,8 @@ static int setup_rings(struct afp *a, const struct tn_af_packet_cfg *cfg)
 	a->map = m;
 	a->rx = a->map;
 	a->tx = a->map + rx_len;
+	a->rxmod.rx_ns = (uint64_t)(cfg->rx_usecs == UINT32_MAX ? 0 : cfg->rx_usecs ? cfg->rx_usecs : AFP_RX_USECS) * 1000u;
+	a->rxmod.max_ns = TN_RXMOD_MAX_NS;
 	return 0;
 }
 

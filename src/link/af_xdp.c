@@ -573,6 +573,7 @@ struct tn_dev *tn_af_xdp_open(const char *ifname, const struct tn_af_xdp_cfg *cf
 	x->queue = cfg->queue;
 	x->ring = cfg->ring ? cfg->ring : AXDP_RING;
 	x->rxmod.rx_ns = cfg->rx_usecs == UINT32_MAX ? 0 : (uint64_t)(cfg->rx_usecs ? cfg->rx_usecs : AXDP_RX_USECS) * 1000u;
+	x->rxmod.max_ns = TN_RXMOD_MAX_NS;
 	x->fill_max = pool->size / 4 < x->ring ? pool->size / 4 : x->ring;
 	x->fd = -1;
 	x->tso_fd = -1;

@@ -185,9 +185,11 @@ struct tn_af_packet_cfg {
 	bool promisc;             /* also frames for other MACs */
 	bool no_vnet_hdr;         /* plain frames: no checksum offload, no TSO/GRO'd frames */
 	uint32_t fanout_group;    /* 1..65535: share the interface by flow hash (PACKET_FANOUT_HASH) */
-	uint32_t rx_block_size;   /* bytes, a multiple of the page size (default 256 KiB) */
+	uint32_t rx_block_size;   /* bytes of receive slots, a multiple of the page size (default 256 KiB) */
 	uint32_t rx_blocks;       /* default 32 */
-	uint32_t rx_retire_ms;    /* a partly filled block goes to us after this (default 1) */
+	/* Receive moderation, as for AF_XDP (rxmod.h): 0 the default (100),
+	 * UINT32_MAX off. */
+	uint32_t rx_usecs;
 	uint32_t tx_frames;       /* transmit slots (default 128) */
 	/* The kernel's own receive path on the interface (it gets every
 	 * frame too): AUTO cuts it (tcx.c) when the kernel holds no address

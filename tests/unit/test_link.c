@@ -361,6 +361,89 @@ static void test_rxmod(void **state)
 	assert_int_equal(off.moderated, 0);
 }
 
+/* Open loop: frames every gap_ns; the owner wakes at the window's end
+ * (late by late_ns) while holding, else at the next frame (late too).
+ * Returns frames per wake-up over 2 s; *win the final window. */
+static double rxmod_open_loop(uint64_t gap_ns, uint64_t late_ns, uint64_t *win)
+{
+	struct tn_rxmod m = {.rx_ns = 50000, .max_ns = TN_RXMOD_MAX_NS};
+	uint64_t t = 1000000, next = t, wakes = 0, frames = 0;
+	while (t < 2000000000ull) {
+		uint64_t wake = (tn_rxmod_holding(&m, t) ? m.win_end : next) + late_ns;
+		t = wake > t ? wake : t;
+		uint32_t got = 0;
+		for (; next <= t; next += gap_ns)
+			got++;
+		tn_rxmod_note(&m, t, got);
+		wakes++;
+		frames += got;
+	}
+	*win = m.win_ns;
+	return (double)frames / (double)wakes;
+}
+
+/* Closed loop: c requests out, each answered proc_ns after it is taken
+ * and back rtt_ns later (wrk's connections).  Returns requests per second;
+ * *win the final window. */
+static double rxmod_closed_loop(int c, uint64_t rtt_ns, uint64_t proc_ns, uint64_t late_ns, uint64_t max_ns,
+				uint64_t *win)
+{
+	struct tn_rxmod m = {.rx_ns = 50000, .max_ns = max_ns};
+	uint64_t at[256], t = 0, done = 0;
+	assert_true(c <= 256);
+	for (int i = 0; i < c; i++)
+		at[i] = 1000u * (uint64_t)i;
+	while (t < 2000000000ull) {
+		uint64_t first = UINT64_MAX;
+		for (int i = 0; i < c; i++)
+			first = at[i] < first ? at[i] : first;
+		uint64_t wake = (tn_rxmod_holding(&m, t) ? m.win_end : first) + late_ns;
+		t = wake > t ? wake : t;
+		uint32_t got = 0;
+		uint64_t busy = t;
+		for (int i = 0; i < c; i++)
+			if (at[i] <= t) {
+				got++;
+				busy += proc_ns;
+				at[i] = busy + rtt_ns;
+			}
+		tn_rxmod_note(&m, t, got);
+		done += got;
+		t = busy;
+	}
+	*win = m.win_ns;
+	return (double)done / 2.0;
+}
+
+/* The window grows under a flood (hundreds of frames a wake-up, as a
+ * TPACKET_V3 block gave) and stays short for a closed loop, whose rate the
+ * longer window would cut. */
+static void test_rxmod_adaptive(void **state)
+{
+	(void)state;
+	uint64_t win;
+	double per = rxmod_open_loop(5555, 30000, &win); /* 180k frames/s */
+	print_message("flood 180k/s: %.1f frames a wake-up, window %llu us\n", per, (unsigned long long)win / 1000);
+	assert_true(per > 100);
+	assert_int_equal(win, TN_RXMOD_MAX_NS);
+	per = rxmod_open_loop(20000, 30000, &win); /* 50k frames/s: never 8 a window */
+	assert_true(per < 6);
+	assert_int_equal(win, 50000);
+	/* 32 connections, 20 us back and forth, 3 us a request: the rate of
+	 * a fixed 50 us window must hold, and the window stay short (left to
+	 * grow without the rate check, it reaches 1 ms and the rate falls
+	 * to a fraction) */
+	double fixed = rxmod_closed_loop(32, 20000, 3000, 30000, 50000, &win);
+	double rps = rxmod_closed_loop(32, 20000, 3000, 30000, TN_RXMOD_MAX_NS, &win);
+	print_message("closed loop of 32: %.0f req/s (a fixed 50 us window: %.0f), window %llu us\n", rps, fixed,
+		      (unsigned long long)win / 1000);
+	assert_true(rps > 0.9 * fixed);
+	assert_true(win <= 100000);
+	/* slow clients (0.5 ms away): few frames a window, no growth */
+	rxmod_closed_loop(32, 500000, 3000, 30000, TN_RXMOD_MAX_NS, &win);
+	assert_true(win <= 100000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -371,6 +454,7 @@ int main(void)
 		cmocka_unit_test(test_fault_reorder_overflow_determinism),
 		cmocka_unit_test(test_pcap),
 		cmocka_unit_test(test_rxmod),
+		cmocka_unit_test(test_rxmod_adaptive),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
