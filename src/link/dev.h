@@ -177,7 +177,7 @@ struct tn_dev *tn_tap_open_queue(const char *ifname, enum tn_dev_framing framing
 int tn_tap_link_gone(const struct tn_dev *d);
 
 /* An existing Linux interface (a veth end, a NIC) through an AF_PACKET
- * socket with memory-mapped rings: TPACKET_V3 for both (Linux >= 4.11).
+ * socket with memory-mapped rings: TPACKET_V2 for both.
  * tern takes the interface's MAC; give tern's address to no kernel
  * interface.  Zero fields take the defaults in af_packet.c. */
 struct tn_af_packet_cfg {
