@@ -1064,7 +1064,12 @@ static int open_devices(struct host *h, struct dev_spec *devs, int ndevs, const 
 			d = tn_fault_new(d, &fc);
 		}
 		if (pcap) {
-			char *file = pcap_name(pcap, devs[i].ifname, ndevs > 1);
+			/* --cores: a file per core (FILE-coreK.pcap), each what its
+			 * stack received and sent, as tcpdump per queue would */
+			char core[16];
+			snprintf(core, sizeof(core), "core%u", h->core);
+			bool per_core = h->cores && h->cores->n > 1;
+			char *file = pcap_name(pcap, per_core ? core : devs[i].ifname, per_core || ndevs > 1);
 			struct tn_dev *w = tn_pcap_new(d, file, wall_offset);
 			if (!w) {
 				fprintf(stderr, "tern: pcap %s: %s\n", file, strerror(errno));
@@ -1241,8 +1246,8 @@ static int xdp_queues_check(const struct dev_spec *ds, unsigned ncores)
 static int cores_check(struct host_opts *o, unsigned ncores)
 {
 	struct dev_spec *ds = &o->devs[0];
-	if (o->pcap || o->ndevs != 1) {
-		fprintf(stderr, "tern: --cores takes one --dev (or --tap) and no --pcap\n");
+	if (o->ndevs != 1) {
+		fprintf(stderr, "tern: --cores takes one --dev (or --tap)\n");
 		return -1;
 	}
 	if (ds->framing != TN_DEV_L2) {
