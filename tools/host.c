@@ -171,7 +171,7 @@ static void usage(void)
 		"                 [--kernel-rx drop|pass] (af_packet: the kernel's own receive path on the interface;\n"
 		"                 default: cut when the kernel holds no address there)\n"
 		"                 [--cores N] (one stack per core behind Toeplitz RSS, each on its own queue of the\n"
-		"                 device: af_packet fanout, af_xdp queues --queue..+N-1, multi-queue tap)\n"
+		"                 device: af_packet fanout, af_xdp queues --queue..+N-1, multi-queue tap or tun)\n"
 		"                 [--tun IFNAME] [--mtu N] [--gateway G] [--forward] [--udp-echo PORT]\n"
 		"                 [--pcap FILE] [--discard PORT] [--chargen PORT] [--tcp-echo PORT]\n"
 		"                 [--http PORT [--docroot DIR]] (HTTP/1.1: files, /gen/BYTES, POST /echo)\n"
@@ -1250,10 +1250,6 @@ static int cores_check(struct host_opts *o, unsigned ncores)
 		fprintf(stderr, "tern: --cores takes one --dev (or --tap)\n");
 		return -1;
 	}
-	if (ds->framing != TN_DEV_L2) {
-		fprintf(stderr, "tern: --cores needs --dev IF --driver af_packet|af_xdp|tap or --tap IF (not --tun)\n");
-		return -1;
-	}
 	if (ds->driver && strcmp(ds->driver, "af_packet") == 0 && !ds->fanout)
 		ds->fanout = (uint32_t)(getpid() & 0x7fff) + 1; /* the cores' sockets share one fanout group */
 	return 0;
@@ -1267,7 +1263,7 @@ static const char *cores_queues(const struct dev_spec *ds, unsigned ncores, char
 	else if (ds->driver && strcmp(ds->driver, "af_xdp") == 0)
 		snprintf(buf, len, "af_xdp queues %u..%u", ds->queue, ds->queue + ncores - 1);
 	else
-		snprintf(buf, len, "multi-queue tap, %u queues", ncores);
+		snprintf(buf, len, "multi-queue %s, %u queues", ds->framing == TN_DEV_L3 ? "tun" : "tap", ncores);
 	return buf;
 }
 
@@ -1290,7 +1286,7 @@ int cmd_host(int argc, char **argv)
 	if (ncores > 1) {
 		if (cores_check(&o, ncores) < 0)
 			return 2;
-		cs.g = tn_steer_group_new(ncores, TN_DEV_L2, NULL, 4096);
+		cs.g = tn_steer_group_new(ncores, o.devs[0].framing, NULL, 4096); /* --tun: raw IP */
 		cs.h = calloc(ncores, sizeof(*cs.h));
 		cs.cmdq = calloc(ncores, sizeof(*cs.cmdq));
 		bool rings = cs.cmdq != NULL;
