@@ -25,7 +25,7 @@
 # forwarding (in R) and the server share the machine's cores.  Needs root, ip and iptables (exits 77
 # otherwise).
 cd "$(dirname "$0")/.." || exit 1
-. tests/interop/lib.sh
+. bench/lib.sh
 require_root
 require_cmd ip iptables
 SECS=${1:-3}
@@ -41,16 +41,7 @@ PIN=()
 ns_new NS_A natba
 ns_new NS_R natbr
 ns_new NS_B natbb
-ip -n "$NS_A" link add nba0 type veth peer name nbr0 || fail veth
-ip -n "$NS_A" link set nbr0 netns "$NS_R"
-ip -n "$NS_R" link add nbr1 type veth peer name nbb0 || fail veth
-ip -n "$NS_R" link set nbb0 netns "$NS_B"
-linux_addr "$NS_A" nba0 198.18.1.1/24
-linux_addr "$NS_R" nbr0 198.18.1.254/24
-linux_addr "$NS_R" nbr1 198.18.2.254/24
-linux_addr "$NS_B" nbb0 198.18.2.1/24
-ip -n "$NS_A" route add default via 198.18.1.254
-ip netns exec "$NS_R" sysctl -qw net.ipv4.ip_forward=1
+veth_router "$NS_A" "$NS_R" "$NS_B" nba0 nbr0 nbr1 nbb0 198.18.1.1/24 198.18.1.254/24 198.18.2.254/24 198.18.2.1/24
 
 # conn_run: server in B, client in A; their results in $IT_TMP/server, client.
 conn_run() {
@@ -62,8 +53,8 @@ conn_run() {
 }
 
 # Plain forwarding first, while R has no rule (so no conntrack): B routes
-# back through R.  What NAT adds is the difference.
-ip -n "$NS_B" route add default via 198.18.2.254
+# back through R (veth_router's default route).  What NAT adds is the
+# difference.
 ip netns exec "$NS_A" ping -c1 -W2 198.18.2.1 >/dev/null || fail "no path A -> B"
 conn_run
 echo "linux-plain $(cat "$IT_TMP/client") $(cat "$IT_TMP/server")"

@@ -16,7 +16,7 @@
 # Nothing is pinned: sender, the veths' softirq forwarding and the receiver
 # share the machine's cores.  Needs root and ip (exits 77 otherwise).
 cd "$(dirname "$0")/.." || exit 1
-. tests/interop/lib.sh
+. bench/lib.sh
 require_root
 require_cmd ip
 SECS=${1:-3}
@@ -27,17 +27,7 @@ shift 2
 ns_new NS_A nfa
 ns_new NS_R nfr
 ns_new NS_B nfb
-ip -n "$NS_A" link add nfa0 type veth peer name nfr0 || fail veth
-ip -n "$NS_A" link set nfr0 netns "$NS_R"
-ip -n "$NS_R" link add nfr1 type veth peer name nfb0 || fail veth
-ip -n "$NS_R" link set nfb0 netns "$NS_B"
-linux_addr "$NS_A" nfa0 198.18.1.1/24
-linux_addr "$NS_R" nfr0 198.18.1.254/24
-linux_addr "$NS_R" nfr1 198.18.2.254/24
-linux_addr "$NS_B" nfb0 198.18.2.1/24
-ip -n "$NS_A" route add default via 198.18.1.254
-ip -n "$NS_B" route add default via 198.18.2.254
-ip netns exec "$NS_R" sysctl -qw net.ipv4.ip_forward=1
+veth_router "$NS_A" "$NS_R" "$NS_B" nfa0 nfr0 nfr1 nfb0 198.18.1.1/24 198.18.1.254/24 198.18.2.254/24 198.18.2.1/24
 ip netns exec "$NS_A" ping -c1 -W2 198.18.2.1 >/dev/null || fail "no path A -> B"
 
 ms() { date +%s%N; }

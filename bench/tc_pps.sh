@@ -34,7 +34,7 @@
 # binary (default build/tern), FLOOD the sender (default udp_flood in the
 # same build directory).
 cd "$(dirname "$0")/.." || exit 1
-. tests/interop/lib.sh
+. bench/lib.sh
 require_root
 require_cmd ip tc python3
 FLOOD=${FLOOD:-$(dirname "$TERN")/bench/udp_flood}
@@ -63,15 +63,7 @@ ip -n "$NS_TB" route add default via 198.18.51.2
 ns_new NS_LA pla
 ns_new NS_LR plr
 ns_new NS_LB plb
-ip -n "$NS_LA" link add bpla0 type veth peer name bplr0 netns "$NS_LR" || fail "veth"
-ip -n "$NS_LR" link add bplr1 type veth peer name bplb0 netns "$NS_LB" || fail "veth"
-linux_addr "$NS_LA" bpla0 198.18.52.1/24
-linux_addr "$NS_LR" bplr0 198.18.52.2/24
-linux_addr "$NS_LR" bplr1 198.18.53.2/24
-linux_addr "$NS_LB" bplb0 198.18.53.1/24
-ip -n "$NS_LA" route add default via 198.18.52.2
-ip -n "$NS_LB" route add default via 198.18.53.2
-ip netns exec "$NS_LR" sysctl -qw net.ipv4.ip_forward=1
+veth_router "$NS_LA" "$NS_LR" "$NS_LB" bpla0 bplr0 bplr1 bplb0 198.18.52.1/24 198.18.52.2/24 198.18.53.2/24 198.18.53.1/24
 for ns in "$NS_TB" "$NS_LB"; do # a bound socket: no ICMP port unreachable
 	ip netns exec "$ns" python3 -c 'import socket, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -139,17 +131,6 @@ one_run() {
 		printf "rx_pps=%.0f tx_pps=%.0f window_s=%.2f tern_host_cores=%.2f machine_busy_cores=%.2f\n",
 			c / (t1 - t0), v["pps"], t1 - t0, p / hz / (t1 - t0), b / hz / (t1 - t0) }'
 }
-field() { tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p" | head -1; }
-stats() {
-	printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1}
-		END {m = NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2;
-		     printf "%.10g %.10g %.10g", m, a[1], a[NR]}'
-}
-median() { stats "$@" | cut -d' ' -f1; }
-fmt() { awk -v v="$1" -v p="$2" 'BEGIN {printf "%." p "f", v}'; }
-kpps() { awk -v v="$1" 'BEGIN {printf "%.1f", v / 1000}'; }
-div() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.6f", b ? a / b : 0}'; }
-vals() { local n=$1 l; shift; for l in "$@"; do field "$n" "$l"; done; }
 
 echo "tc_pps: $RUNS alternating runs of ${SECS}s per qdisc and router"
 rows=() busy=()

@@ -14,7 +14,7 @@
 # without them.  TERN names the tern binary (default build/tern), as for
 # the interop tests.
 cd "$(dirname "$0")/.." || exit 1
-. tests/interop/lib.sh
+. bench/lib.sh
 . tests/interop/shaped_path.sh
 require_root
 require_cmd ip tc iperf3 python3
@@ -38,15 +38,6 @@ print("mbps=%.2f retrans=%s bytes=%d" % (e["sum_received"]["bits_per_second"] / 
       e["sum_sent"].get("retransmits", "?"), e["sum_received"]["bytes"]))
 PY
 }
-field() { tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p" | head -1; }
-# stats V... -> "median min max"
-stats() {
-	printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1}
-		END {m = NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2;
-		     printf "%.10g %.10g %.10g", m, a[1], a[NR]}'
-}
-fmt() { awk -v v="$1" -v p="$2" 'BEGIN {printf "%." p "f", v}'; }
-div() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.6f", b ? a / b : 0}'; }
 
 rows=()
 tag=0

@@ -26,7 +26,7 @@
 # Needs root, ip, iperf3, python3 (exits 77 otherwise).  TERN names the tern
 # binary (default build/tern).
 cd "$(dirname "$0")/.." || exit 1
-. tests/interop/lib.sh
+. bench/lib.sh
 require_root
 require_cmd ip iperf3 python3
 
@@ -97,16 +97,6 @@ print("gbps=%.3f bytes=%d secs=%.2f cpu_ns_per_byte=%.3f cores=%.2f client_s=%.2
          busy / hz / secs, busy / hz * 1e9 / b, steal / hz, e["sum_sent"].get("retransmits", "?")))
 PY
 }
-field() { tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p" | head -1; }
-stats() {
-	printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1}
-		END {m = NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2;
-		     printf "%.10g %.10g %.10g", m, a[1], a[NR]}'
-}
-median() { stats "$@" | cut -d' ' -f1; }
-fmt() { awk -v v="$1" -v p="$2" 'BEGIN {printf "%." p "f", v}'; }
-div() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.6f", b ? a / b : 0}'; }
-vals() { local n=$1 l; shift; for l in "$@"; do field "$n" "$l"; done; }
 
 echo "tcp_tap: $RUNS alternating runs of ${SECS}s per mode and direction; tern's TAP: $tapinfo"
 rows=()
