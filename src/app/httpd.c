@@ -45,6 +45,7 @@ struct hconn {
 	char *chunk;                      /* staging for generated bodies */
 	uint32_t chunk_len, chunk_off;
 	bool close_after;
+	bool corked;                      /* TCP_CORK on while head and body are queued */
 	bool lingering;                   /* our FIN is sent: read and discard until theirs */
 };
 
@@ -503,7 +504,14 @@ static int push_body(struct tn_httpd *h, struct hconn *c)
 	return 1;
 }
 
-static int push_response(struct tn_httpd *h, struct hconn *c)
+static void set_cork(struct tn_httpd *h, struct hconn *c, bool on)
+{
+	int v = on;
+	tern_setsockopt(h->s, c->fd, IPPROTO_TCP, TCP_CORK, &v, sizeof(v));
+	c->corked = on;
+}
+
+static int push_head(struct tn_httpd *h, struct hconn *c)
 {
 	while (c->hdr_off < c->hdr_len) {
 		ssize_t k = tern_send(h->s, c->fd, c->hdr + c->hdr_off, c->hdr_len - c->hdr_off, 0);
@@ -512,7 +520,23 @@ static int push_response(struct tn_httpd *h, struct hconn *c)
 		c->hdr_off += (uint32_t)k;
 		h->st.bytes_out += (uint64_t)k;
 	}
-	return c->src == BODY_NONE ? 1 : push_body(h, c);
+	return 1;
+}
+
+/* With TCP_NODELAY the head left as a segment of its own, ahead of the
+ * body's first: a frame more per response for both ends.  Corked while
+ * head and body are queued (as nginx's tcp_nopush), only full segments
+ * go; uncorking once all is queued sends the tail at once. */
+static int push_response(struct tn_httpd *h, struct hconn *c)
+{
+	if (c->src != BODY_NONE && !c->corked && c->hdr_off == 0)
+		set_cork(h, c, true);
+	int rc = push_head(h, c);
+	if (rc == 1 && c->src != BODY_NONE)
+		rc = push_body(h, c);
+	if (rc != 0 && c->corked)
+		set_cork(h, c, false);
+	return rc;
 }
 
 static void linger_read(struct tn_httpd *h, struct hconn *c)

@@ -228,6 +228,41 @@ static void test_file_rewritten_between_requests(void **state)
 	world_free(&w);
 }
 
+/* The head does not leave alone ahead of the body (TCP_NODELAY would send
+ * it at once): a short file or error page is one segment. */
+static void test_head_and_body_in_one_segment(void **state)
+{
+	struct world w;
+	world_init(&w, NULL);
+	char small[128];
+	snprintf(small, sizeof(small), "%s/small.txt", w.docroot);
+	int f = open(small, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(f >= 0);
+	static char body[1000];
+	memset(body, 's', sizeof(body));
+	assert_int_equal(write(f, body, sizeof(body)), (ssize_t)sizeof(body));
+	close(f);
+	int fd = raw_connect(&w);
+	run_for(&w, 500 * MS); /* the handshake's last ACK is in */
+	const char *reqs[] = {"GET /small.txt HTTP/1.1\r\nHost: t\r\n\r\n", "GET /nothing HTTP/1.1\r\nHost: t\r\n\r\n"};
+	int want[] = {200, 404};
+	for (int i = 0; i < 2; i++) {
+		int64_t segs = tern_stat(w.sim.st[S], "TcpOutSegs");
+		raw_send(&w, fd, reqs[i]);
+		struct resp r = {0};
+		read_resp(&w, fd, &r, i == 0 ? sizeof(body) : 14, 10 * SEC);
+		assert_int_equal(r.head.status, want[i]);
+		/* the request's ACK (a new connection acknowledges at once:
+		 * quick-ACK mode) and one segment with head and body; the head
+		 * alone made it three */
+		assert_int_equal(tern_stat(w.sim.st[S], "TcpOutSegs") - segs, 2);
+		free(r.buf);
+	}
+	tern_close(w.sim.st[C], fd);
+	unlink(small);
+	world_free(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -235,6 +270,7 @@ int main(void)
 		cmocka_unit_test(test_range_from_the_middle),
 		cmocka_unit_test(test_file_shrinks_while_sent),
 		cmocka_unit_test(test_file_rewritten_between_requests),
+		cmocka_unit_test(test_head_and_body_in_one_segment),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
