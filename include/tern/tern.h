@@ -136,6 +136,14 @@ struct iovec;
 ssize_t tern_sendmsg(struct tn_stack *s, int fd, const struct msghdr *msg, int flags);
 ssize_t tern_readv(struct tn_stack *s, int fd, const struct iovec *iov, int iovcnt);
 ssize_t tern_writev(struct tn_stack *s, int fd, const struct iovec *iov, int iovcnt);
+/* sendfile(2) onto a stream socket: up to count bytes of in_fd (a file of
+ * the host, not a tern descriptor) from *offset, which advances by what was
+ * sent (NULL: from the file's position, which advances instead), read
+ * straight into the send buffer with no copy in between.  Returns the bytes
+ * sent, 0 at the end of the file, or -1 with errno: EAGAIN when the send
+ * buffer is full, EINVAL for a socket that is not a stream, pread's errors
+ * for in_fd (ESPIPE if it cannot be read at an offset: a pipe). */
+ssize_t tern_sendfile(struct tn_stack *s, int fd, int in_fd, off_t *offset, size_t count);
 int tern_listen(struct tn_stack *s, int fd, int backlog);
 /* Returns the new connection's descriptor; EAGAIN if none is ready. */
 int tern_accept(struct tn_stack *s, int fd, struct sockaddr *addr, socklen_t *len);

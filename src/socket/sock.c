@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/stack.h"
 #include "net/ipv4.h"
@@ -256,6 +257,29 @@ ssize_t tern_sendto(struct tn_stack *s, int fd, const void *buf, size_t len, int
 ssize_t tern_send(struct tn_stack *s, int fd, const void *buf, size_t len, int flags)
 {
 	return tern_sendto(s, fd, buf, len, flags, NULL, 0);
+}
+
+ssize_t tern_sendfile(struct tn_stack *s, int fd, int in_fd, off_t *offset, size_t count)
+{
+	struct tn_sock *sk = sock_or_ebadf(s, fd);
+	if (!sk)
+		return -1;
+	if (sk->type != SOCK_STREAM)
+		return set_errno(EINVAL);
+	if (offset && *offset < 0)
+		return set_errno(EINVAL);
+	/* without an offset, the file's own position: read at it, then move it */
+	off_t pos = offset ? *offset : lseek(in_fd, 0, SEEK_CUR);
+	if (pos < 0)
+		return -1; /* lseek's errno (ESPIPE for a pipe) */
+	ssize_t n = tn_stream_sendfile(s, sk, in_fd, pos, count);
+	if (n < 0)
+		return set_errno((int)-n);
+	if (offset)
+		*offset = pos + n;
+	else if (lseek(in_fd, pos + n, SEEK_SET) < 0)
+		return -1;
+	return n;
 }
 
 ssize_t tern_recvfrom(struct tn_stack *s, int fd, void *buf, size_t len, int flags,

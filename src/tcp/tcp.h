@@ -217,6 +217,17 @@ struct tn_tcb {
 
 #define TN_TCP_HASH 4096
 
+/* Send rings not in use (tcp_sndbuf.c): LIFO lists by size, 4 KiB
+ * doubling to 4 MiB, threaded through the rings themselves, holding at
+ * most TN_TCP_RING_CACHE_BYTES per stack. */
+#define TN_TCP_RING_MIN 4096u
+#define TN_TCP_RING_CLASSES 11
+#define TN_TCP_RING_CACHE_BYTES (4u << 20)
+struct tn_tcp_ringcache {
+	void *free[TN_TCP_RING_CLASSES];
+	uint32_t bytes;
+};
+
 struct tn_tcp_table {
 	struct tn_tcb **conns;       /* by 4-tuple */
 	uint32_t nconns;             /* buckets */
@@ -231,6 +242,7 @@ struct tn_tcp_table {
 	uint32_t port_hint;          /* spreads successive ephemeral port searches */
 	struct tn_tfo *tfo;          /* Fast Open keys and client cookie cache (tcp_fastopen.c) */
 	struct tn_tcb *tsq_head;     /* connections held back by a full device queue */
+	struct tn_tcp_ringcache rings;
 };
 
 void tn_tcp_init(struct tn_stack *s);
@@ -251,6 +263,10 @@ int tn_tcp_connect(struct tn_stack *s, struct tn_tcb **out, uint32_t laddr, uint
 struct tn_tcb *tn_tcp_accept(struct tn_stack *s, struct tn_tcb *listener);
 /* Queue bytes to send; returns bytes taken or -errno (-EAGAIN when full). */
 long tn_tcp_send(struct tn_stack *s, struct tn_tcb *t, const void *buf, size_t len);
+/* sendfile: up to len bytes of the host file fd from off, read straight
+ * into the send ring's free space; bytes taken, 0 at the file's end, or
+ * -errno (-EAGAIN: the send buffer is full; pread's errors). */
+long tn_tcp_send_file(struct tn_stack *s, struct tn_tcb *t, int fd, int64_t off, size_t len);
 /* Copy received bytes; 0 at end of stream, -EAGAIN when nothing yet. */
 long tn_tcp_recv(struct tn_stack *s, struct tn_tcb *t, void *buf, size_t len, bool peek);
 void tn_tcp_shutdown_wr(struct tn_stack *s, struct tn_tcb *t);

@@ -51,6 +51,7 @@ void tn_tcp_destroy(struct tn_stack *s)
 	free(tt->port_refs);
 	tt->port_refs = NULL;
 	tn_tcp_fastopen_free(s);
+	tn_tcp_ring_cache_free(s);
 }
 
 static uint32_t conn_bucket(const struct tn_tcp_table *tt, uint32_t laddr, uint16_t lport, uint32_t raddr,
@@ -223,13 +224,13 @@ void tn_tcp_set_state(struct tn_stack *s, struct tn_tcb *t, int state)
 	t->state = (uint8_t)state;
 }
 
-static void free_buffers(struct tn_tcb *t)
+static void free_buffers(struct tn_stack *s, struct tn_tcb *t)
 {
 	tn_pktq_purge(&t->rcvq);
 	tn_pkt_free_queue(t->ooo);
 	t->ooo = NULL;
 	t->ooo_bytes = 0;
-	free(t->snd.buf);
+	tn_tcp_sndbuf_release(s, t);
 	memset(&t->snd, 0, sizeof(t->snd));
 	tn_txq_free(t);
 	free(t->cc_ext);
@@ -309,7 +310,7 @@ void tn_tcp_destroy_tcb(struct tn_stack *s, struct tn_tcb *t)
 	if (t->parent)
 		detach_from_parent(t, old);
 	tn_tcp_set_state(s, t, TN_TCP_CLOSED);
-	free_buffers(t);
+	free_buffers(s, t);
 	if (t->sk)
 		return; /* the socket frees it on close */
 	free(t);
@@ -337,7 +338,7 @@ bool tn_tcp_enter_timewait(struct tn_stack *s, struct tn_tcb *t)
 	tn_timer_cancel(&s->wheel, &t->delack_timer);
 	tn_timer_cancel(&s->wheel, &t->ka_timer);
 	tn_timer_cancel(&s->wheel, &t->pace_timer);
-	free_buffers(t);
+	free_buffers(s, t);
 	tn_tcp_rtx_kind_reset(t);
 	tn_timer_arm(&s->wheel, &t->rtx_timer, s->now + TN_TCP_TIMEWAIT);
 	return true;
@@ -353,29 +354,6 @@ uint64_t tn_tcp_retries_budget(const struct tn_stack *s)
 		rto = rto * 2 > TN_TCP_RTO_MAX ? TN_TCP_RTO_MAX : rto * 2;
 	}
 	return total;
-}
-
-/* ---- the send buffer ring ---- */
-
-void tn_tcp_sndbuf_copy(const struct tn_tcb *t, uint32_t off, uint8_t *dst, uint32_t len)
-{
-	uint32_t i = (t->snd.start + off) % t->snd.cap;
-	uint32_t first = t->snd.cap - i < len ? t->snd.cap - i : len;
-	memcpy(dst, t->snd.buf + i, first);
-	memcpy(dst + first, t->snd.buf, len - first);
-}
-
-void tn_tcp_sndbuf_ack(struct tn_tcb *t, uint32_t bytes)
-{
-	if (bytes > t->snd.len)
-		bytes = t->snd.len;
-	t->snd.start = t->snd.cap ? (t->snd.start + bytes) % t->snd.cap : 0;
-	t->snd.len -= bytes;
-	if (t->snd.len == 0 && t->snd.buf) { /* idle connections hold no buffer */
-		free(t->snd.buf);
-		t->snd.buf = NULL;
-		t->snd.start = 0; /* snd.cap stays: the next ring's size */
-	}
 }
 
 /* Linux's tcp_sndbuf_expand: room for two congestion windows, so the
@@ -542,70 +520,6 @@ struct tn_tcb *tn_tcp_accept(struct tn_stack *s, struct tn_tcb *l)
 	if (!tn_tcp_fastopen_child(c)) /* a TFO child stays on its listener's TFO queue until its final ACK */
 		c->parent = NULL;
 	return c;
-}
-
-/* Room for `need` bytes of unacknowledged data.  The ring starts at 4 KiB
- * and doubles up to sndbuf_max, so a connection that sends a short reply
- * never holds a 16 KiB (or, autotuned, megabytes of) buffer.  Freed when
- * all is acknowledged, it comes back at the size it had: a keep-alive
- * connection serving 100 KiB replies regrew 4 -> 128 KiB for every reply,
- * copying what it held at each step (more bytes than the reply). */
-static int ensure_sndbuf(struct tn_tcb *t, uint32_t need)
-{
-	if (t->snd.buf && t->snd.cap >= need)
-		return 0;
-	/* Doubling, not the exact send-buffer size: that grows a little on
-	 * every ACK, and sizing to it reallocated (and copied) the ring each
-	 * time.  At most twice what is held. */
-	uint32_t cap = t->snd.cap ? t->snd.cap : 4096;
-	while (cap < need)
-		cap *= 2;
-	uint8_t *b = malloc(cap);
-	if (!b)
-		return -ENOMEM;
-	if (t->snd.buf) { /* grow: linearise what is held */
-		tn_tcp_sndbuf_copy(t, 0, b, t->snd.len);
-		free(t->snd.buf);
-	}
-	t->snd.buf = b;
-	t->snd.cap = cap;
-	t->snd.start = 0;
-	return 0;
-}
-
-int tn_tcp_sndbuf_append(struct tn_tcb *t, const void *buf, uint32_t n)
-{
-	if (ensure_sndbuf(t, t->snd.len + n) < 0)
-		return -ENOMEM;
-	uint32_t tail = (t->snd.start + t->snd.len) % t->snd.cap;
-	uint32_t first = t->snd.cap - tail < n ? t->snd.cap - tail : n;
-	memcpy(t->snd.buf + tail, buf, first);
-	memcpy(t->snd.buf, (const uint8_t *)buf + first, n - first);
-	t->snd.len += n;
-	return 0;
-}
-
-long tn_tcp_send(struct tn_stack *s, struct tn_tcb *t, const void *buf, size_t len)
-{
-	if (t->error)
-		return -t->error;
-	if (t->tfo & TN_TFO_DEFER) /* TCP_FASTOPEN_CONNECT: this write goes in the SYN */
-		return tn_tcp_fastopen_defer_send(s, t, buf, len);
-	bool fo_child = tn_tcp_fastopen_child(t); /* may send before the final ACK */
-	if ((t->state == TN_TCP_SYN_SENT || t->state == TN_TCP_SYN_RECEIVED) && !fo_child)
-		return -EAGAIN;
-	if (t->state != TN_TCP_ESTABLISHED && t->state != TN_TCP_CLOSE_WAIT && !fo_child)
-		return t->state == TN_TCP_CLOSED ? -ENOTCONN : -EPIPE;
-	if (t->fin_queued)
-		return -EPIPE;
-	uint32_t space = tn_tcp_snd_space(t);
-	if (space == 0)
-		return -EAGAIN;
-	uint32_t n = len < space ? (uint32_t)len : space;
-	if (tn_tcp_sndbuf_append(t, buf, n) < 0)
-		return -ENOMEM;
-	tn_tcp_output(s, t);
-	return n;
 }
 
 /* Receive-buffer auto-tuning (Linux's tcp_rcv_space_adjust, DRS): once an

@@ -240,7 +240,7 @@ static long send_syn_data(struct tn_stack *s, struct tn_tcb *t, const void *data
 		mss = e->mss;
 	uint32_t room = mss > TFO_MAX_OPT_SPACE ? mss - TFO_MAX_OPT_SPACE : 0;
 	uint32_t n = len < room ? (uint32_t)len : room;
-	if (n && tn_tcp_sndbuf_append(t, data, n) < 0)
+	if (n && tn_tcp_sndbuf_append(s, t, data, n) < 0)
 		n = 0;
 	if (n)
 		t->tfo |= TN_TFO_SYN_DATA;
@@ -300,7 +300,7 @@ void tn_tcp_fastopen_synack(struct tn_stack *s, struct tn_tcb *t, const struct t
 	if (!(f & TN_TFO_SYN_DATA))
 		return;
 	uint32_t sent = t->snd_max - (t->iss + 1), acked = g->h.ack - (t->iss + 1);
-	tn_tcp_sndbuf_ack(t, acked);
+	tn_tcp_sndbuf_ack(s, t, acked);
 	if (acked >= sent) {
 		tn_stat_inc(s, TN_TcpExtTCPFastOpenActive);
 		if (e)

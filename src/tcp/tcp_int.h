@@ -67,10 +67,14 @@ bool tn_tcp_enter_timewait(struct tn_stack *s, struct tn_tcb *t);
 uint64_t tn_tcp_retries_budget(const struct tn_stack *s);
 uint16_t tn_tcp_adv_mss(struct tn_stack *s, const struct tn_tcb *t);
 void tn_tcp_sndbuf_copy(const struct tn_tcb *t, uint32_t off, uint8_t *dst, uint32_t len);
-void tn_tcp_sndbuf_ack(struct tn_tcb *t, uint32_t bytes);
+/* Drop acknowledged bytes; the ring goes back to the stack once empty. */
+void tn_tcp_sndbuf_ack(struct tn_stack *s, struct tn_tcb *t, uint32_t bytes);
+/* Give the ring back to the stack (snd.cap stays: the next ring's size). */
+void tn_tcp_sndbuf_release(struct tn_stack *s, struct tn_tcb *t);
+void tn_tcp_ring_cache_free(struct tn_stack *s);
 void tn_tcp_sndbuf_expand(struct tn_stack *s, struct tn_tcb *t);
 /* Copy n bytes onto the end of the send buffer; 0 or -ENOMEM. */
-int tn_tcp_sndbuf_append(struct tn_tcb *t, const void *buf, uint32_t n);
+int tn_tcp_sndbuf_append(struct tn_stack *s, struct tn_tcb *t, const void *buf, uint32_t n);
 static inline bool tn_tcp_fin_sent(const struct tn_tcb *t) { return t->fin_sent; }
 static inline bool tn_tcp_fin_acked(const struct tn_tcb *t)
 {

@@ -765,7 +765,7 @@ void tn_tcp_ack_process(struct tn_stack *s, struct tn_tcb *t, const struct tn_tc
 	if (tn_seq_gt(ack, t->snd_una)) {
 		st.acked = ack - t->snd_una;
 		bool fin_acked = tn_tcp_fin_sent(t) && !tn_tcp_fin_acked(t) && tn_seq_gt(ack, t->fin_seq);
-		tn_tcp_sndbuf_ack(t, fin_acked ? st.acked - 1 : st.acked);
+		tn_tcp_sndbuf_ack(s, t, fin_acked ? st.acked - 1 : st.acked);
 		clean_txq(s, t, ack, &st);
 		t->snd_una = ack;
 		if (tn_seq_lt(t->snd_nxt, ack))
