@@ -13,19 +13,18 @@
  * request HTTP ran at half nginx's rate).  The batching V3 gave under a
  * stream comes from receive moderation instead (rxmod.h), as for AF_XDP.
  *
- * Transmit: a ring of fixed slots, TPACKET_V2 too (one PACKET_VERSION per
- * socket).  A burst copies frames into free slots, marks them
- * TP_STATUS_SEND_REQUEST, and one sendto(fd, NULL, 0, MSG_DONTWAIT) has
- * the kernel send them all; a slot is free again once the kernel's skb
- * for it is released.  PACKET_QDISC_BYPASS sends straight to the driver.
+ * Transmit: a burst is one sendmmsg, each frame a message whose iovecs
+ * are its virtio-net header and its buffers, so the kernel's copy is the
+ * only one (see afp_tx for why not a TX ring).  PACKET_QDISC_BYPASS sends
+ * straight to the driver.
  *
- * Offloads: with PACKET_VNET_HDR each frame in either ring carries a
+ * Offloads: with PACKET_VNET_HDR each frame either way carries a
  * virtio-net header (vnet.c, shared with the TAP driver), so frames Linux
  * sends us as large segments (veth passes TSO/GSO skbs) arrive whole with
  * their segment size and partial checksum, and we send large segments
- * (TN_DEV_F_TSO) for the kernel to cut up.  Slots are sized for 64 KiB of
- * IP then.  Without it (cfg.no_vnet_hdr, or a kernel that refuses) frames
- * are plain and MTU-sized slots do.
+ * (TN_DEV_F_TSO, up to 64 KiB of IP) for the kernel to cut up.  Without it
+ * (cfg.no_vnet_hdr, or a kernel that refuses) frames are plain and at most
+ * MTU-sized.
  *
  * The interface's own MAC is ours: the kernel must hold no address of
  * tern's on it (it would answer ARP for it and take the traffic), and is
@@ -62,12 +61,16 @@
 #define AFP_RX_BLOCKS 32u
 #define AFP_RX_USECS 50u          /* default receive moderation window */
 #define AFP_BIG_MAX (65535u + 14u + 4u) /* a whole 64 KiB segment, by recvmsg */
-#define AFP_TX_FRAMES 128u
 #define AFP_CHECK_NS 100000000ull /* link check at most this often */
-/* What a transmit slot holds before the frame: the tpacket3_hdr, aligned
- * (TPACKET3_HDRLEN counts a sockaddr_ll the transmit path does not use). */
-#define AFP_TX_OFF (TPACKET2_HDRLEN - sizeof(struct sockaddr_ll))
 #define AFP_GSO_FRAME (65535u + 14u + 4u) /* 64 KiB of IP, Ethernet, a VLAN tag */
+
+/* A frame's message: the virtio-net header and the frame's buffers (TCP
+ * builds a large segment a buffer per 1448 bytes: 46 for 64 KiB). */
+#define AFP_TX_IOV 64u
+struct afp_txmsg {
+	struct virtio_net_hdr vh;
+	struct iovec iov[AFP_TX_IOV];
+};
 
 struct afp {
 	struct tn_dev dev;
@@ -76,7 +79,7 @@ struct afp {
 	int ifindex;
 	bool vnet;
 	bool gone;
-	uint8_t *map;           /* both rings: receive, then transmit */
+	uint8_t *map;           /* the receive ring */
 	size_t map_len;
 	/* receive: slots of rx_frame_size, rx_per_block to a block; the next
 	 * slot to read */
@@ -84,9 +87,7 @@ struct afp {
 	uint32_t rx_block_size, rx_blocks, rx_frame_size, rx_per_block, rx_frames, rx_cur;
 	uint8_t *big;           /* a frame too large for a slot, read by recvmsg; lazily allocated */
 	struct tn_rxmod rxmod;
-	/* transmit: slot size and count, next slot to fill */
-	uint8_t *tx;
-	uint32_t tx_frame_size, tx_frames, tx_cur;
+	struct afp_txmsg txm[TN_DEV_BURST]; /* a burst's headers and iovecs */
 	uint64_t next_check;
 	uint64_t watch_until;   /* after a socket error: check on time, not only on wake-ups */
 };
@@ -237,69 +238,74 @@ static uint64_t afp_next_event(struct tn_dev *d)
 	return m < t ? m : t;
 }
 
-/* Fill one transmit slot with p (its virtio-net header first); false if
- * the frame cannot go (too long for a slot, or flags it does not honour). */
-static bool fill_slot(struct afp *a, struct tpacket2_hdr *h, struct tn_pkt *p)
+/* One frame as a message: its virtio-net header and its buffers, as
+ * iovecs the kernel copies from; false if it cannot go (too many
+ * buffers, too long, or flags the header cannot carry). */
+static bool tx_message(struct afp *a, struct tn_pkt *p, struct afp_txmsg *t, struct mmsghdr *mm)
 {
-	uint8_t *out = (uint8_t *)h + AFP_TX_OFF;
-	uint32_t room = a->tx_frame_size - (uint32_t)AFP_TX_OFF, len = 0;
+	unsigned n = 0;
 	if (a->vnet) {
-		struct virtio_net_hdr vh;
-		if (tn_vnet_hdr_make(p, &vh) < 0)
+		if (tn_vnet_hdr_make(p, &t->vh) < 0)
 			return false;
-		memcpy(out, &vh, sizeof(vh));
-		len = sizeof(vh);
+		t->iov[n++] = (struct iovec){&t->vh, sizeof(t->vh)};
 	}
-	if (p->pkt_len > room - len)
+	if (p->pkt_len > (a->vnet ? AFP_GSO_FRAME : a->dev.mtu + 18u))
 		return false;
 	for (const struct tn_pkt *s = p; s; s = s->next) {
-		memcpy(out + len, s->data, s->len);
-		len += s->len;
+		if (n == AFP_TX_IOV)
+			return false;
+		t->iov[n++] = (struct iovec){s->data, s->len};
 	}
-	h->tp_len = len;
-	h->tp_snaplen = len;
+	*mm = (struct mmsghdr){.msg_hdr = {.msg_iov = t->iov, .msg_iovlen = n}};
 	return true;
 }
 
-/* Have the kernel send what the slots hold. */
-static void tx_kick(struct afp *a)
-{
-	if (sendto(a->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0)
-		return;
-	/* EAGAIN/ENOBUFS: the slots stay requested and go with the next
-	 * kick; ENETDOWN: they wait for the link. */
-	if (errno == ENXIO || errno == ENODEV)
-		a->gone = true;
-}
-
+/* Send a burst with sendmmsg, frames gathered from their buffers by the
+ * kernel's one copy.  Not a TX ring: its pages go out as an skb's
+ * fragments, which a veth copies again (skb_copy_ubufs) before another
+ * namespace may keep them, after our copy into the slot; over a NIC the
+ * ring saves nothing either, since the frame must be copied into it. */
 static unsigned afp_tx(struct tn_dev *d, struct tn_pkt **pkts, unsigned n)
 {
 	struct afp *a = d->priv;
-	unsigned i, queued = 0;
-	for (i = 0; i < n; i++) {
-		struct tpacket2_hdr *h = (struct tpacket2_hdr *)(a->tx + (size_t)a->tx_cur * a->tx_frame_size);
-		uint32_t st = load_acquire(&h->tp_status);
-		if (st == TP_STATUS_WRONG_FORMAT) /* refused by the kernel earlier: counted now */
+	struct mmsghdr mm[TN_DEV_BURST];
+	unsigned i = 0;
+	while (i < n) {
+		unsigned m = 0, first = i;
+		for (; i < n && m < TN_DEV_BURST; i++, m++) {
+			if (tx_message(a, pkts[i], &a->txm[m], &mm[m]))
+				continue;
+			if (m)
+				break; /* what came before goes first */
 			d->stats.tx_dropped++;
-		else if (st != TP_STATUS_AVAILABLE)
-			break; /* ring full: the caller keeps the rest */
-		struct tn_pkt *p = pkts[i];
-		if (fill_slot(a, h, p)) {
-			store_release(&h->tp_status, TP_STATUS_SEND_REQUEST);
-			a->tx_cur = (a->tx_cur + 1) % a->tx_frames;
-			d->stats.tx_packets++;
-			d->stats.tx_bytes += p->pkt_len;
-			queued++;
-		} else {
-			if (st == TP_STATUS_WRONG_FORMAT)
-				store_release(&h->tp_status, TP_STATUS_AVAILABLE);
-			d->stats.tx_dropped++;
+			tn_pkt_free(pkts[i]);
+			first = i + 1;
+			m = (unsigned)-1; /* back to 0 with the loop's m++ */
 		}
-		tn_pkt_free(p);
+		if (!m)
+			continue;
+		int k = sendmmsg(a->fd, mm, m, MSG_DONTWAIT);
+		if (k < 0) {
+			if (errno == EAGAIN || errno == ENOBUFS || errno == EINTR)
+				return first; /* the caller keeps them for later */
+			if (errno == ENXIO || errno == ENODEV)
+				a->gone = true;
+			/* refused (the link down, a frame the kernel will not take):
+			 * dropped, as a NIC without carrier drops */
+			d->stats.tx_dropped++;
+			tn_pkt_free(pkts[first]);
+			i = first + 1;
+			continue;
+		}
+		for (int j = 0; j < k; j++) {
+			d->stats.tx_packets++;
+			d->stats.tx_bytes += pkts[first + (unsigned)j]->pkt_len;
+			tn_pkt_free(pkts[first + (unsigned)j]);
+		}
+		if ((unsigned)k < m)
+			return first + (unsigned)k;
 	}
-	if (queued || i < n)
-		tx_kick(a);
-	return i;
+	return n;
 }
 
 /* Out of the owner's poll while receive moderation holds it (rxmod.h). */
@@ -373,15 +379,13 @@ static uint32_t rx_frame_size(uint32_t mtu)
 	return size;
 }
 
-/* Version, header, loss policy, then both rings and one mapping of them. */
+/* Version, header, the receive ring and its mapping. */
 static int setup_rings(struct afp *a, const struct tn_af_packet_cfg *cfg)
 {
 	uint32_t page = (uint32_t)sysconf(_SC_PAGESIZE);
 	if (sockopt(a->fd, PACKET_VERSION, TPACKET_V2) < 0)
 		return -1;
 	a->vnet = !cfg->no_vnet_hdr && sockopt(a->fd, PACKET_VNET_HDR, 1) == 0;
-	if (sockopt(a->fd, PACKET_LOSS, 1) < 0) /* a frame the kernel refuses is dropped, not a stuck ring */
-		return -1;
 	/* frames too large for a slot come whole by recvmsg: room for a few
 	 * 64 KiB segments on the socket (root may pass rmem_max) */
 	int rcvbuf = 8 << 20;
@@ -406,22 +410,8 @@ static int setup_rings(struct afp *a, const struct tn_af_packet_cfg *cfg)
 	if (setsockopt(a->fd, SOL_PACKET, PACKET_RX_RING, &rx, sizeof(rx)) < 0)
 		return -1;
 
-	/* One slot per block, so a slot may be larger than a page. */
-	uint32_t frame = (uint32_t)AFP_TX_OFF + (a->vnet ? sizeof(struct virtio_net_hdr) + AFP_GSO_FRAME
-							 : a->dev.mtu + 18u);
-	a->tx_frame_size = round_up(frame, page);
-	a->tx_frames = cfg->tx_frames ? cfg->tx_frames : AFP_TX_FRAMES;
-	struct tpacket_req tx = {
-		.tp_block_size = a->tx_frame_size,
-		.tp_block_nr = a->tx_frames,
-		.tp_frame_size = a->tx_frame_size,
-		.tp_frame_nr = a->tx_frames,
-	};
-	if (setsockopt(a->fd, SOL_PACKET, PACKET_TX_RING, &tx, sizeof(tx)) < 0)
-		return -1;
-
 	size_t rx_len = (size_t)a->rx_block_size * a->rx_blocks;
-	a->map_len = rx_len + (size_t)a->tx_frame_size * a->tx_frames;
+	a->map_len = rx_len;
 	void *m = mmap(NULL, a->map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_LOCKED | MAP_POPULATE, a->fd, 0);
 	if (m == MAP_FAILED) /* no locked memory to spare: unlocked will do */
 		m = mmap(NULL, a->map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, a->fd, 0);
@@ -429,7 +419,6 @@ static int setup_rings(struct afp *a, const struct tn_af_packet_cfg *cfg)
 		return -1;
 	a->map = m;
 	a->rx = a->map;
-	a->tx = a->map + rx_len;
 	a->rxmod.rx_ns = (uint64_t)(cfg->rx_usecs == UINT32_MAX ? 0 : cfg->rx_usecs ? cfg->rx_usecs : AFP_RX_USECS) * 1000u;
 	a->rxmod.max_ns = TN_RXMOD_MAX_NS;
 	return 0;
@@ -488,7 +477,7 @@ struct tn_dev *tn_af_packet_open(const char *ifname, const struct tn_af_packet_c
 		cfg = &defaults;
 	if (!ifname || !ifname[0] || strlen(ifname) >= IFNAMSIZ || cfg->fanout_group > 0xffff ||
 	    (cfg->mtu && (cfg->mtu < AFP_MTU_MIN || cfg->mtu > AFP_MTU_MAX)) || (cfg->rx_blocks && cfg->rx_blocks > 4096) ||
-	    (cfg->tx_frames && cfg->tx_frames > 65536) || (cfg->rx_block_size && cfg->rx_block_size > (64u << 20))) {
+	    (cfg->rx_block_size && cfg->rx_block_size > (64u << 20))) {
 		errno = EINVAL;
 		return NULL;
 	}

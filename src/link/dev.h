@@ -177,7 +177,7 @@ struct tn_dev *tn_tap_open_queue(const char *ifname, enum tn_dev_framing framing
 int tn_tap_link_gone(const struct tn_dev *d);
 
 /* An existing Linux interface (a veth end, a NIC) through an AF_PACKET
- * socket with memory-mapped rings: TPACKET_V2 for both.
+ * socket: a memory-mapped TPACKET_V2 receive ring, sendmmsg to send.
  * tern takes the interface's MAC; give tern's address to no kernel
  * interface.  Zero fields take the defaults in af_packet.c. */
 struct tn_af_packet_cfg {
@@ -190,7 +190,6 @@ struct tn_af_packet_cfg {
 	/* Receive moderation, as for AF_XDP (rxmod.h): 0 the default (100),
 	 * UINT32_MAX off. */
 	uint32_t rx_usecs;
-	uint32_t tx_frames;       /* transmit slots (default 128) */
 	/* The kernel's own receive path on the interface (it gets every
 	 * frame too): AUTO cuts it (tcx.c) when the kernel holds no address
 	 * there but an IPv6 link-local one, DROP always, PASS never. */
