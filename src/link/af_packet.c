@@ -243,20 +243,12 @@ static uint64_t afp_next_event(struct tn_dev *d)
  * buffers, too long, or flags the header cannot carry). */
 static bool tx_message(struct afp *a, struct tn_pkt *p, struct afp_txmsg *t, struct mmsghdr *mm)
 {
-	unsigned n = 0;
-	if (a->vnet) {
-		if (tn_vnet_hdr_make(p, &t->vh) < 0)
-			return false;
-		t->iov[n++] = (struct iovec){&t->vh, sizeof(t->vh)};
-	}
 	if (p->pkt_len > (a->vnet ? AFP_GSO_FRAME : a->dev.mtu + 18u))
 		return false;
-	for (const struct tn_pkt *s = p; s; s = s->next) {
-		if (n == AFP_TX_IOV)
-			return false;
-		t->iov[n++] = (struct iovec){s->data, s->len};
-	}
-	*mm = (struct mmsghdr){.msg_hdr = {.msg_iov = t->iov, .msg_iovlen = n}};
+	int n = tn_vnet_iov(p, a->vnet, &t->vh, t->iov, AFP_TX_IOV);
+	if (n < 0)
+		return false;
+	*mm = (struct mmsghdr){.msg_hdr = {.msg_iov = t->iov, .msg_iovlen = (size_t)n}};
 	return true;
 }
 

@@ -317,15 +317,12 @@ static bool send_large(struct axdp *x, struct tn_pkt *p)
 {
 	struct virtio_net_hdr vh;
 	struct iovec iov[1 + 64];
-	int n = 1;
-	if (tn_vnet_hdr_make(p, &vh) < 0) {
-		x->dev.stats.tx_dropped++; /* not what its flags promise: cannot happen */
+	int n = tn_vnet_iov(p, true, &vh, iov, sizeof(iov) / sizeof(iov[0]));
+	if (n < 0) { /* flags it does not hold, or more buffers than TCP builds: cannot happen */
+		x->dev.stats.tx_dropped++;
 		tn_pkt_free(p);
 		return true;
 	}
-	iov[0] = (struct iovec){&vh, sizeof(vh)};
-	for (const struct tn_pkt *s = p; s && n < (int)(sizeof(iov) / sizeof(iov[0])); s = s->next)
-		iov[n++] = (struct iovec){s->data, s->len};
 	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
 	ssize_t k = sendmsg(x->tso_fd, &mh, MSG_DONTWAIT);
 	if (k < 0) {

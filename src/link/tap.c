@@ -166,21 +166,9 @@ static ssize_t write_frame(struct tap *t, struct tn_pkt *p)
 	if (!t->vnet && !p->next)
 		return write(t->fd, p->data, p->len);
 	struct iovec iov[TAP_MAX_SEGS + 1];
-	int cnt = 0;
-	if (t->vnet) {
-		if (tn_vnet_hdr_make(p, &vh) < 0) {
-			errno = EINVAL;
-			return -1;
-		}
-		iov[cnt++] = (struct iovec){&vh, sizeof(vh)};
-	}
-	for (const struct tn_pkt *s = p; s; s = s->next) {
-		if (cnt == TAP_MAX_SEGS + 1) {
-			errno = EMSGSIZE;
-			return -1;
-		}
-		iov[cnt++] = (struct iovec){s->data, s->len};
-	}
+	int cnt = tn_vnet_iov(p, t->vnet, &vh, iov, TAP_MAX_SEGS + 1);
+	if (cnt < 0)
+		return -1;
 	ssize_t w = writev(t->fd, iov, cnt);
 	return w > 0 && t->vnet ? w - (ssize_t)sizeof(vh) : w;
 }

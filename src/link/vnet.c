@@ -1,6 +1,8 @@
 /* The virtio-net header (struct virtio_net_hdr) that carries checksum and
  * segmentation state with a frame across a TAP (IFF_VNET_HDR) or a packet
- * socket (PACKET_VNET_HDR): shared by tap.c and af_packet.c. */
+ * socket (PACKET_VNET_HDR): shared by tap.c, af_packet.c and af_xdp.c's
+ * side socket. */
+#include <errno.h>
 #include <string.h>
 
 #include "link/vnet.h"
@@ -91,4 +93,24 @@ int tn_vnet_hdr_make(struct tn_pkt *p, struct virtio_net_hdr *h)
 		h->hdr_len = (uint16_t)(l3 + ihl + (uint32_t)(l4[12] >> 4) * 4);
 	}
 	return 0;
+}
+
+int tn_vnet_iov(struct tn_pkt *p, bool with_hdr, struct virtio_net_hdr *h, struct iovec *iov, unsigned max)
+{
+	unsigned n = 0;
+	if (with_hdr) {
+		if (max == 0 || tn_vnet_hdr_make(p, h) < 0) {
+			errno = EINVAL;
+			return -1;
+		}
+		iov[n++] = (struct iovec){h, sizeof(*h)};
+	}
+	for (const struct tn_pkt *s = p; s; s = s->next) {
+		if (n == max) {
+			errno = EMSGSIZE;
+			return -1;
+		}
+		iov[n++] = (struct iovec){s->data, s->len};
+	}
+	return (int)n;
 }

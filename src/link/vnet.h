@@ -7,6 +7,7 @@
 #include <linux/virtio_net.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "core/pkt.h"
 
@@ -23,5 +24,10 @@ int tn_vnet_hdr_take(struct tn_pkt *p, const struct virtio_net_hdr *h, uint32_t 
  * pseudo-header sum into p's checksum field.  -1 if p does not hold what
  * its flags promise. */
 int tn_vnet_hdr_make(struct tn_pkt *p, struct virtio_net_hdr *h);
+/* The iovecs that send p whole: with_hdr, its virtio-net header first
+ * (made into *h), then each of its buffers; at most max of them.  The
+ * count, or -1 with errno EINVAL (no header can be made) or EMSGSIZE
+ * (more buffers than fit): a frame is never sent cut short. */
+int tn_vnet_iov(struct tn_pkt *p, bool with_hdr, struct virtio_net_hdr *h, struct iovec *iov, unsigned max);
 
 #endif

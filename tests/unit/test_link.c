@@ -12,6 +12,7 @@
 
 #include "link/dev.h"
 #include "link/rxmod.h"
+#include "link/vnet.h"
 #include "testutil.h"
 
 static struct tn_pkt *frame(struct tn_mempool *mp, uint32_t len, uint8_t tag)
@@ -444,6 +445,39 @@ static void test_rxmod_adaptive(void **state)
 	assert_true(win <= 100000);
 }
 
+/* tn_vnet_iov: the header, then every buffer; never a frame cut short. */
+static void test_vnet_iov(void **state)
+{
+	(void)state;
+	struct tn_mempool *mp = tn_mempool_new(64);
+	struct tn_pkt *p = frame(mp, 60, 1);
+	for (int i = 0; i < 3; i++) {
+		struct tn_pkt *q = frame(mp, 100, (uint8_t)i);
+		q->next = p->next;
+		p->next = q;
+		p->pkt_len += q->len;
+	}
+	struct virtio_net_hdr vh;
+	struct iovec iov[8];
+	assert_int_equal(tn_vnet_iov(p, false, &vh, iov, 8), 4);
+	assert_ptr_equal(iov[0].iov_base, p->data);
+	assert_int_equal(iov[3].iov_len, 100);
+	assert_int_equal(tn_vnet_iov(p, true, &vh, iov, 8), 5); /* no offload asked: a zero header */
+	assert_ptr_equal(iov[0].iov_base, &vh);
+	assert_int_equal(vh.flags, 0);
+	assert_int_equal(vh.gso_type, 0);
+	errno = 0;
+	assert_int_equal(tn_vnet_iov(p, true, &vh, iov, 4), -1); /* one buffer too many: not cut short */
+	assert_int_equal(errno, EMSGSIZE);
+	p->gso_size = 1448; /* a large segment without the partial checksum it needs */
+	errno = 0;
+	assert_int_equal(tn_vnet_iov(p, true, &vh, iov, 8), -1);
+	assert_int_equal(errno, EINVAL);
+	tn_pkt_free(p);
+	assert_int_equal(tn_mempool_in_use(mp), 0);
+	tn_mempool_free(mp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -455,6 +489,7 @@ int main(void)
 		cmocka_unit_test(test_pcap),
 		cmocka_unit_test(test_rxmod),
 		cmocka_unit_test(test_rxmod_adaptive),
+		cmocka_unit_test(test_vnet_iov),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
