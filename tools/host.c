@@ -167,7 +167,7 @@ static void usage(void)
 		"                 [--dev IFNAME --driver tap|af_packet|af_xdp [--fanout GROUP] [--queue N]]\n"
 		"                 (af_packet, af_xdp: an existing interface; af_xdp: receive queue N, default 0)\n"
 		"                 [--rx-usecs N] (af_xdp, af_packet: under a stream, wake every N us rather than per\n"
-		"                 frame, as ethtool -C adaptive-rx; default 50 for af_xdp, 100 for af_packet; 0 off)\n"
+		"                 frame, as ethtool -C adaptive-rx; default 50 us, adapting up to 1 ms under a flood; 0 off)\n"
 		"                 [--kernel-rx drop|pass] (af_packet: the kernel's own receive path on the interface;\n"
 		"                 default: cut when the kernel holds no address there)\n"
 		"                 [--cores N] (one stack per core behind Toeplitz RSS, each on its own queue of the\n"

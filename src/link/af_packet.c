@@ -59,7 +59,6 @@
 #define AFP_MTU_MIN 68u
 #define AFP_RX_BLOCK_SIZE (256u * 1024u)
 #define AFP_RX_BLOCKS 32u
-#define AFP_RX_USECS 50u          /* default receive moderation window */
 #define AFP_BIG_MAX (65535u + 14u + 4u) /* a whole 64 KiB segment, by recvmsg */
 #define AFP_CHECK_NS 100000000ull /* link check at most this often */
 #define AFP_GSO_FRAME (65535u + 14u + 4u) /* 64 KiB of IP, Ethernet, a VLAN tag */
@@ -411,8 +410,7 @@ static int setup_rings(struct afp *a, const struct tn_af_packet_cfg *cfg)
 		return -1;
 	a->map = m;
 	a->rx = a->map;
-	a->rxmod.rx_ns = (uint64_t)(cfg->rx_usecs == UINT32_MAX ? 0 : cfg->rx_usecs ? cfg->rx_usecs : AFP_RX_USECS) * 1000u;
-	a->rxmod.max_ns = TN_RXMOD_MAX_NS;
+	tn_rxmod_init(&a->rxmod, cfg->rx_usecs);
 	return 0;
 }
 

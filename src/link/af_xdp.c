@@ -84,7 +84,6 @@
 #define AXDP_MTU_MIN 68u
 #define AXDP_CHECK_NS 100000000ull
 #define AXDP_BATCH 64u
-#define AXDP_RX_USECS 50u         /* default rx_usecs */
 
 enum { HELD_NONE = 0, HELD_FILL = 1, HELD_TX = 2 };
 
@@ -277,7 +276,6 @@ static unsigned axdp_rx(struct tn_dev *d, struct tn_mempool *mp, struct tn_pkt *
 	if (got)
 		xsk_ring_cons__release(&x->rx, got);
 	tn_rxmod_note(&x->rxmod, d->now, got);
-	x->xs.rx_moderated = x->rxmod.moderated;
 	refill(x);
 	if (out == 0 && d->now >= x->next_check) {
 		x->next_check = d->now + AXDP_CHECK_NS;
@@ -569,8 +567,7 @@ struct tn_dev *tn_af_xdp_open(const char *ifname, const struct tn_af_xdp_cfg *cf
 	x->size = (uint64_t)pool->obj_size * pool->size;
 	x->queue = cfg->queue;
 	x->ring = cfg->ring ? cfg->ring : AXDP_RING;
-	x->rxmod.rx_ns = cfg->rx_usecs == UINT32_MAX ? 0 : (uint64_t)(cfg->rx_usecs ? cfg->rx_usecs : AXDP_RX_USECS) * 1000u;
-	x->rxmod.max_ns = TN_RXMOD_MAX_NS;
+	tn_rxmod_init(&x->rxmod, cfg->rx_usecs);
 	x->fill_max = pool->size / 4 < x->ring ? pool->size / 4 : x->ring;
 	x->fd = -1;
 	x->tso_fd = -1;
@@ -625,7 +622,9 @@ const struct tn_af_xdp_stats *tn_af_xdp_stats(const struct tn_dev *d)
 {
 	if (!d || d->ops != &axdp_ops)
 		return NULL;
-	return &((const struct axdp *)d->priv)->xs;
+	struct axdp *x = d->priv;
+	x->xs.rx_moderated = x->rxmod.moderated; /* kept by rxmod, copied when asked */
+	return &x->xs;
 }
 
 bool tn_af_xdp_built(void) { return true; }

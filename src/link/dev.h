@@ -187,7 +187,7 @@ struct tn_af_packet_cfg {
 	uint32_t fanout_group;    /* 1..65535: share the interface by flow hash (PACKET_FANOUT_HASH) */
 	uint32_t rx_block_size;   /* bytes of receive slots, a multiple of the page size (default 256 KiB) */
 	uint32_t rx_blocks;       /* default 32 */
-	/* Receive moderation, as for AF_XDP (rxmod.h): 0 the default (100),
+	/* Receive moderation, as for AF_XDP (rxmod.h): 0 the default (50),
 	 * UINT32_MAX off. */
 	uint32_t rx_usecs;
 	/* The kernel's own receive path on the interface (it gets every

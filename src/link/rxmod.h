@@ -32,6 +32,7 @@
 #define TN_RXMOD_GROW 8u             /* frames in a window that double the next */
 #define TN_RXMOD_REST 16u            /* windows without growth after one that cost rate */
 #define TN_RXMOD_MAX_NS 1000000u     /* the drivers' longest window: a V3 block's retire time */
+#define TN_RXMOD_USECS 50u           /* the drivers' shortest window, by default */
 
 struct tn_rxmod {
 	uint64_t rx_ns;     /* shortest window; 0: moderation off */
@@ -45,6 +46,16 @@ struct tn_rxmod {
 	bool grew;          /* the current window is double the one before */
 	uint64_t moderated; /* frames taken while on */
 };
+
+/* A driver's moderation from its rx_usecs setting: 0 the default,
+ * UINT32_MAX off. */
+static inline void tn_rxmod_init(struct tn_rxmod *m, uint32_t rx_usecs)
+{
+	*m = (struct tn_rxmod){
+		.rx_ns = rx_usecs == UINT32_MAX ? 0 : (uint64_t)(rx_usecs ? rx_usecs : TN_RXMOD_USECS) * 1000u,
+		.max_ns = TN_RXMOD_MAX_NS,
+	};
+}
 
 /* The next window's length, after one of w that brought f frames at fps. */
 static inline uint64_t tn_rxmod_adapt(struct tn_rxmod *m, uint64_t w, uint32_t f, uint64_t fps)
