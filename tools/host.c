@@ -121,6 +121,9 @@ struct core_cmd {
 	_Atomic int done;       /* release: out, stats and rc are final */
 };
 
+/* Is this host one of several per-core stacks (--cores N, N > 1)? */
+static bool per_core(const struct host *h) { return h->cores && h->cores->n > 1; }
+
 static int64_t wall_seconds(void *ctx)
 {
 	(void)ctx;
@@ -287,7 +290,7 @@ static int on_core(struct host *h, unsigned i, struct core_cmd *c)
 /* Core h's side: run what core 0 queued for it. */
 static void run_queued_commands(struct host *h)
 {
-	if (!h->cores || h->cores->n < 2 || h->core == 0)
+	if (!per_core(h) || h->core == 0)
 		return;
 	void *item;
 	while (tn_ring_dequeue_burst(h->cores->cmdq[h->core], &item, 1) == 1) {
@@ -420,7 +423,7 @@ static void run_command(struct host *h, struct session *ss)
 		return;
 	}
 	const char *cmd = argc ? argv[0] : "";
-	int rc = 0, crc = h->cores && h->cores->n > 1 ? run_on_cores(h, ss, cmd, argc, argv) : -1;
+	int rc = 0, crc = per_core(h) ? run_on_cores(h, ss, cmd, argc, argv) : -1;
 	if (crc != -1) {
 		rc = crc; /* done on every core */
 	} else if (strcmp(cmd, "ping") == 0) {
@@ -704,7 +707,7 @@ static bool link_gone(struct host *h)
 
 static int host_loop(struct host *h)
 {
-	struct tn_steer_group *g = h->cores && h->cores->n > 1 ? h->cores->g : NULL;
+	struct tn_steer_group *g = per_core(h) ? h->cores->g : NULL;
 	while (!host_stop && !link_gone(h)) {
 		run_queued_commands(h);
 		uint64_t now = mono_ns();
@@ -995,15 +998,15 @@ static struct tn_dev *open_link(struct host *h, const struct dev_spec *ds)
 {
 	bool afp = ds->driver && strcmp(ds->driver, "af_packet") == 0;
 	bool axdp = ds->driver && strcmp(ds->driver, "af_xdp") == 0;
-	bool per_core = h->cores && h->cores->n > 1;
-	uint32_t queue = ds->queue + (per_core ? h->core : 0);
+	bool cored = per_core(h);
+	uint32_t queue = ds->queue + (cored ? h->core : 0);
 	struct tn_af_packet_cfg ac = {.mtu = ds->mtu, .fanout_group = ds->fanout, .kernel_rx = ds->kernel_rx};
 	struct tn_af_xdp_cfg xc = {.mtu = ds->mtu, .queue = queue};
 	if (ds->rx_usecs >= 0)
 		xc.rx_usecs = ac.rx_usecs = ds->rx_usecs ? (uint32_t)ds->rx_usecs : UINT32_MAX;
 	struct tn_dev *d = afp ? tn_af_packet_open(ds->ifname, &ac)
 			 : axdp ? tn_af_xdp_open(ds->ifname, &xc, h->s->pool)
-			 : per_core ? tn_tap_open_queue(ds->ifname, ds->framing, ds->mtu)
+			 : cored ? tn_tap_open_queue(ds->ifname, ds->framing, ds->mtu)
 				    : tn_tap_open(ds->ifname, ds->framing, ds->mtu);
 	if (!d && axdp && !tn_af_xdp_built()) {
 		fprintf(stderr, "tern: af_xdp %s: tern was built without libxdp/libbpf "
@@ -1014,16 +1017,16 @@ static struct tn_dev *open_link(struct host *h, const struct dev_spec *ds)
 		int err = errno;
 		fprintf(stderr, "tern: %s %s", afp ? "af_packet" : axdp ? "af_xdp" : ds->framing == TN_DEV_L2 ? "tap" : "tun",
 			ds->ifname);
-		if (per_core)
+		if (cored)
 			fprintf(stderr, " (core %u, queue %u)", h->core, axdp ? queue : h->core);
 		fprintf(stderr, ": %s%s\n", strerror(err),
-			per_core && !afp && !axdp && err == EINVAL
+			cored && !afp && !axdp && err == EINVAL
 				? " (an existing TAP must be multi-queue: ip tuntap add IF mode tap multi_queue)" : "");
 		return NULL;
 	}
 	if (axdp)
 		fprintf(stderr, "tern: af_xdp %s queue %u: %s\n", ds->ifname, queue, tn_af_xdp_mode(d));
-	if (afp && tn_af_packet_kernel_cut(d) && (!per_core || h->core == 0))
+	if (afp && tn_af_packet_kernel_cut(d) && (!cored || h->core == 0))
 		fprintf(stderr, "tern: af_packet %s: the kernel's own receive path on it is cut (tcx; --kernel-rx pass keeps it)\n",
 			ds->ifname);
 	else if (afp && ds->kernel_rx == TN_KERNEL_RX_DROP && !tn_af_packet_kernel_cut(d))
@@ -1043,7 +1046,7 @@ static int open_devices(struct host *h, struct dev_spec *devs, int ndevs, const 
 		struct tn_dev *d = open_link(h, &devs[i]);
 		if (!d)
 			return -1;
-		if (h->cores && h->cores->n > 1) {
+		if (per_core(h)) {
 			struct tn_dev *sd = tn_steer_new(h->cores->g, h->core, d);
 			if (!sd)
 				tn_dev_destroy(d);
@@ -1068,8 +1071,7 @@ static int open_devices(struct host *h, struct dev_spec *devs, int ndevs, const 
 			 * stack received and sent, as tcpdump per queue would */
 			char core[16];
 			snprintf(core, sizeof(core), "core%u", h->core);
-			bool per_core = h->cores && h->cores->n > 1;
-			char *file = pcap_name(pcap, per_core ? core : devs[i].ifname, per_core || ndevs > 1);
+			char *file = pcap_name(pcap, per_core(h) ? core : devs[i].ifname, per_core(h) || ndevs > 1);
 			struct tn_dev *w = tn_pcap_new(d, file, wall_offset);
 			if (!w) {
 				fprintf(stderr, "tern: pcap %s: %s\n", file, strerror(errno));
@@ -1129,7 +1131,7 @@ static int host_setup(struct host *h, struct host_opts *o)
 	h->s = tern_stack_new(&cfg);
 	if (!h->s)
 		return -1;
-	if (h->cores && h->cores->n > 1)
+	if (per_core(h))
 		tern_stack_set_rss(h->s, h->cores->n, h->core, tn_steer_key(h->cores->g));
 	if (open_devices(h, o->devs, o->ndevs, o->pcap) < 0)
 		return -1;
