@@ -219,12 +219,16 @@ struct tn_tcb {
 
 /* Send rings not in use (tcp_sndbuf.c): LIFO lists by size, 4 KiB
  * doubling to 4 MiB, threaded through the rings themselves, holding at
- * most TN_TCP_RING_CACHE_BYTES per stack. */
+ * most TN_TCP_RING_CACHE_BYTES per stack.  asked[k] is when (in ring
+ * requests) a ring of size k was last asked for: a full cache makes room
+ * for a ring in demand by freeing rings of a size not asked for since. */
 #define TN_TCP_RING_MIN 4096u
 #define TN_TCP_RING_CLASSES 11
 #define TN_TCP_RING_CACHE_BYTES (4u << 20)
 struct tn_tcp_ringcache {
 	void *free[TN_TCP_RING_CLASSES];
+	uint64_t asked[TN_TCP_RING_CLASSES];
+	uint64_t requests;
 	uint32_t bytes;
 };
 

@@ -19,7 +19,15 @@
  * 128 KiB ring at the top of the heap was trimmed (brk) and the next
  * reply's ring faulted its pages in again, zeroed: a tenth of the HTTP
  * server's CPU.  So the stack keeps a few rings, LIFO per size (the last
- * one back is still in cache), up to TN_TCP_RING_CACHE_BYTES. */
+ * one back is still in cache), up to TN_TCP_RING_CACHE_BYTES.
+ *
+ * Sizes go out of use: each connection's ring doubles through 16, 32 and
+ * 64 KiB while its send buffer autotunes, and those rings, given back on
+ * the way, are not asked for again once every connection sends from
+ * 128 KiB.  Kept until freed, 32 connections' worth held three quarters
+ * of the cache and most 128 KiB rings missed it.  So a ring that does not
+ * fit displaces rings of the size asked for least recently, if that was
+ * before its own size was. */
 
 static int ring_class(uint32_t cap)
 {
@@ -29,22 +37,46 @@ static int ring_class(uint32_t cap)
 	return -1;
 }
 
+static void *ring_pop(struct tn_tcp_ringcache *rc, int k)
+{
+	uint8_t *b = rc->free[k];
+	memcpy(&rc->free[k], b, sizeof(void *)); /* the list runs through the rings */
+	rc->bytes -= (uint32_t)TN_TCP_RING_MIN << k;
+	return b;
+}
+
 static uint8_t *ring_get(struct tn_stack *s, uint32_t cap)
 {
 	struct tn_tcp_ringcache *rc = &s->tcp.rings;
 	int k = ring_class(cap);
-	if (k < 0 || !rc->free[k])
+	if (k < 0)
 		return malloc(cap);
-	uint8_t *b = rc->free[k];
-	memcpy(&rc->free[k], b, sizeof(void *)); /* the list runs through the rings */
-	rc->bytes -= cap;
-	return b;
+	rc->asked[k] = ++rc->requests;
+	return rc->free[k] ? ring_pop(rc, k) : malloc(cap);
+}
+
+/* The cached size, other than k, asked for least recently and before k
+ * was; -1 if none. */
+static int ring_stalest(const struct tn_tcp_ringcache *rc, int k)
+{
+	int j = -1;
+	for (int i = 0; i < TN_TCP_RING_CLASSES; i++)
+		if (i != k && rc->free[i] && rc->asked[i] < rc->asked[k] &&
+		    (j < 0 || rc->asked[i] < rc->asked[j]))
+			j = i;
+	return j;
 }
 
 static void ring_put(struct tn_stack *s, uint8_t *b, uint32_t cap)
 {
 	struct tn_tcp_ringcache *rc = &s->tcp.rings;
 	int k = ring_class(cap);
+	while (k >= 0 && cap > TN_TCP_RING_CACHE_BYTES - rc->bytes) {
+		int stale = ring_stalest(rc, k);
+		if (stale < 0)
+			break;
+		free(ring_pop(rc, stale));
+	}
 	if (k < 0 || cap > TN_TCP_RING_CACHE_BYTES - rc->bytes) {
 		free(b);
 		return;
@@ -58,11 +90,8 @@ void tn_tcp_ring_cache_free(struct tn_stack *s)
 {
 	struct tn_tcp_ringcache *rc = &s->tcp.rings;
 	for (int k = 0; k < TN_TCP_RING_CLASSES; k++) {
-		while (rc->free[k]) {
-			uint8_t *b = rc->free[k];
-			memcpy(&rc->free[k], b, sizeof(void *));
-			free(b);
-		}
+		while (rc->free[k])
+			free(ring_pop(rc, k));
 	}
 	rc->bytes = 0;
 }

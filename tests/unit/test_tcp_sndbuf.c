@@ -143,6 +143,51 @@ static void test_ring_cache_is_bounded(void **state)
 	peer_free(&p);
 }
 
+/* A full cache makes room for a ring in demand by freeing rings of a size
+ * not asked for since: the 16-64 KiB rings every connection leaves behind
+ * while its buffer autotunes must not keep its 128 KiB rings out, and a
+ * stale size coming back does not displace the one in demand. */
+static void test_ring_cache_gives_way_to_demand(void **state)
+{
+	struct peer p;
+	peer_init(&p);
+	struct tn_tcb old;
+	memset(&old, 0, sizeof(old));
+	const uint32_t mib = 1u << 20;
+	for (uint32_t i = 0; i < TN_TCP_RING_CACHE_BYTES / mib; i++) {
+		old.snd.cap = mib;
+		old.snd.buf = malloc(mib);
+		assert_non_null(old.snd.buf);
+		tn_tcp_sndbuf_release(p.s, &old);
+	}
+	assert_int_equal(p.s->tcp.rings.bytes, TN_TCP_RING_CACHE_BYTES);
+	int fd = passive_open(&p, listen_on(&p, SRV_PORT, 16), false);
+	struct tn_tcb *t = tcb_of_fd(&p, fd);
+	t->snd.cap = 128u << 10; /* the size this connection's ring had */
+	assert_int_equal(tern_send(p.s, fd, "hello", 5, 0), 5);
+	uint8_t *ring = t->snd.buf;
+	uint8_t got[16];
+	uint32_t n = 0;
+	drain(&p, got, sizeof(got), &n);
+	assert_int_equal(n, 5);
+	/* one 1 MiB ring (asked for never) went to make room */
+	assert_int_equal(p.s->tcp.rings.bytes, TN_TCP_RING_CACHE_BYTES - mib + (128u << 10));
+	assert_ptr_equal(p.s->tcp.rings.free[5], ring);
+	assert_int_equal(tern_send(p.s, fd, "again", 5, 0), 5);
+	assert_ptr_equal(t->snd.buf, ring);
+	drain(&p, got, sizeof(got), &n);
+	assert_int_equal(n, 10);
+	/* A ring of the stale size coming back does not displace it: it is
+	 * freed. */
+	old.snd.cap = mib;
+	old.snd.buf = malloc(mib);
+	assert_non_null(old.snd.buf);
+	tn_tcp_sndbuf_release(p.s, &old);
+	assert_int_equal(p.s->tcp.rings.bytes, TN_TCP_RING_CACHE_BYTES - mib + (128u << 10));
+	assert_ptr_equal(p.s->tcp.rings.free[5], ring);
+	peer_free(&p);
+}
+
 /* ---- tern_sendfile ---- */
 
 static void test_sendfile_whole_file(void **state)
@@ -399,6 +444,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ring_comes_back_from_the_stack),
 		cmocka_unit_test(test_ring_cache_is_bounded),
+		cmocka_unit_test(test_ring_cache_gives_way_to_demand),
 		cmocka_unit_test(test_sendfile_whole_file),
 		cmocka_unit_test(test_sendfile_full_buffer),
 		cmocka_unit_test(test_sendfile_eof_before_count),
