@@ -216,7 +216,7 @@ static unsigned afp_rx(struct tn_dev *d, struct tn_mempool *mp, struct tn_pkt **
 		store_release(&h->tp_status, TP_STATUS_KERNEL);
 		a->rx_cur = a->rx_cur + 1 == a->rx_frames ? 0 : a->rx_cur + 1;
 	}
-	tn_rxmod_note(&a->rxmod, d->now, got);
+	tn_rxmod_note(&a->rxmod, d->now, got, got == n);
 	if (got == 0 && !a->gone && d->now >= a->next_check) {
 		a->next_check = d->now + AFP_CHECK_NS;
 		link_check(a);

@@ -275,7 +275,7 @@ static unsigned axdp_rx(struct tn_dev *d, struct tn_mempool *mp, struct tn_pkt *
 	}
 	if (got)
 		xsk_ring_cons__release(&x->rx, got);
-	tn_rxmod_note(&x->rxmod, d->now, got);
+	tn_rxmod_note(&x->rxmod, d->now, got, got == n);
 	refill(x);
 	if (out == 0 && d->now >= x->next_check) {
 		x->next_check = d->now + AXDP_CHECK_NS;

@@ -79,39 +79,38 @@ static inline uint64_t tn_rxmod_adapt(struct tn_rxmod *m, uint64_t w, uint32_t f
 }
 
 /* Count `got` frames taken at `now` (calls with 0 frames count too: they
- * close a window on time). */
-static inline void tn_rxmod_note(struct tn_rxmod *m, uint64_t now, uint32_t got)
+ * close a window on time).  `more`: the call took all it was allowed
+ * (a full burst), so the ring may hold more. */
+static inline void tn_rxmod_note(struct tn_rxmod *m, uint64_t now, uint32_t got, bool more)
 {
 	if (!m->rx_ns)
 		return;
-	if (now >= m->win_end) {
-		/* what this call takes arrived while the window ran (the owner
-		 * slept it out): it is the window's */
-		m->frames += got;
-		if (m->on)
-			m->moderated += got;
-		got = 0;
-		uint64_t w = m->win_ns ? m->win_ns : m->rx_ns;
-		uint64_t late = w > TN_RXMOD_MAX_NS ? w : TN_RXMOD_MAX_NS;
-		/* a window judged long after its end was idle since (a wake-up
-		 * may come late by a scheduler's delay: a millisecond is late) */
-		m->on = m->frames >= TN_RXMOD_MIN && now < m->win_end + late;
-		uint64_t fps = now > m->win_start ? (uint64_t)m->frames * 1000000000ull / (now - m->win_start) : 0;
-		if (m->on) {
-			w = tn_rxmod_adapt(m, w, m->frames, fps);
-		} else {
-			w = m->rx_ns;
-			m->grew = false;
-		}
-		m->last_fps = fps;
-		m->win_ns = w;
-		m->win_start = now;
-		m->win_end = now + w;
-		m->frames = 0;
-	}
 	m->frames += got;
 	if (m->on)
 		m->moderated += got;
+	/* What is taken after the window's end arrived while it ran (the
+	 * owner slept it out): it is the window's, up to the last burst of
+	 * the backlog.  Closed at the first burst, a window of 40 frames
+	 * counted 32 and its rate looked cut by the growth that brought it. */
+	if (now < m->win_end || more)
+		return;
+	uint64_t w = m->win_ns ? m->win_ns : m->rx_ns;
+	uint64_t late = w > TN_RXMOD_MAX_NS ? w : TN_RXMOD_MAX_NS;
+	/* a window judged long after its end was idle since (a wake-up may
+	 * come late by a scheduler's delay: a millisecond is late) */
+	m->on = m->frames >= TN_RXMOD_MIN && now < m->win_end + late;
+	uint64_t fps = now > m->win_start ? (uint64_t)m->frames * 1000000000ull / (now - m->win_start) : 0;
+	if (m->on) {
+		w = tn_rxmod_adapt(m, w, m->frames, fps);
+	} else {
+		w = m->rx_ns;
+		m->grew = false;
+	}
+	m->last_fps = fps;
+	m->win_ns = w;
+	m->win_start = now;
+	m->win_end = now + w;
+	m->frames = 0;
 }
 
 /* Should the owner leave the descriptor out of its poll at `now`? */
