@@ -608,12 +608,14 @@ static void conn_work(struct tn_httpd *h, struct hconn *c)
 	}
 }
 
-static void accept_all(struct tn_httpd *h)
+/* Accept what the listener holds; how many. */
+static unsigned accept_all(struct tn_httpd *h)
 {
+	unsigned accepted = 0;
 	while (h->st.open < h->cfg.max_conns) {
 		int fd = tern_accept(h->s, h->listen_fd, NULL, NULL);
 		if (fd < 0)
-			return;
+			return accepted;
 		if ((uint32_t)fd >= h->nconns_cap) {
 			uint32_t cap = h->nconns_cap ? h->nconns_cap : 1024;
 			while (cap <= (uint32_t)fd)
@@ -645,7 +647,9 @@ static void accept_all(struct tn_httpd *h)
 		h->conns[fd] = c;
 		h->st.open++;
 		h->st.accepted++;
+		accepted++;
 	}
+	return accepted;
 }
 
 /* Close connections idle past the keep-alive timeout: a sweep once a
@@ -666,28 +670,43 @@ static void sweep_idle(struct tn_httpd *h)
 	}
 }
 
-unsigned tn_httpd_step(struct tn_httpd *h)
+/* Serve what the epoll set reports, 256 events at a time until fewer
+ * come; true if that accepted connections. */
+static bool serve_ready(struct tn_httpd *h, unsigned *work)
 {
 	struct epoll_event evs[256];
-	unsigned work = 0;
+	bool accepted = false;
 	int n;
 	while ((n = tern_epoll_wait(h->s, h->ep, evs, 256)) > 0) {
 		for (int i = 0; i < n; i++) {
 			int fd = evs[i].data.fd;
 			if (fd == h->listen_fd) {
-				accept_all(h);
+				accepted |= accept_all(h) > 0;
 				continue;
 			}
 			struct hconn *c = conn_of(h, fd);
 			if (c)
 				conn_work(h, c);
 		}
-		work += (unsigned)n;
+		*work += (unsigned)n;
 		if (n < 256)
 			break;
 	}
+	return accepted;
+}
+
+unsigned tn_httpd_step(struct tn_httpd *h)
+{
+	unsigned work = 0;
+	bool accepted = serve_ready(h, &work);
 	if (h->st.open < h->cfg.max_conns) /* room again: take what waited */
-		accept_all(h);
+		accepted |= accept_all(h) > 0;
+	/* A connection accepted with its request already in (the handshake's
+	 * last ACK and the request came in one burst) is ready now: serve it
+	 * in this step.  Left to the next, it waited for whatever woke the
+	 * server's loop next, up to the loop's 1 s cap. */
+	for (int round = 0; accepted && round < 8; round++)
+		accepted = serve_ready(h, &work);
 	sweep_idle(h);
 	return work;
 }
