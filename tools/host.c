@@ -1000,7 +1000,8 @@ static struct tn_dev *open_link(struct host *h, const struct dev_spec *ds)
 	bool axdp = ds->driver && strcmp(ds->driver, "af_xdp") == 0;
 	bool cored = per_core(h);
 	uint32_t queue = ds->queue + (cored ? h->core : 0);
-	struct tn_af_packet_cfg ac = {.mtu = ds->mtu, .fanout_group = ds->fanout, .kernel_rx = ds->kernel_rx};
+	struct tn_af_packet_cfg ac = {.mtu = ds->mtu, .fanout_group = ds->fanout, .kernel_rx = ds->kernel_rx,
+				      .rss_queues = cored ? h->cores->n : 0}; /* the steering's default key */
 	struct tn_af_xdp_cfg xc = {.mtu = ds->mtu, .queue = queue};
 	if (ds->rx_usecs >= 0)
 		xc.rx_usecs = ac.rx_usecs = ds->rx_usecs ? (uint32_t)ds->rx_usecs : UINT32_MAX;
@@ -1026,6 +1027,10 @@ static struct tn_dev *open_link(struct host *h, const struct dev_spec *ds)
 	}
 	if (axdp)
 		fprintf(stderr, "tern: af_xdp %s queue %u: %s\n", ds->ifname, queue, tn_af_xdp_mode(d));
+	if (afp && cored && h->core == 0)
+		fprintf(stderr, "tern: af_packet %s: fanout by %s\n", ds->ifname,
+			tn_af_packet_fanout_rss(d) ? "the cores' RSS hash (a BPF program)"
+						   : "the kernel's flow hash (the RSS program did not load), steered again in software");
 	if (afp && tn_af_packet_kernel_cut(d) && (!cored || h->core == 0))
 		fprintf(stderr, "tern: af_packet %s: the kernel's own receive path on it is cut (tcx; --kernel-rx pass keeps it)\n",
 			ds->ifname);

@@ -30,7 +30,8 @@
  * tern's on it (it would answer ARP for it and take the traffic), and is
  * best kept quiet there (arp off, IPv6 off).  With PACKET_FANOUT_HASH
  * several sockets (tern queues, processes) share the interface, each
- * getting whole flows.
+ * getting whole flows; per-core stacks share it by PACKET_FANOUT_EBPF
+ * and a program computing their Toeplitz hash (fanout_bpf.c).
  *
  * Link loss: sendto fails with ENXIO/ENODEV once the interface is gone,
  * and every 100 ms without received frames we ask the kernel whether our
@@ -51,6 +52,7 @@
 #include <unistd.h>
 
 #include "link/dev.h"
+#include "link/fanout_bpf.h"
 #include "link/rxmod.h"
 #include "link/tcx.h"
 #include "link/vnet.h"
@@ -75,6 +77,7 @@ struct afp {
 	struct tn_dev dev;
 	int fd;
 	int kernel_cut_fd;      /* tcx link dropping the kernel's own copy (tcx.c); -1 none */
+	bool fanout_rss;        /* the fanout group spreads by the RSS program (fanout_bpf.c) */
 	int ifindex;
 	bool vnet;
 	bool gone;
@@ -414,6 +417,29 @@ static int setup_rings(struct afp *a, const struct tn_af_packet_cfg *cfg)
 	return 0;
 }
 
+/* Join the fanout group: by the RSS program (fanout_bpf.c) when the
+ * members are per-core stacks and it loads, so each flow reaches the core
+ * its Toeplitz hash names; else by the kernel's flow hash.  The members
+ * of a group must agree on the mode, and every member tries the same
+ * program with the same privileges. */
+static int join_fanout(struct afp *a, const struct tn_af_packet_cfg *cfg)
+{
+	int prog = cfg->rss_queues > 1 ? tn_fanout_bpf_load(cfg->rss_key ? cfg->rss_key : tn_rss_default_key,
+							   cfg->rss_queues) : -1;
+	int mode = prog >= 0 ? PACKET_FANOUT_EBPF : PACKET_FANOUT_HASH;
+	int v = (int)(cfg->fanout_group | (uint32_t)mode << 16);
+	int rc = setsockopt(a->fd, SOL_PACKET, PACKET_FANOUT, &v, sizeof(v));
+	if (rc == 0 && prog >= 0)
+		rc = setsockopt(a->fd, SOL_PACKET, PACKET_FANOUT_DATA, &prog, sizeof(prog)); /* the group holds it */
+	a->fanout_rss = rc == 0 && prog >= 0;
+	if (prog >= 0) {
+		int saved = errno;
+		close(prog);
+		errno = saved;
+	}
+	return rc;
+}
+
 /* Bind to the interface, then the options that need a bound socket. */
 static int attach(struct afp *a, const struct tn_af_packet_cfg *cfg)
 {
@@ -431,11 +457,8 @@ static int attach(struct afp *a, const struct tn_af_packet_cfg *cfg)
 		if (setsockopt(a->fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr)) < 0)
 			return -1;
 	}
-	if (cfg->fanout_group) {
-		int v = (int)(cfg->fanout_group | (uint32_t)PACKET_FANOUT_HASH << 16);
-		if (setsockopt(a->fd, SOL_PACKET, PACKET_FANOUT, &v, sizeof(v)) < 0)
-			return -1;
-	}
+	if (cfg->fanout_group)
+		return join_fanout(a, cfg);
 	return 0;
 }
 
@@ -510,6 +533,11 @@ struct tn_dev *tn_af_packet_open(const char *ifname, const struct tn_af_packet_c
 	    (cfg->kernel_rx == TN_KERNEL_RX_AUTO && !kernel_uses(ifname)))
 		a->kernel_cut_fd = tn_tcx_drop_ingress(a->ifindex);
 	return &a->dev;
+}
+
+bool tn_af_packet_fanout_rss(const struct tn_dev *d)
+{
+	return d && d->ops == &afp_ops && ((const struct afp *)d->priv)->fanout_rss;
 }
 
 bool tn_af_packet_kernel_cut(const struct tn_dev *d)

@@ -185,6 +185,12 @@ struct tn_af_packet_cfg {
 	bool promisc;             /* also frames for other MACs */
 	bool no_vnet_hdr;         /* plain frames: no checksum offload, no TSO/GRO'd frames */
 	uint32_t fanout_group;    /* 1..65535: share the interface by flow hash (PACKET_FANOUT_HASH) */
+	/* With fanout_group, members that are rss_queues per-core stacks (> 1):
+	 * spread by the Toeplitz hash under rss_key (NULL: the default key),
+	 * as the software steering does, through a BPF program; member k (in
+	 * joining order) takes queue k.  PACKET_FANOUT_HASH if it cannot load. */
+	unsigned rss_queues;
+	const uint8_t *rss_key;
 	uint32_t rx_block_size;   /* bytes of receive slots, a multiple of the page size (default 256 KiB) */
 	uint32_t rx_blocks;       /* default 32 */
 	/* Receive moderation, as for AF_XDP (rxmod.h): 0 the default (50),
@@ -198,6 +204,8 @@ struct tn_af_packet_cfg {
 struct tn_dev *tn_af_packet_open(const char *ifname, const struct tn_af_packet_cfg *cfg);
 /* Is the kernel's receive path on d's interface cut (see kernel_rx)? */
 bool tn_af_packet_kernel_cut(const struct tn_dev *d);
+/* Does d's fanout group spread by the RSS program (see rss_queues)? */
+bool tn_af_packet_fanout_rss(const struct tn_dev *d);
 /* True once the interface was deleted under a running device. */
 int tn_af_packet_link_gone(const struct tn_dev *d);
 
