@@ -310,6 +310,43 @@ static void test_gso_cuts_external_segments(void **state)
 	holding_free(h);
 }
 
+/* External pieces laid out otherwise (one across an MSS boundary): GSO
+ * cuts by copying, reading the external bytes and writing none. */
+static void test_gso_copies_other_external_layouts(void **state)
+{
+	struct holding *h = holding_new(TN_DEV_F_TSO | TN_DEV_F_CSUM_OFFLOAD);
+	uint32_t iss = h->p.ack;
+	send_pattern(h, 2 * MSS, 6);
+	struct tn_tcp_chunk *c = h->t->snd.buf;
+	struct tn_pkt *orig = next_sent(h);
+	/* the same segment, its payload one piece of two MSS */
+	struct tn_pkt *p = tn_pkt_alloc(h->p.s->pool);
+	memcpy(tn_pkt_put(p, HDRS), orig->data, HDRS);
+	p->l3_off = tn_pkt_off(p, p->data);
+	p->gso_size = orig->gso_size;
+	p->gso_segs = orig->gso_segs;
+	p->flags = orig->flags;
+	tn_pkt_free(orig);
+	tn_pkt_chain(p, tn_pkt_alloc_ext(h->p.s->pool, &c->ext, c->data, 2 * MSS));
+	uint8_t before[2 * MSS];
+	memcpy(before, c->data, sizeof(before));
+	struct tn_pkt *seg = tn_gso_segment(h->p.s->pool, p);
+	for (uint32_t i = 0; i < 2; i++) {
+		assert_non_null(seg);
+		struct tn_pkt *next = seg->qnext;
+		assert_null(seg->next); /* copied: one buffer */
+		assert_int_equal(seg->pkt_len, HDRS + MSS);
+		assert_int_equal(seq_of(seg), iss + i * MSS);
+		assert_payload(seg, i * MSS, 6);
+		tn_pkt_free(seg);
+		seg = next;
+	}
+	assert_null(seg);
+	assert_memory_equal(before, c->data, sizeof(before));
+	assert_int_equal(c->ext.refcnt, 1);
+	holding_free(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -318,6 +355,7 @@ int main(void)
 		cmocka_unit_test(test_segment_crosses_chunks),
 		cmocka_unit_test(test_retransmit_after_partial_ack),
 		cmocka_unit_test(test_gso_cuts_external_segments),
+		cmocka_unit_test(test_gso_copies_other_external_layouts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
