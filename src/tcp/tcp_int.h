@@ -101,7 +101,8 @@ void tn_tcp_sndbuf_release(struct tn_stack *s, struct tn_tcb *t);
 /* Free the cached chunks; later ones are freed as they come back. */
 void tn_tcp_chunk_cache_free(struct tn_stack *s);
 void tn_tcp_sndbuf_expand(struct tn_stack *s, struct tn_tcb *t);
-/* Copy n bytes onto the end of the send buffer; 0 or -ENOMEM (nothing taken). */
+/* Copy n bytes onto the end of the send buffer; 0 or -ENOMEM (nothing
+ * taken, unless more than 64 chunks' worth, 4 MiB, was asked for). */
 int tn_tcp_sndbuf_append(struct tn_stack *s, struct tn_tcb *t, const void *buf, uint32_t n);
 static inline bool tn_tcp_fin_sent(const struct tn_tcb *t) { return t->fin_sent; }
 static inline bool tn_tcp_fin_acked(const struct tn_tcb *t)

@@ -134,12 +134,17 @@ void tn_tcp_sndbuf_release(struct tn_stack *s, struct tn_tcb *t)
 	t->snd.start = 0;
 }
 
-/* The chunk holding stream position pos (which must be held): from the
- * cursor when it is not past pos, else from the first chunk. */
+/* The chunk holding stream position pos (which must be held): the last
+ * chunk (new data), or walking from the cursor when it is not past pos,
+ * else from the first chunk (a retransmission, near SND.UNA).  So loss
+ * recovery, going back and forth between the two, walks only what lies
+ * between the first chunk and the holes it fills. */
 static struct tn_tcp_chunk *chunk_at(const struct tn_tcb *t, uint32_t pos)
 {
 	struct tn_tcp_chunk *first = t->snd.buf, *c = first->cur;
-	if ((int32_t)(pos - c->pos) < 0)
+	if (pos - first->tail->pos < first->tail->used)
+		c = first->tail;
+	else if ((int32_t)(pos - c->pos) < 0)
 		c = first;
 	while (pos - c->pos >= c->used)
 		c = c->next;
