@@ -20,16 +20,15 @@
  * window it selects" (three instructions a bit, ~300 in all, JIT-compiled
  * by the kernel).  Frames are read with LD_ABS/LD_IND relative to the
  * network header (SKF_NET_OFF), which is where the fanout runs the program
- * whatever the link layer.  Raw bpf(2), as tcx.c: no loader needed. */
+ * whatever the link layer.  Raw bpf(2) (bpf.c): no loader needed. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/bpf.h>
 #include <linux/filter.h>
 #include <stddef.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
+#include "link/bpf.h"
 #include "link/fanout_bpf.h"
 
 struct emit {
@@ -117,13 +116,5 @@ int tn_fanout_bpf_load(const uint8_t key[TN_RSS_KEY_LEN], unsigned nqueues)
 {
 	struct bpf_insn insns[TN_FANOUT_BPF_MAX];
 	unsigned n = tn_fanout_bpf_build(key, nqueues, insns);
-	static const char license[] = "GPL"; /* no helper is called */
-	union bpf_attr a;
-	memset(&a, 0, sizeof(a));
-	a.prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
-	a.insns = (uint64_t)(uintptr_t)insns;
-	a.insn_cnt = n;
-	a.license = (uint64_t)(uintptr_t)license;
-	memcpy(a.prog_name, "tern_rss", sizeof("tern_rss"));
-	return (int)syscall(__NR_bpf, BPF_PROG_LOAD, &a, sizeof(a));
+	return tn_bpf_prog_load(BPF_PROG_TYPE_SOCKET_FILTER, 0, insns, n, "tern_rss");
 }

@@ -12,24 +12,19 @@
  * tcx (BPF_LINK_CREATE with BPF_TCX_INGRESS, Linux 6.6 and later): a link
  * owned by a file descriptor, so it goes when tern exits, even by
  * SIGKILL, and leaves no qdisc or filter behind as a clsact filter would.
- * Raw bpf(2) calls rather than libbpf: Debian 12's libbpf and headers
+ * Raw bpf(2) calls (bpf.c) rather than libbpf: Debian 12's libbpf and headers
  * predate tcx, and two instructions need no loader. */
 #include <errno.h>
 #include <linux/bpf.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "link/bpf.h"
 #include "link/tcx.h"
 
 #define TN_BPF_TCX_INGRESS 46 /* enum bpf_attach_type, Linux 6.6 */
 #define TN_TC_ACT_SHOT 2
-
-static int sys_bpf(int cmd, union bpf_attr *attr)
-{
-	return (int)syscall(__NR_bpf, cmd, attr, sizeof(*attr));
-}
 
 int tn_tcx_drop_ingress(int ifindex)
 {
@@ -37,22 +32,15 @@ int tn_tcx_drop_ingress(int ifindex)
 		{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = TN_TC_ACT_SHOT},
 		{.code = BPF_JMP | BPF_EXIT},
 	};
-	static const char license[] = "GPL"; /* no helper is called: any string would load */
-	union bpf_attr a;
-	memset(&a, 0, sizeof(a));
-	a.prog_type = BPF_PROG_TYPE_SCHED_CLS;
-	a.insns = (uint64_t)(uintptr_t)prog;
-	a.insn_cnt = sizeof(prog) / sizeof(prog[0]);
-	a.license = (uint64_t)(uintptr_t)license;
-	memcpy(a.prog_name, "tern_kern_drop", sizeof("tern_kern_drop"));
-	int prog_fd = sys_bpf(BPF_PROG_LOAD, &a);
+	int prog_fd = tn_bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, 0, prog, sizeof(prog) / sizeof(prog[0]), "tern_kern_drop");
 	if (prog_fd < 0)
 		return -1;
+	union bpf_attr a;
 	memset(&a, 0, sizeof(a));
 	a.link_create.prog_fd = (uint32_t)prog_fd;
 	a.link_create.target_ifindex = (uint32_t)ifindex;
 	a.link_create.attach_type = TN_BPF_TCX_INGRESS;
-	int link_fd = sys_bpf(BPF_LINK_CREATE, &a);
+	int link_fd = tn_bpf(BPF_LINK_CREATE, &a);
 	int saved = errno;
 	close(prog_fd); /* the link holds the program */
 	errno = saved;
