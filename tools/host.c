@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <net/if.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -21,6 +22,7 @@
 #include "core/ring.h"
 #include "core/stack.h"
 #include "link/dev.h"
+#include "link/xdp_steer.h"
 #include "app/httpd.h"
 #include "app/iperf3.h"
 #include "tools.h"
@@ -37,6 +39,7 @@ struct dev_spec {
 	uint32_t queue;         /* af_xdp: the interface's receive queue */
 	int rx_usecs;           /* af_xdp, af_packet: receive moderation, -1 the driver's default, 0 off */
 	int kernel_rx;          /* af_packet: TN_KERNEL_RX_* */
+	struct tn_xdp_steer *steer; /* af_xdp: the interface's XDP program, all cores' */
 	enum tn_dev_framing framing;
 	uint32_t mtu;
 	uint32_t addr[TN_MAX_ADDRS];
@@ -1002,7 +1005,7 @@ static struct tn_dev *open_link(struct host *h, const struct dev_spec *ds)
 	uint32_t queue = ds->queue + (cored ? h->core : 0);
 	struct tn_af_packet_cfg ac = {.mtu = ds->mtu, .fanout_group = ds->fanout, .kernel_rx = ds->kernel_rx,
 				      .rss_queues = cored ? h->cores->n : 0}; /* the steering's default key */
-	struct tn_af_xdp_cfg xc = {.mtu = ds->mtu, .queue = queue};
+	struct tn_af_xdp_cfg xc = {.mtu = ds->mtu, .queue = queue, .steer = ds->steer};
 	if (ds->rx_usecs >= 0)
 		xc.rx_usecs = ac.rx_usecs = ds->rx_usecs ? (uint32_t)ds->rx_usecs : UINT32_MAX;
 	struct tn_dev *d = afp ? tn_af_packet_open(ds->ifname, &ac)
@@ -1114,6 +1117,14 @@ struct host_opts {
 	const char *pcap;
 };
 
+static void xdp_steers_free(struct host_opts *o)
+{
+	for (int i = 0; i < o->ndevs; i++) {
+		tn_xdp_steer_free(o->devs[i].steer);
+		o->devs[i].steer = NULL;
+	}
+}
+
 static void host_teardown(struct host *h)
 {
 	tn_httpd_free(h->httpd);
@@ -1222,9 +1233,11 @@ static void print_exit_stats(struct host *h)
 }
 
 /* One AF_XDP socket per queue: core k binds queue (--queue) + k, which the
- * interface must have (the kernel would only say EINVAL).  Frames on a
- * queue no socket binds pass to the kernel's stack: say so, since a veth
- * or NIC with more queues than cores loses that share of tern's traffic. */
+ * interface must have (the kernel would only say EINVAL).  tern's frames
+ * on a queue no socket binds are dropped by the XDP program (counted as
+ * no_socket; with no --addr, all of that queue's frames pass to the
+ * kernel): say so, since a veth or NIC with more queues than cores loses
+ * that share of tern's traffic. */
 static int xdp_queues_check(const struct dev_spec *ds, unsigned ncores)
 {
 	int nq = tn_af_xdp_queues(ds->ifname);
@@ -1232,8 +1245,8 @@ static int xdp_queues_check(const struct dev_spec *ds, unsigned ncores)
 		return 0;
 	if (ds->queue + ncores <= (unsigned)nq) {
 		if ((unsigned)nq > ncores)
-			fprintf(stderr, "tern: af_xdp %s has %d queues and tern takes %u..%u: frames on the others go to the "
-					"kernel (steer them to these: ethtool -X %s start %u equal %u)\n", ds->ifname, nq,
+			fprintf(stderr, "tern: af_xdp %s has %d queues and tern takes %u..%u: its frames on the others are "
+					"lost (steer them to these: ethtool -X %s start %u equal %u)\n", ds->ifname, nq,
 				ds->queue, ds->queue + ncores - 1, ds->ifname, ds->queue, ncores);
 		return 0;
 	}
@@ -1246,6 +1259,32 @@ static int xdp_queues_check(const struct dev_spec *ds, unsigned ncores)
 	fprintf(stderr, " (a veth: ip link add ... numrxqueues N numtxqueues N; a NIC: ethtool -L %s combined N)\n",
 		ds->ifname);
 	return -1;
+}
+
+/* af_xdp: the interface's XDP program, shared by the cores' sockets.  It
+ * takes tern's frames (IPv4 and ARP for --addr) and passes the rest to
+ * the kernel, which may keep addresses of its own on the interface; with
+ * no --addr, every frame of tern's queues. */
+static int xdp_steer_open(struct dev_spec *ds)
+{
+	int nq = tn_af_xdp_queues(ds->ifname);
+	struct tn_xdp_steer_cfg sc = {.addrs = ds->addr, .naddrs = (unsigned)ds->naddrs, .nqueues = nq > 0 ? (unsigned)nq : 0};
+	unsigned ifindex = if_nametoindex(ds->ifname);
+	if (!ifindex) {
+		fprintf(stderr, "tern: af_xdp %s: %s\n", ds->ifname, strerror(errno));
+		return -1;
+	}
+	ds->steer = tn_xdp_steer_new((int)ifindex, &sc);
+	if (!ds->steer) {
+		int err = errno;
+		fprintf(stderr, "tern: af_xdp %s: XDP program: %s%s\n", ds->ifname, strerror(err),
+			err == EBUSY ? " (the interface has an XDP program already: ip link set dev IF xdp off)" : "");
+		return -1;
+	}
+	fprintf(stderr, "tern: af_xdp %s: XDP program (%s) takes %s\n", ds->ifname,
+		tn_xdp_steer_native(ds->steer) ? "native" : "generic",
+		ds->naddrs ? "ARP and IPv4 for tern's addresses; the rest passes to the kernel" : "every frame (no --addr)");
+	return 0;
 }
 
 /* --cores N: one device, and a driver that gives each core its own queue
@@ -1314,6 +1353,12 @@ int cmd_host(int argc, char **argv)
 	} else {
 		cs.h = &h;
 	}
+	for (int i = 0; i < o.ndevs; i++)
+		if (o.devs[i].driver && strcmp(o.devs[i].driver, "af_xdp") == 0 && tn_af_xdp_built() &&
+		    xdp_steer_open(&o.devs[i]) < 0) {
+			xdp_steers_free(&o);
+			return 1; /* the process ends: the kernel takes the rest */
+		}
 	if (ncores > 1)
 		for (unsigned i = 0; i < ncores; i++)
 			cs.h[i] = h; /* the options; a stack and services of its own below */
@@ -1337,6 +1382,7 @@ int cmd_host(int argc, char **argv)
 			tn_ring_free(cs.cmdq[i]);
 		free(cs.cmdq);
 		tn_steer_group_free(cs.g);
+		xdp_steers_free(&o);
 		return 1;
 	}
 	struct sigaction sa = {.sa_handler = on_signal};
@@ -1384,5 +1430,6 @@ int cmd_host(int argc, char **argv)
 	if (ncores > 1)
 		free(cs.h);
 	tn_steer_group_free(cs.g);
+	xdp_steers_free(&o); /* after every core's socket is closed */
 	return 0;
 }

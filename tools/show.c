@@ -74,6 +74,9 @@ static void show_af_xdp(FILE *f, const struct tn_dev *d)
 		tn_af_xdp_mode(d), (unsigned long long)x->rx_moderated, (unsigned long long)x->rx_fill_empty,
 		(unsigned long long)x->rx_ring_full, (unsigned long long)x->tx_copied,
 		(unsigned long long)x->tx_tso);
+	fprintf(f, "    xdp program (interface): to_tern %llu to_kernel %llu no_socket %llu\n",
+		(unsigned long long)x->xdp_to_tern, (unsigned long long)x->xdp_to_kernel,
+		(unsigned long long)x->xdp_no_socket);
 }
 
 void show_addr(struct tn_stack *s, FILE *f)

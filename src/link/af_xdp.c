@@ -27,8 +27,8 @@
  * Modes: the socket is bound without XDP_COPY or XDP_ZEROCOPY, so the
  * kernel takes zero-copy where the driver supports it and copy otherwise
  * (XDP_OPTIONS reports which).  The XDP program is attached in native
- * (driver) mode first and generic (SKB) mode if the driver has none;
- * veth has native XDP, so a veth end runs native + copy.  In zero-copy
+ * (driver) mode first and generic (SKB) mode if the driver has none
+ * (xdp_steer.c); veth has native XDP, so a veth end runs native + copy.  In zero-copy
  * mode a chunk must not cross a page (the NIC DMAs into it); pool objects
  * whose buf does are kept off the fill ring and transmit by copy.
  *
@@ -46,16 +46,19 @@
  * is not empty.  tn_af_xdp_cfg.no_tso, or no AF_PACKET, leaves only the
  * XDP path (features 0).
  *
- * The program: libxdp's default (xsk_def_xdp_prog), redirecting every
- * frame to the socket of the queue it arrived on through an XSKMAP keyed
- * by receive queue; xsk_socket__delete detaches it with the last socket.
- * So one socket per queue: under --cores N, core k opens queue q + k with
- * a UMEM of its own (its stack's pool), the first open loads the program
- * (its map sized by the interface's channel count) and the others find it
- * and add their queue's entry.  Which queue a frame takes is the kernel's
- * or the NIC's choice; steering (steer.c) moves it to its core after.  It goes with the interface when the
- * interface is deleted: every 100 ms we ask whether our ifindex still
- * exists (and sendto fails with ENXIO/ENODEV/ENETDOWN). */
+ * The program: tern's own (xdp_steer.c), which sends the socket of a
+ * frame's receive queue only tern's frames (to its addresses, ARP for
+ * them) and passes the rest to the kernel, through an XSKMAP keyed by
+ * receive queue.  libxdp makes the sockets with its program load
+ * inhibited, and each open puts its socket in the map.  The program is
+ * shared: one per interface, made by the owner (tn_af_xdp_cfg.steer, as
+ * `tern host` does for all its cores) or, without one, by the device for
+ * itself, taking every frame of its queue.  So one socket per queue:
+ * under --cores N, core k opens queue q + k with a UMEM of its own (its
+ * stack's pool).  Which queue a frame takes is the kernel's or the NIC's
+ * choice; steering (steer.c) moves it to its core after.  The device
+ * notices the interface deleted: every 100 ms we ask whether our ifindex
+ * still exists (and sendto fails with ENXIO/ENODEV/ENETDOWN). */
 #ifdef TERN_HAVE_XDP
 #include <errno.h>
 #include <linux/if_link.h>
@@ -73,6 +76,7 @@
 #include "link/dev.h"
 #include "link/rxmod.h"
 #include "link/vnet.h"
+#include "link/xdp_steer.h"
 
 #ifndef SOL_XDP
 #define SOL_XDP 283
@@ -106,6 +110,8 @@ struct axdp {
 	int ifindex;
 	uint32_t queue;
 	bool zerocopy, native, gone, kick_pending;
+	struct tn_xdp_steer *steer; /* the interface's program and maps */
+	bool own_steer;             /* made for this device alone: freed with it */
 	uint64_t next_check;
 	struct tn_rxmod rxmod;      /* rx_usecs: link/rxmod.h */
 	struct tn_af_xdp_stats xs;
@@ -415,7 +421,7 @@ static int axdp_fd(struct tn_dev *d)
 static void axdp_close(struct axdp *x)
 {
 	if (x->xsk)
-		xsk_socket__delete(x->xsk); /* the last socket on the interface takes the program with it */
+		xsk_socket__delete(x->xsk); /* closed, it leaves the program's map */
 	if (x->umem)
 		xsk_umem__delete(x->umem);
 	x->xsk = NULL;
@@ -426,6 +432,8 @@ static void axdp_destroy(struct tn_dev *d)
 {
 	struct axdp *x = d->priv;
 	axdp_close(x);
+	if (x->own_steer)
+		tn_xdp_steer_free(x->steer);
 	if (x->tso_fd >= 0)
 		close(x->tso_fd);
 	for (uint32_t i = 0; i < x->mp->size; i++)
@@ -481,8 +489,8 @@ out:;
 	return rc;
 }
 
-/* UMEM over the pool, then the socket with the program in one mode. */
-static int try_open(struct axdp *x, const char *ifname, uint32_t xdp_flags)
+/* UMEM over the pool, then the socket, put in the program's map. */
+static int try_open(struct axdp *x, const char *ifname)
 {
 	struct xsk_umem_config uc = {
 		.fill_size = x->ring,
@@ -500,7 +508,7 @@ static int try_open(struct axdp *x, const char *ifname, uint32_t xdp_flags)
 	struct xsk_socket_config sc = {
 		.rx_size = x->ring,
 		.tx_size = x->ring,
-		.xdp_flags = xdp_flags,
+		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD, /* xdp_steer.c's program */
 		.bind_flags = XDP_USE_NEED_WAKEUP,
 	};
 	rc = xsk_socket__create(&x->xsk, ifname, x->queue, x->umem, &x->rx, &x->tx, &sc);
@@ -511,10 +519,16 @@ static int try_open(struct axdp *x, const char *ifname, uint32_t xdp_flags)
 		return -1;
 	}
 	x->fd = xsk_socket__fd(x->xsk);
+	if (tn_xdp_steer_bind(x->steer, x->queue, x->fd) < 0) {
+		int saved = errno;
+		axdp_close(x);
+		errno = saved;
+		return -1;
+	}
 	struct xdp_options opt;
 	socklen_t ol = sizeof(opt);
 	x->zerocopy = getsockopt(x->fd, SOL_XDP, XDP_OPTIONS, &opt, &ol) == 0 && (opt.flags & XDP_OPTIONS_ZEROCOPY);
-	x->native = !(xdp_flags & XDP_FLAGS_SKB_MODE);
+	x->native = tn_xdp_steer_native(x->steer);
 	return 0;
 }
 
@@ -581,14 +595,19 @@ struct tn_dev *tn_af_xdp_open(const char *ifname, const struct tn_af_xdp_cfg *cf
 			rc = -1;
 		}
 	}
-	if (rc == 0) {
-		/* native XDP first (unless generic is asked for), then generic */
-		rc = cfg->skb_mode ? -1 : try_open(x, ifname, XDP_FLAGS_DRV_MODE);
-		if (rc < 0 && !cfg->drv_mode)
-			rc = try_open(x, ifname, XDP_FLAGS_SKB_MODE);
+	x->steer = cfg->steer;
+	if (rc == 0 && !x->steer) {
+		struct tn_xdp_steer_cfg sc = {.nqueues = x->queue + 1, .skb_mode = cfg->skb_mode, .drv_mode = cfg->drv_mode};
+		x->steer = tn_xdp_steer_new(x->ifindex, &sc);
+		x->own_steer = true;
+		rc = x->steer ? 0 : -1;
 	}
+	if (rc == 0)
+		rc = try_open(x, ifname);
 	if (rc < 0) {
 		int saved = errno;
+		if (x->own_steer)
+			tn_xdp_steer_free(x->steer);
 		free(x->held);
 		free(x);
 		errno = saved;
@@ -624,6 +643,12 @@ const struct tn_af_xdp_stats *tn_af_xdp_stats(const struct tn_dev *d)
 		return NULL;
 	struct axdp *x = d->priv;
 	x->xs.rx_moderated = x->rxmod.moderated; /* kept by rxmod, copied when asked */
+	struct tn_xdp_steer_counts c;
+	if (tn_xdp_steer_counts(x->steer, &c) == 0) {
+		x->xs.xdp_to_tern = c.to_tern;
+		x->xs.xdp_to_kernel = c.to_kernel;
+		x->xs.xdp_no_socket = c.no_socket;
+	}
 	return &x->xs;
 }
 

@@ -229,13 +229,22 @@ struct tn_af_xdp_cfg {
 	/* Large TCP segments leave whole by an AF_PACKET side socket (see
 	 * af_xdp.c) unless this is set: then the stack cuts them up. */
 	bool no_tso;
+	/* The interface's XDP program (link/xdp_steer.h), shared by the
+	 * devices of its queues and freed by the caller after them.  NULL:
+	 * the device attaches one of its own that gives it every frame of
+	 * its queue (skb_mode / drv_mode choose how it attaches). */
+	struct tn_xdp_steer *steer;
 };
+struct tn_xdp_steer;
 struct tn_af_xdp_stats {
 	uint64_t tx_zc, tx_copied;  /* frames sent in place / copied into a UMEM packet first */
 	uint64_t bad_desc, rx_bad;  /* addresses we did not give / frames too long or short */
 	uint64_t rx_fill_empty, rx_ring_full, rx_invalid, tx_invalid; /* the kernel's XDP_STATISTICS */
 	uint64_t rx_moderated;      /* frames taken while receive moderation held the socket out of poll */
 	uint64_t tx_tso;            /* large segments sent whole by the AF_PACKET side socket */
+	/* the interface's XDP program, all queues: frames redirected to a
+	 * socket, passed to the kernel, tern's on a queue with no socket */
+	uint64_t xdp_to_tern, xdp_to_kernel, xdp_no_socket;
 };
 struct tn_dev *tn_af_xdp_open(const char *ifname, const struct tn_af_xdp_cfg *cfg, struct tn_mempool *pool);
 int tn_af_xdp_link_gone(const struct tn_dev *d);

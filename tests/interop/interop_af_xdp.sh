@@ -3,10 +3,14 @@
 # program attached (native mode on a veth) while tern runs, ping and flood
 # ping, curl against tern's HTTP server (3 MB checked by SHA-256), iperf3
 # both ways with byte counts that agree, UDP echo (fragmenting sizes too);
+# the kernel with an address of its own on the same interface, reached by
+# ping and TCP while tern still answers (tern's XDP program passes the
+# kernel what is not tern's);
 # receive moderation (--rx-usecs) and large segments sent whole by the
 # AF_PACKET side socket, and each turned off;
-# SIGTERM: clean exit and the program detached; a second host, and the
-# veth deleted under it, which it reports and exits cleanly.
+# SIGTERM: clean exit and the program detached; SIGKILL: detached too;
+# a second host, and the veth deleted under it, which it reports and exits
+# cleanly.
 # Needs root; exit 77 means skipped.
 . "$(dirname "$0")/lib.sh"
 require_root
@@ -51,10 +55,50 @@ tso=$("$TERN" -n "$host" addr | sed -n 's/.*af_xdp .*tx_tso \([0-9]*\).*/\1/p')
 [ -n "$tso" ] && [ "$tso" -gt 0 ] || fail "no large segment sent whole: $("$TERN" -n "$host" addr)"
 ok "TSO by the side socket: $tso large segments"
 
+# The kernel keeps an address of its own on tern's interface: the program
+# gives tern only ARP and IPv4 for 198.18.46.2 and passes the rest on.
+kaddr=198.18.46.3
+ip -n "$nst" link set "$vt" arp on
+ip -n "$nst" addr add "$kaddr/24" dev "$vt" || fail "ip addr add $kaddr"
+before=$("$TERN" -n "$host" addr | sed -n 's/.*xdp program.*to_kernel \([0-9]*\).*/\1/p')
+ip netns exec "$nst" python3 -c "
+import socket
+s = socket.socket(); s.bind(('$kaddr', 7777)); s.listen(1); s.settimeout(10)
+c, _ = s.accept(); c.sendall(b'kernel here'); c.close()" &
+IT_PIDS+=($!)
+sleep 0.3
+out=$(inl ping -c 3 -i 0.2 -W 2 "$kaddr" 2>&1) || fail "the kernel's own address $kaddr on $vt: $out"
+got=$(inl python3 -c "
+import socket
+print(socket.create_connection(('$kaddr', 7777), timeout=5).recv(64).decode())") || fail "TCP to the kernel's $kaddr"
+[ "$got" = "kernel here" ] || fail "TCP to the kernel's $kaddr: got '$got'"
+check_ping "$nsl" "$addr"
+check_curl_sha "$nsl" "$addr"
+counts=$("$TERN" -n "$host" addr | grep "xdp program" | sed "s/^ *//")
+after=$(sed -n 's/.*to_kernel \([0-9]*\).*/\1/p' <<<"$counts")
+nosock=$(sed -n 's/.*no_socket \([0-9]*\).*/\1/p' <<<"$counts")
+[ -n "$after" ] && [ "$after" -ge $((before + 6)) ] || fail "the kernel's frames not counted as passed: $before, then $counts"
+[ "$nosock" = 0 ] || fail "tern's frames dropped for want of a socket: $counts"
+ok "the kernel's address $kaddr on $vt answers ping and TCP beside tern's $addr ($counts)"
+ip -n "$nst" addr del "$kaddr/24" dev "$vt"
+ip -n "$nst" link set "$vt" arp off
+
 # SIGTERM: clean exit, the program gone from the interface
 stop_clean "$host"
 xdp_on && fail "XDP program still on $vt after tern exited: $(ip -n "$nst" link show "$vt")"
 ok "SIGTERM: clean exit, no XDP program left on $vt"
+
+# SIGKILL: the program is held by a BPF link, which dies with the process
+hostk=itaxdpk$$
+tern_start "$nst" "$hostk" --dev "$vt" --driver af_xdp --addr 198.18.46.2/24
+xdp_on || fail "no XDP program on $vt"
+eval "pid=\$PID_$hostk"
+kill -KILL "$pid"
+wait "$pid" 2>/dev/null
+for _ in $(seq 30); do xdp_on || break; sleep 0.1; done
+xdp_on && fail "XDP program left on $vt after SIGKILL: $(ip -n "$nst" link show "$vt")"
+rm -f "/run/tern/$hostk.sock"
+ok "SIGKILL: no XDP program left on $vt"
 
 # again, and the interface deleted under the running host
 host2=itaxdp2$$
