@@ -133,7 +133,7 @@ struct tn_tcp_opts syn_opts(bool ts)
 }
 
 /* Peer SYN -> tern SYN-ACK -> peer ACK; returns the accepted descriptor. */
-int passive_open(struct peer *p, int lfd, bool ts)
+void peer_handshake(struct peer *p, bool ts)
 {
 	struct tn_tcp_opts o = syn_opts(ts);
 	send_seg(p, SRV_PORT, p->iss, 0, TN_TCP_SYN, 65535, &o, NULL, 0);
@@ -145,6 +145,11 @@ int passive_open(struct peer *p, int lfd, bool ts)
 	p->ack = sa.h.seq + 1;
 	p->ts = ts;
 	peer_send(p, SRV_PORT, TN_TCP_ACK, NULL, 0);
+}
+
+int passive_open(struct peer *p, int lfd, bool ts)
+{
+	peer_handshake(p, ts);
 	int fd = tern_accept(p->s, lfd, NULL, NULL);
 	assert_true(fd >= 0);
 	return fd;

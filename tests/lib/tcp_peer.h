@@ -48,6 +48,9 @@ int count_sent(struct peer *p, uint16_t flag);
 int64_t peer_stat(struct peer *p, const char *name);
 int listen_on(struct peer *p, uint16_t port, int backlog);
 struct tn_tcp_opts syn_opts(bool ts);
+/* SYN from the peer, tern's SYN-ACK checked, the ACK: established, not accepted. */
+void peer_handshake(struct peer *p, bool ts);
+/* The handshake, then tern_accept: the accepted descriptor. */
 int passive_open(struct peer *p, int lfd, bool ts);
 
 #endif

@@ -25,14 +25,7 @@ static const char REQ[] = "GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n";
 /* Handshake, then the request, all before the server's first step. */
 static void connect_and_ask(struct peer *p)
 {
-	struct tn_tcp_opts o = syn_opts(false);
-	send_seg(p, SRV_PORT, p->iss, 0, TN_TCP_SYN, 65535, &o, NULL, 0);
-	struct out sa;
-	assert_true(take(p, &sa));
-	assert_int_equal(sa.h.flags, TN_TCP_SYN | TN_TCP_ACK);
-	p->seq = p->iss + 1;
-	p->ack = sa.h.seq + 1;
-	peer_send(p, SRV_PORT, TN_TCP_ACK, NULL, 0);
+	peer_handshake(p, false);
 	peer_send(p, SRV_PORT, TN_TCP_ACK | TN_TCP_PSH, REQ, sizeof(REQ) - 1);
 	p->seq += sizeof(REQ) - 1;
 }
