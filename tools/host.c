@@ -22,6 +22,7 @@
 #include "core/ring.h"
 #include "core/stack.h"
 #include "link/dev.h"
+#include "link/nic_rss.h"
 #include "link/xdp_steer.h"
 #include "app/httpd.h"
 #include "app/iperf3.h"
@@ -40,6 +41,7 @@ struct dev_spec {
 	int rx_usecs;           /* af_xdp, af_packet: receive moderation, -1 the driver's default, 0 off */
 	int kernel_rx;          /* af_packet: TN_KERNEL_RX_* */
 	struct tn_xdp_steer *steer; /* af_xdp: the interface's XDP program, all cores' */
+	struct tn_nic_rss *nic_rss; /* af_xdp: the NIC's RSS as found, to put back */
 	enum tn_dev_framing framing;
 	uint32_t mtu;
 	uint32_t addr[TN_MAX_ADDRS];
@@ -1122,6 +1124,8 @@ static void xdp_steers_free(struct host_opts *o)
 	for (int i = 0; i < o->ndevs; i++) {
 		tn_xdp_steer_free(o->devs[i].steer);
 		o->devs[i].steer = NULL;
+		tn_nic_rss_restore(o->devs[i].nic_rss);
+		o->devs[i].nic_rss = NULL;
 	}
 }
 
@@ -1233,23 +1237,14 @@ static void print_exit_stats(struct host *h)
 }
 
 /* One AF_XDP socket per queue: core k binds queue (--queue) + k, which the
- * interface must have (the kernel would only say EINVAL).  tern's frames
- * on a queue no socket binds are dropped by the XDP program (counted as
- * no_socket; with no --addr, all of that queue's frames pass to the
- * kernel): say so, since a veth or NIC with more queues than cores loses
- * that share of tern's traffic. */
+ * interface must have (the kernel would only say EINVAL). */
 static int xdp_queues_check(const struct dev_spec *ds, unsigned ncores)
 {
 	int nq = tn_af_xdp_queues(ds->ifname);
 	if (nq < 0)
 		return 0;
-	if (ds->queue + ncores <= (unsigned)nq) {
-		if ((unsigned)nq > ncores)
-			fprintf(stderr, "tern: af_xdp %s has %d queues and tern takes %u..%u: its frames on the others are "
-					"lost (steer them to these: ethtool -X %s start %u equal %u)\n", ds->ifname, nq,
-				ds->queue, ds->queue + ncores - 1, ds->ifname, ds->queue, ncores);
+	if (ds->queue + ncores <= (unsigned)nq)
 		return 0;
-	}
 	if (ncores > 1)
 		fprintf(stderr, "tern: af_xdp %s has %d queue%s; --cores %u from --queue %u needs queues %u..%u", ds->ifname,
 			nq, nq == 1 ? "" : "s", ncores, ds->queue, ds->queue, ds->queue + ncores - 1);
@@ -1285,6 +1280,31 @@ static int xdp_steer_open(struct dev_spec *ds)
 		tn_xdp_steer_native(ds->steer) ? "native" : "generic",
 		ds->naddrs ? "ARP and IPv4 for tern's addresses; the rest passes to the kernel" : "every frame (no --addr)");
 	return 0;
+}
+
+/* af_xdp: point the NIC's RSS at tern's queues with the cores' key, so a
+ * flow arrives on the queue of the core whose hash it has (nic_rss.c);
+ * where it cannot (a veth), steer.c moves frames after, and with more
+ * than one core tern says so. */
+static void nic_rss_take(struct dev_spec *ds, unsigned ncores)
+{
+	int nq = tn_af_xdp_queues(ds->ifname);
+	ds->nic_rss = tn_nic_rss_take(ds->ifname, tn_rss_default_key, ds->queue, ncores);
+	if (ds->nic_rss) {
+		fprintf(stderr, "tern: af_xdp %s: the device's RSS hashes by tern's Toeplitz key over queues %u..%u "
+				"(put back at exit)\n", ds->ifname, ds->queue, ds->queue + ncores - 1);
+		return;
+	}
+	const char *why = strerror(errno);
+	/* tern's frames on a queue no socket binds are dropped by the XDP
+	 * program (no_socket; with no --addr they pass to the kernel) */
+	if (nq > 0 && (unsigned)nq > ncores)
+		fprintf(stderr, "tern: af_xdp %s has %d queues and tern takes %u..%u, and the device's RSS cannot be set "
+				"(%s): tern's frames on the others are lost (ethtool -X %s start %u equal %u)\n",
+			ds->ifname, nq, ds->queue, ds->queue + ncores - 1, why, ds->ifname, ds->queue, ncores);
+	else if (ncores > 1)
+		fprintf(stderr, "tern: af_xdp %s: the device's RSS cannot be set (%s): frames that arrive on the wrong "
+				"core are moved in software\n", ds->ifname, why);
 }
 
 /* --cores N: one device, and a driver that gives each core its own queue
@@ -1353,12 +1373,15 @@ int cmd_host(int argc, char **argv)
 	} else {
 		cs.h = &h;
 	}
-	for (int i = 0; i < o.ndevs; i++)
-		if (o.devs[i].driver && strcmp(o.devs[i].driver, "af_xdp") == 0 && tn_af_xdp_built() &&
-		    xdp_steer_open(&o.devs[i]) < 0) {
+	for (int i = 0; i < o.ndevs; i++) {
+		if (!o.devs[i].driver || strcmp(o.devs[i].driver, "af_xdp") != 0 || !tn_af_xdp_built())
+			continue;
+		if (xdp_steer_open(&o.devs[i]) < 0) {
 			xdp_steers_free(&o);
 			return 1; /* the process ends: the kernel takes the rest */
 		}
+		nic_rss_take(&o.devs[i], ncores);
+	}
 	if (ncores > 1)
 		for (unsigned i = 0; i < ncores; i++)
 			cs.h[i] = h; /* the options; a stack and services of its own below */

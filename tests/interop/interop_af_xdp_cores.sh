@@ -58,6 +58,9 @@ for q in 0 1; do
 	grep -q "^tern: af_xdp $vt queue $q: " "$IT_TMP/$host.err" || fail "no socket on queue $q: $(cat "$IT_TMP/$host.err")"
 done
 grep -q "running on 2 cores, af_xdp queues 0..1" "$IT_TMP/$host.err" || fail "start line: $(cat "$IT_TMP/$host.err")"
+# a veth has no RSS to point at the cores' queues: tern says it steers in software
+grep -q "^tern: af_xdp $vt: the device's RSS cannot be set (Operation not supported)" "$IT_TMP/$host.err" ||
+	fail "no word on the device's RSS: $(cat "$IT_TMP/$host.err")"
 progs=$(ip -n "$nst" link show "$vt" | grep -c "prog/xdp")
 [ "$progs" = 1 ] || fail "want one XDP program on $vt: $(ip -n "$nst" link show "$vt")"
 ok "sockets on queues 0 and 1 ($(sed -n "s/^tern: af_xdp $vt queue 1: //p" "$IT_TMP/$host.err")) behind one program" \
