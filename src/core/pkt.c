@@ -53,6 +53,7 @@ static inline void pkt_reset(struct tn_pkt *p)
 	p->gso_size = p->gso_segs = 0;
 	p->tstamp = 0;
 	p->nfct = 0;
+	p->ext = NULL;
 }
 
 struct tn_pkt *tn_pkt_alloc(struct tn_mempool *mp)
@@ -87,9 +88,25 @@ void tn_pkt_free(struct tn_pkt *p)
 	while (p) {
 		struct tn_pkt *next = p->next;
 		struct tn_mempool *mp = p->pool;
+		if (p->ext) {
+			tn_pkt_ext_put(p->ext);
+			p->ext = NULL;
+		}
 		mp->free[mp->nfree++] = p;
 		p = next;
 	}
+}
+
+struct tn_pkt *tn_pkt_alloc_ext(struct tn_mempool *mp, struct tn_pkt_ext *e, uint8_t *data, uint32_t n)
+{
+	struct tn_pkt *p = tn_pkt_alloc(mp);
+	if (!p)
+		return NULL;
+	e->refcnt++;
+	p->ext = e;
+	p->data = data;
+	p->len = p->pkt_len = n;
+	return p;
 }
 
 void tn_pkt_free_queue(struct tn_pkt *q)

@@ -8,6 +8,14 @@
  *
  * Ownership: a function taking a tn_pkt * consumes it (passes it on or frees
  * it) unless its comment says it borrows it.  tn_pkt_free() frees a chain.
+ *
+ * An *external* segment (ext != NULL) does not hold its bytes in buf[]:
+ * data/len point into memory owned elsewhere (TCP's send-buffer chunks),
+ * which the segment keeps alive by a reference, dropped when the segment
+ * is freed.  That memory is shared and read-only to packets, so an
+ * external segment reports no headroom or tailroom (push/put fail) and
+ * whoever would write into a packet's bytes first checks tn_pkt_writable.
+ * A packet's head segment is never external: it holds the headers.
  */
 #ifndef TN_PKT_H
 #define TN_PKT_H
@@ -23,6 +31,20 @@
 #define TN_PKT_CB_SIZE 40u
 
 struct tn_mempool;
+
+/* The header of memory external segments point into.  refcnt counts its
+ * owner's reference and one per segment; at zero, release(e) takes it
+ * back (to the cache of the stack it came from: a packet may be freed by
+ * another stack of the same thread).  Single-threaded, as packets are. */
+struct tn_pkt_ext {
+	uint32_t refcnt;
+	void (*release)(struct tn_pkt_ext *e);
+};
+static inline void tn_pkt_ext_put(struct tn_pkt_ext *e)
+{
+	if (--e->refcnt == 0)
+		e->release(e);
+}
 
 enum tn_pkt_flags {
 	TN_PKT_L2_BCAST = 1u << 0,   /* arrived as a link-layer broadcast */
@@ -66,8 +88,12 @@ struct tn_pkt {
 	/* Connection tracking's association (filter/conntrack.h; 0: none).  In
 	 * what was padding before buf[]: the metadata stays 128 bytes. */
 	uint32_t nfct;
+	/* The memory an external segment points into, else NULL.  Also in
+	 * what was padding: a pointer here costs no metadata. */
+	struct tn_pkt_ext *ext;
 	uint8_t buf[] __attribute__((aligned(64)));
 };
+_Static_assert(offsetof(struct tn_pkt, buf) == 128, "tn_pkt metadata is 128 bytes");
 
 struct tn_mempool {
 	uint8_t *mem;            /* one allocation holding every object */
@@ -96,13 +122,33 @@ void tn_pkt_free(struct tn_pkt *p);
 void tn_pkt_free_queue(struct tn_pkt *q);
 static inline void tn_pkt_ref(struct tn_pkt *p) { p->refcnt++; }
 
+/* A segment of n bytes at `data` inside e's memory, holding a reference
+ * to e; NULL if the pool is dry.  The caller chains it. */
+struct tn_pkt *tn_pkt_alloc_ext(struct tn_mempool *mp, struct tn_pkt_ext *e, uint8_t *data, uint32_t n);
+/* The same bytes again, in a new external segment (a second reference). */
+static inline struct tn_pkt *tn_pkt_clone_ext(struct tn_mempool *mp, const struct tn_pkt *seg)
+{
+	return tn_pkt_alloc_ext(mp, seg->ext, seg->data, seg->len);
+}
+static inline bool tn_pkt_is_ext(const struct tn_pkt *p) { return p->ext != NULL; }
+
+/* External segments have no room: nothing may write into memory they share. */
 static inline uint32_t tn_pkt_headroom(const struct tn_pkt *p)
 {
-	return (uint32_t)(p->data - p->buf);
+	return p->ext ? 0 : (uint32_t)(p->data - p->buf);
 }
 static inline uint32_t tn_pkt_tailroom(const struct tn_pkt *p)
 {
-	return TN_PKT_BUFSIZE - tn_pkt_headroom(p) - p->len;
+	return p->ext ? 0 : TN_PKT_BUFSIZE - tn_pkt_headroom(p) - p->len;
+}
+/* May the chain's bytes be written in place?  Not if any segment is
+ * shared (another reference) or external (read-only memory). */
+static inline bool tn_pkt_writable(const struct tn_pkt *p)
+{
+	for (; p; p = p->next)
+		if (p->refcnt > 1 || p->ext)
+			return false;
+	return true;
 }
 static inline uint16_t tn_pkt_off(const struct tn_pkt *p, const uint8_t *ptr)
 {

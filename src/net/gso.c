@@ -74,8 +74,8 @@ static void fix_segment(struct tn_pkt *seg, const struct tn_pkt *orig, const str
 	seg->pkt_len = seg->len;
 }
 
-/* TCP laid the payload out one segment per buffer, with room in front of
- * each for the headers (tcp_out.c's build_large)? */
+/* The payload laid out one segment per buffer, with room in front of
+ * each for the headers (GRO'd or older layouts)? */
 static bool one_segment_per_buffer(const struct tn_pkt *p, const struct gso_layout *L)
 {
 	if (p->refcnt != 1 || p->len != L->hlen + (L->payload < p->gso_size ? L->payload : p->gso_size))
@@ -104,6 +104,71 @@ static struct tn_pkt *segment_in_place(struct tn_pkt *p, const struct gso_layout
 	last->qnext = NULL;
 	fix_segment(p, p, L, 0, n, p->len - L->hlen); /* last: the others copied its header */
 	return list;
+}
+
+/* TCP's layout (tcp_out.c's add_payload): the head holds the headers
+ * alone, the payload follows in buffers that may be external (pointing
+ * into the send buffer, read-only) and never cross an MSS boundary. */
+static bool headers_then_payload(const struct tn_pkt *p, const struct gso_layout *L)
+{
+	if (p->refcnt != 1 || p->len != L->hlen || !p->next)
+		return false;
+	uint32_t in_mss = 0;
+	for (const struct tn_pkt *e = p->next; e; e = e->next) {
+		if (e->refcnt != 1 || e->len == 0 || in_mss + e->len > p->gso_size)
+			return false;
+		in_mss = (in_mss + e->len) % p->gso_size;
+	}
+	return true;
+}
+
+/* Move the buffers holding the next `len` payload bytes from *rest onto
+ * seg's chain (headers alone so far). */
+static void take_payload(struct tn_pkt *seg, struct tn_pkt **rest, uint32_t len)
+{
+	struct tn_pkt *last = seg;
+	while (len) {
+		struct tn_pkt *e = *rest;
+		*rest = e->next;
+		e->next = NULL;
+		last->next = e;
+		last = e;
+		len -= e->len;
+	}
+}
+
+/* Each segment after the first gets a buffer of its own for the headers,
+ * chained in front of its payload buffers: no payload is copied, and the
+ * send buffer's bytes are never written. */
+static struct tn_pkt *segment_with_headers(struct tn_mempool *mp, struct tn_pkt *p, const struct gso_layout *L,
+					   uint32_t n)
+{
+	struct tn_pkt *rest = p->next, *list = NULL, **tailp = &list;
+	p->next = NULL;
+	uint32_t first = L->payload < p->gso_size ? L->payload : p->gso_size;
+	take_payload(p, &rest, first);
+	for (uint32_t i = 1; i < n; i++) {
+		uint32_t off = i * p->gso_size, len = L->payload - off < p->gso_size ? L->payload - off : p->gso_size;
+		struct tn_pkt *seg = tn_pkt_alloc(mp);
+		uint8_t *d = seg ? tn_pkt_put(seg, L->hlen) : NULL;
+		if (!d) {
+			tn_pkt_free(seg);
+			tn_pkt_free_queue(list);
+			tn_pkt_free(rest);
+			tn_pkt_free(p);
+			return NULL;
+		}
+		memcpy(d, p->data, L->hlen);
+		fix_segment(seg, p, L, i, n, len);
+		seg->pkt_len = L->hlen + len;
+		take_payload(seg, &rest, len);
+		*tailp = seg;
+		tailp = &seg->qnext;
+	}
+	fix_segment(p, p, L, 0, n, first); /* last: the others copied its header */
+	p->pkt_len = L->hlen + first;
+	p->qnext = list;
+	return p;
 }
 
 static struct tn_pkt *segment_by_copy(struct tn_mempool *mp, struct tn_pkt *p, const struct gso_layout *L,
@@ -141,6 +206,8 @@ struct tn_pkt *tn_gso_segment(struct tn_mempool *mp, struct tn_pkt *p)
 		return NULL;
 	}
 	uint32_t n = (L.payload + p->gso_size - 1) / p->gso_size;
+	if (headers_then_payload(p, &L))
+		return segment_with_headers(mp, p, &L, n);
 	if (one_segment_per_buffer(p, &L))
 		return segment_in_place(p, &L, n);
 	if (L.hlen + p->gso_size > TN_PKT_DATAROOM) {

@@ -229,7 +229,8 @@ static struct tn_pkt *copy_chain(struct tn_qdisc *q, const struct tn_pkt *p)
 				tn_pkt_free(head);
 			return NULL;
 		}
-		c->data = c->buf + (s->data - s->buf);
+		/* an external segment (TCP's send buffer) has no place in its own buffer */
+		c->data = c->buf + (s->ext ? TN_PKT_HEADROOM : (uint32_t)(s->data - s->buf));
 		c->len = s->len;
 		c->pkt_len = s->pkt_len;
 		memcpy(c->data, s->data, s->len);
@@ -257,10 +258,7 @@ static struct tn_pkt *copy_chain(struct tn_qdisc *q, const struct tn_pkt *p)
  * holds a reference (a retransmit queue); NULL (p freed) if no copy. */
 static struct tn_pkt *unshare(struct tn_qdisc *q, struct tn_pkt *p)
 {
-	bool shared = false;
-	for (const struct tn_pkt *s = p; s; s = s->next)
-		shared |= s->refcnt > 1;
-	if (!shared)
+	if (tn_pkt_writable(p)) /* not shared, nothing external (read-only) */
 		return p;
 	struct tn_pkt *c = copy_chain(q, p);
 	tn_pkt_free(p);

@@ -4,8 +4,8 @@
  * finishes closing after close() (an orphan); the socket layer points at
  * it while the application holds it.  Receive data stays in the packet
  * buffers it arrived in (an in-order queue and an out-of-order queue); send
- * data is copied once into a byte ring allocated on first use, so an idle
- * connection holds no buffers. */
+ * data is copied once into a list of chunks allocated on first use, which
+ * outgoing segments point into, so an idle connection holds no buffers. */
 #ifndef TN_TCP_H
 #define TN_TCP_H
 
@@ -40,7 +40,7 @@ static inline bool tn_seq_ge(uint32_t a, uint32_t b) { return (int32_t)(a - b) >
 
 /* A segment sent and not yet cumulatively acknowledged: the unit the SACK
  * scoreboard (RFC 6675), RACK (RFC 8985) and the delivery-rate estimator
- * work on.  The bytes themselves stay in the send ring. */
+ * work on.  The bytes themselves stay in the send buffer. */
 enum {
 	TN_TXREC_SACKED = 1,       /* covered by a SACK block */
 	TN_TXREC_LOST = 2,         /* judged lost: to be (or being) retransmitted */
@@ -86,11 +86,15 @@ struct tn_tcp_cc_ops;
 struct tn_tfo;
 #define TN_TCP_CC_PRIV_U64 16 /* inline room for a congestion control's state (CUBIC's 80 B) */
 
-/* The send buffer: bytes from snd_una onward, in a ring. */
+/* The send buffer: bytes from snd_una onward, in a list of chunks
+ * (tcp_sndbuf.c, struct tn_tcp_chunk in tcp_int.h).  The list's tail and
+ * its cursor live in the first chunk, so this is no larger than the ring
+ * it replaced: a million idle connections pay nothing for them. */
+struct tn_tcp_chunk;
 struct tn_tcp_sndbuf {
-	uint8_t *buf;
-	uint32_t cap;       /* allocated bytes; with buf NULL, the next ring's size */
-	uint32_t start;     /* ring index of the byte at snd_una */
+	struct tn_tcp_chunk *buf; /* the first chunk (holding snd_una), NULL: none held */
+	uint32_t cap;       /* bytes of the chunks held; with buf NULL, the first chunk's size */
+	uint32_t start;     /* offset in the first chunk of the byte at snd_una */
 	uint32_t len;       /* bytes held (sent-unacked plus unsent) */
 };
 
@@ -217,19 +221,23 @@ struct tn_tcb {
 
 #define TN_TCP_HASH 4096
 
-/* Send rings not in use (tcp_sndbuf.c): LIFO lists by size, 4 KiB
- * doubling to 4 MiB, threaded through the rings themselves, holding at
- * most TN_TCP_RING_CACHE_BYTES per stack.  asked[k] is when (in ring
- * requests) a ring of size k was last asked for: a full cache makes room
- * for a ring in demand by freeing rings of a size not asked for since. */
-#define TN_TCP_RING_MIN 4096u
-#define TN_TCP_RING_CLASSES 11
-#define TN_TCP_RING_CACHE_BYTES (4u << 20)
-struct tn_tcp_ringcache {
-	void *free[TN_TCP_RING_CLASSES];
-	uint64_t asked[TN_TCP_RING_CLASSES];
+/* Send-buffer chunks not in use (tcp_sndbuf.c): LIFO lists by size, 4
+ * KiB doubling to 64 KiB, threaded through the chunks themselves, holding
+ * at most TN_TCP_CHUNK_CACHE_BYTES (of data room) per stack.  asked[k] is
+ * when (in chunk requests) a chunk of size k was last asked for: a full
+ * cache makes room for a chunk in demand by freeing chunks of a size not
+ * asked for since.  Once `closed` (the stack is going), chunks that
+ * packets still held are freed as they come back. */
+#define TN_TCP_CHUNK_MIN 4096u
+#define TN_TCP_CHUNK_CLASSES 5
+#define TN_TCP_CHUNK_MAX (TN_TCP_CHUNK_MIN << (TN_TCP_CHUNK_CLASSES - 1))
+#define TN_TCP_CHUNK_CACHE_BYTES (4u << 20)
+struct tn_tcp_chunkcache {
+	struct tn_tcp_chunk *free[TN_TCP_CHUNK_CLASSES];
+	uint64_t asked[TN_TCP_CHUNK_CLASSES];
 	uint64_t requests;
 	uint32_t bytes;
+	bool closed;
 };
 
 struct tn_tcp_table {
@@ -246,7 +254,7 @@ struct tn_tcp_table {
 	uint32_t port_hint;          /* spreads successive ephemeral port searches */
 	struct tn_tfo *tfo;          /* Fast Open keys and client cookie cache (tcp_fastopen.c) */
 	struct tn_tcb *tsq_head;     /* connections held back by a full device queue */
-	struct tn_tcp_ringcache rings;
+	struct tn_tcp_chunkcache chunks;
 };
 
 void tn_tcp_init(struct tn_stack *s);
@@ -268,7 +276,7 @@ struct tn_tcb *tn_tcp_accept(struct tn_stack *s, struct tn_tcb *listener);
 /* Queue bytes to send; returns bytes taken or -errno (-EAGAIN when full). */
 long tn_tcp_send(struct tn_stack *s, struct tn_tcb *t, const void *buf, size_t len);
 /* sendfile: up to len bytes of the host file fd from off, read straight
- * into the send ring's free space; bytes taken, 0 at the file's end, or
+ * into the send buffer's free space; bytes taken, 0 at the file's end, or
  * -errno (-EAGAIN: the send buffer is full; pread's errors). */
 long tn_tcp_send_file(struct tn_stack *s, struct tn_tcb *t, int fd, int64_t off, size_t len);
 /* Copy received bytes; 0 at end of stream, -EAGAIN when nothing yet. */

@@ -51,7 +51,7 @@ void tn_tcp_destroy(struct tn_stack *s)
 	free(tt->port_refs);
 	tt->port_refs = NULL;
 	tn_tcp_fastopen_free(s);
-	tn_tcp_ring_cache_free(s);
+	tn_tcp_chunk_cache_free(s);
 }
 
 static uint32_t conn_bucket(const struct tn_tcp_table *tt, uint32_t laddr, uint16_t lport, uint32_t raddr,

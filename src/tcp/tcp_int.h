@@ -66,14 +66,43 @@ void tn_tcp_abort(struct tn_stack *s, struct tn_tcb *t, int err);
 bool tn_tcp_enter_timewait(struct tn_stack *s, struct tn_tcb *t);
 uint64_t tn_tcp_retries_budget(const struct tn_stack *s);
 uint16_t tn_tcp_adv_mss(struct tn_stack *s, const struct tn_tcb *t);
+/* A piece of the send buffer (tcp_sndbuf.c).  Bytes are appended once and
+ * never rewritten while the chunk lives, so packets may point into it
+ * (external segments, core/pkt.h): a chunk leaves the connection when all
+ * its bytes are acknowledged and goes back to its stack's cache only when
+ * the last packet pointing into it is freed. */
+struct tn_tcp_chunk {
+	struct tn_pkt_ext ext;          /* the connection's reference + one per segment */
+	struct tn_tcp_chunk *next;      /* the connection's next chunk, or the cache's */
+	struct tn_tcp_chunkcache *cache; /* where it goes back (its stack's) */
+	uint32_t size;                  /* bytes of data room */
+	uint32_t used;                  /* bytes appended */
+	uint32_t pos;                   /* stream position of data[0], mod 2^32 */
+	/* In the connection's first chunk only: the last chunk, and the one
+	 * the last lookup found (segments go out in order: the next lookup
+	 * starts there). */
+	struct tn_tcp_chunk *tail, *cur;
+	uint8_t data[] __attribute__((aligned(64)));
+};
+/* Copy len bytes at off (from snd_una) out of the send buffer. */
 void tn_tcp_sndbuf_copy(const struct tn_tcb *t, uint32_t off, uint8_t *dst, uint32_t len);
-/* Drop acknowledged bytes; the ring goes back to the stack once empty. */
+/* Chain the len bytes at off after `head` as external segments (core/pkt.h),
+ * none crossing an mss boundary (counted from off) or a chunk's end, so
+ * GSO can put headers in front of each mss without copying; head->pkt_len
+ * grows.  0, or -1 when the pool is dry (what was chained stays, freed with
+ * head). */
+int tn_tcp_sndbuf_chain(struct tn_stack *s, const struct tn_tcb *t, struct tn_pkt *head, uint32_t off,
+			uint32_t len, uint32_t mss);
+/* Drop acknowledged bytes; chunks fully acknowledged leave the connection,
+ * all of them once it is empty. */
 void tn_tcp_sndbuf_ack(struct tn_stack *s, struct tn_tcb *t, uint32_t bytes);
-/* Give the ring back to the stack (snd.cap stays: the next ring's size). */
+/* Let go of every chunk (snd.cap becomes the next first chunk's size). */
 void tn_tcp_sndbuf_release(struct tn_stack *s, struct tn_tcb *t);
-void tn_tcp_ring_cache_free(struct tn_stack *s);
+/* Free the cached chunks; later ones are freed as they come back. */
+void tn_tcp_chunk_cache_free(struct tn_stack *s);
 void tn_tcp_sndbuf_expand(struct tn_stack *s, struct tn_tcb *t);
-/* Copy n bytes onto the end of the send buffer; 0 or -ENOMEM. */
+/* Copy n bytes onto the end of the send buffer; 0 or -ENOMEM (nothing
+ * taken, unless more than 64 chunks' worth, 4 MiB, was asked for). */
 int tn_tcp_sndbuf_append(struct tn_stack *s, struct tn_tcb *t, const void *buf, uint32_t n);
 static inline bool tn_tcp_fin_sent(const struct tn_tcb *t) { return t->fin_sent; }
 static inline bool tn_tcp_fin_acked(const struct tn_tcb *t)

@@ -125,29 +125,23 @@ int tn_tcp_xmit(struct tn_stack *s, struct tn_tcb *t, uint32_t seq, uint32_t len
 	return tn_tcp_xmit_hdr(s, t, &h, len);
 }
 
-/* A large segment (GSO): after the head's first MSS, one buffer per
- * further MSS of payload, each with headroom for the headers GSO writes in
- * front of it, so cutting it up later copies no payload (gso.c). */
-static int add_segments(struct tn_stack *s, struct tn_tcb *t, struct tn_pkt *head, uint32_t off, uint32_t len)
+/* Payload up to this is copied into the head buffer, after the headers:
+ * for a short reply a second buffer and a chunk reference cost more than
+ * the copy (as drivers' rx_copybreak). */
+#define TN_TCP_COPYBREAK 256u
+
+/* The payload as external segments pointing into the send buffer (no
+ * copy: the device's iovecs carry them to the kernel), one per MSS or two
+ * where an MSS crosses a chunk's end, so GSO cuts a large segment up by
+ * putting headers in front of each MSS (gso.c). */
+static int add_payload(struct tn_stack *s, struct tn_tcb *t, struct tn_pkt *head, uint32_t off, uint32_t len)
 {
-	struct tn_pkt *last = head;
-	uint16_t segs = 1;
-	while (len) {
-		uint32_t n = len < t->mss ? len : t->mss;
-		struct tn_pkt *e = tn_pkt_alloc(s->pool);
-		if (!e)
-			return -1;
-		tn_tcp_sndbuf_copy(t, off, tn_pkt_put(e, n), n);
-		e->pkt_len = n;
-		last->next = e;
-		last = e;
-		head->pkt_len += n;
-		off += n;
-		len -= n;
-		segs++;
+	if (tn_tcp_sndbuf_chain(s, t, head, off, len, t->mss) < 0)
+		return -1;
+	if (len > t->mss) {
+		head->gso_size = (uint16_t)t->mss;
+		head->gso_segs = (uint16_t)((len + t->mss - 1) / t->mss);
 	}
-	head->gso_size = (uint16_t)t->mss;
-	head->gso_segs = segs;
 	return 0;
 }
 
@@ -172,8 +166,8 @@ int tn_tcp_xmit_hdr(struct tn_stack *s, struct tn_tcb *t, struct tn_tcp_hdr *h, 
 		h->ack = t->rcv_nxt;
 	h->win = (flags & TN_TCP_RST) ? 0 : window_field(t, flags & TN_TCP_SYN);
 	size_t hl = TN_TCP_HLEN + tn_tcp_opts_len(&h->opt);
-	uint32_t first = len > t->mss ? t->mss : len;
-	uint8_t *d = tn_pkt_put(p, (uint32_t)hl + first);
+	uint32_t copied = len <= TN_TCP_COPYBREAK && len <= t->mss ? len : 0;
+	uint8_t *d = tn_pkt_put(p, (uint32_t)hl + copied);
 	if (!d) {
 		tn_pkt_free(p);
 		return -EMSGSIZE;
@@ -181,9 +175,9 @@ int tn_tcp_xmit_hdr(struct tn_stack *s, struct tn_tcb *t, struct tn_tcp_hdr *h, 
 	tn_tcp_emit(h, d, hl);
 	/* The buffer starts after an unacknowledged SYN (Fast Open). */
 	uint32_t off = h->seq + !!(flags & TN_TCP_SYN) - t->snd_una - tn_tcp_syn_unacked(t);
-	if (first)
-		tn_tcp_sndbuf_copy(t, off, d + hl, first);
-	if (len > first && add_segments(s, t, p, off + first, len - first) < 0) {
+	if (copied)
+		tn_tcp_sndbuf_copy(t, off, d + hl, copied);
+	else if (len && add_payload(s, t, p, off, len) < 0) {
 		tn_pkt_free(p);
 		tn_stat_inc(s, TN_TernExtNoBufs);
 		return -ENOBUFS;
@@ -447,8 +441,12 @@ static uint32_t large_segment(const struct tn_tcb *t, const struct tn_iface *ifc
 		room = wnd_room;
 	uint32_t n = room / t->mss;
 	uint32_t max = (TN_GSO_MAX_BYTES - 20 - TN_TCP_MAX_HLEN) / t->mss;
-	if (max > TN_GSO_MAX_SEGS)
-		max = TN_GSO_MAX_SEGS;
+	/* A device gathers a frame from at most 64 iovecs (tap, af_packet):
+	 * leave room for the virtio-net header, the header buffer and the
+	 * extra piece of each MSS that crosses a send-buffer chunk's end (at
+	 * most five in 64 KiB: chunks double from 4 KiB). */
+	if (max > TN_GSO_MAX_SEGS - 8)
+		max = TN_GSO_MAX_SEGS - 8;
 	if (t->pacing_rate) {
 		uint64_t rate = t->pacing_rate < t->max_pacing_rate ? t->pacing_rate : t->max_pacing_rate;
 		uint64_t goal = (rate >> 10) / t->mss; /* 2^-10 s: Linux's sk_pacing_shift */

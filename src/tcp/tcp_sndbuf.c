@@ -1,7 +1,18 @@
-/* The send buffer: a ring per connection holding the bytes from SND.UNA
- * on, the stack's cache of rings not in use, and the calls that fill it
- * (tn_tcp_send copies from the caller; tn_tcp_send_file reads a file
- * straight into the ring's free space). */
+/* The send buffer: a list of chunks per connection holding the bytes from
+ * SND.UNA on, the stack's cache of chunks not in use, the calls that fill
+ * it (tn_tcp_send copies from the caller; tn_tcp_send_file reads a file
+ * straight into its free space) and the one that lends its bytes to
+ * outgoing packets (tn_tcp_sndbuf_chain).
+ *
+ * Why chunks and not a byte ring: segments point into the send buffer
+ * (the kernel's copy in sendmmsg/writev is then the only one), and a
+ * ring's bytes are overwritten by new data as soon as they are
+ * acknowledged, while a packet pointing at them may still be queued: in a
+ * qdisc (tbf, netem), as a retransmitted copy whose original was just
+ * acknowledged, or in a loopback peer's receive queue.  A chunk is written
+ * once, in order, and is reused only when nothing points into it: the
+ * connection's reference goes when its last byte is acknowledged, each
+ * segment's when the segment is freed (Linux's skb page frags). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,168 +22,317 @@
 #include "core/stack.h"
 #include "tcp/tcp_int.h"
 
-/* ---- rings not in use ----
+/* ---- chunks not in use ----
  *
- * A connection gives its ring back when everything is acknowledged (an
+ * A connection lets go of its chunks when everything is acknowledged (an
  * idle connection holds none), and a keep-alive connection serving
- * 100 KiB replies does that after every reply.  Handed to free(), a
- * 128 KiB ring at the top of the heap was trimmed (brk) and the next
- * reply's ring faulted its pages in again, zeroed: a tenth of the HTTP
- * server's CPU.  So the stack keeps a few rings, LIFO per size (the last
- * one back is still in cache), up to TN_TCP_RING_CACHE_BYTES.
+ * 100 KiB replies does that after every reply.  Handed to free(), the
+ * memory was trimmed (brk) and the next reply's buffer faulted its pages
+ * in again, zeroed: a tenth of the HTTP server's CPU when this was a ring.
+ * So the stack keeps a few chunks, LIFO per size (the last one back is
+ * still in cache), up to TN_TCP_CHUNK_CACHE_BYTES.
  *
- * Sizes go out of use: each connection's ring doubles through 16, 32 and
- * 64 KiB while its send buffer autotunes, and those rings, given back on
- * the way, are not asked for again once every connection sends from
- * 128 KiB.  Kept until freed, 32 connections' worth held three quarters
- * of the cache and most 128 KiB rings missed it.  So a ring that does not
- * fit displaces rings of the size asked for least recently, if that was
+ * Sizes go out of use: a connection's chunks double from 4 to 64 KiB, and
+ * the small ones, given back, are not asked for again once every
+ * connection sends from 64 KiB chunks.  Kept until freed, they would hold
+ * the cache and make the large ones miss it.  So a chunk that does not
+ * fit displaces chunks of the size asked for least recently, if that was
  * before its own size was. */
 
-static int ring_class(uint32_t cap)
+static int chunk_class(uint32_t size)
 {
-	for (int k = 0; k < TN_TCP_RING_CLASSES; k++)
-		if (cap == (uint32_t)TN_TCP_RING_MIN << k)
+	for (int k = 0; k < TN_TCP_CHUNK_CLASSES; k++)
+		if (size == TN_TCP_CHUNK_MIN << k)
 			return k;
 	return -1;
 }
 
-static void *ring_pop(struct tn_tcp_ringcache *rc, int k)
+static struct tn_tcp_chunk *cache_pop(struct tn_tcp_chunkcache *rc, int k)
 {
-	uint8_t *b = rc->free[k];
-	memcpy(&rc->free[k], b, sizeof(void *)); /* the list runs through the rings */
-	rc->bytes -= (uint32_t)TN_TCP_RING_MIN << k;
-	return b;
-}
-
-static uint8_t *ring_get(struct tn_stack *s, uint32_t cap)
-{
-	struct tn_tcp_ringcache *rc = &s->tcp.rings;
-	int k = ring_class(cap);
-	if (k < 0)
-		return malloc(cap);
-	rc->asked[k] = ++rc->requests;
-	return rc->free[k] ? ring_pop(rc, k) : malloc(cap);
+	struct tn_tcp_chunk *c = rc->free[k];
+	rc->free[k] = c->next;
+	rc->bytes -= c->size;
+	return c;
 }
 
 /* The cached size, other than k, asked for least recently and before k
  * was; -1 if none. */
-static int ring_stalest(const struct tn_tcp_ringcache *rc, int k)
+static int cache_stalest(const struct tn_tcp_chunkcache *rc, int k)
 {
 	int j = -1;
-	for (int i = 0; i < TN_TCP_RING_CLASSES; i++)
+	for (int i = 0; i < TN_TCP_CHUNK_CLASSES; i++)
 		if (i != k && rc->free[i] && rc->asked[i] < rc->asked[k] &&
 		    (j < 0 || rc->asked[i] < rc->asked[j]))
 			j = i;
 	return j;
 }
 
-static void ring_put(struct tn_stack *s, uint8_t *b, uint32_t cap)
+static void cache_put(struct tn_tcp_chunkcache *rc, struct tn_tcp_chunk *c)
 {
-	struct tn_tcp_ringcache *rc = &s->tcp.rings;
-	int k = ring_class(cap);
-	while (k >= 0 && cap > TN_TCP_RING_CACHE_BYTES - rc->bytes) {
-		int stale = ring_stalest(rc, k);
+	int k = chunk_class(c->size);
+	while (k >= 0 && !rc->closed && c->size > TN_TCP_CHUNK_CACHE_BYTES - rc->bytes) {
+		int stale = cache_stalest(rc, k);
 		if (stale < 0)
 			break;
-		free(ring_pop(rc, stale));
+		free(cache_pop(rc, stale));
 	}
-	if (k < 0 || cap > TN_TCP_RING_CACHE_BYTES - rc->bytes) {
-		free(b);
+	if (k < 0 || rc->closed || c->size > TN_TCP_CHUNK_CACHE_BYTES - rc->bytes) {
+		free(c);
 		return;
 	}
-	memcpy(b, &rc->free[k], sizeof(void *));
-	rc->free[k] = b;
-	rc->bytes += cap;
+	c->next = rc->free[k];
+	rc->free[k] = c;
+	rc->bytes += c->size;
 }
 
-void tn_tcp_ring_cache_free(struct tn_stack *s)
+/* The last reference went (the connection's or a packet's). */
+static void chunk_release(struct tn_pkt_ext *e)
 {
-	struct tn_tcp_ringcache *rc = &s->tcp.rings;
-	for (int k = 0; k < TN_TCP_RING_CLASSES; k++) {
-		while (rc->free[k])
-			free(ring_pop(rc, k));
-	}
-	rc->bytes = 0;
+	struct tn_tcp_chunk *c = (struct tn_tcp_chunk *)((uint8_t *)e - offsetof(struct tn_tcp_chunk, ext));
+	cache_put(c->cache, c);
 }
+
+static struct tn_tcp_chunk *chunk_get(struct tn_stack *s, uint32_t size)
+{
+	struct tn_tcp_chunkcache *rc = &s->tcp.chunks;
+	int k = chunk_class(size);
+	struct tn_tcp_chunk *c = NULL;
+	if (k >= 0) {
+		rc->asked[k] = ++rc->requests;
+		if (rc->free[k])
+			c = cache_pop(rc, k);
+	}
+	if (!c && !(c = malloc(sizeof(*c) + size)))
+		return NULL;
+	*c = (struct tn_tcp_chunk){.ext = {.refcnt = 1, .release = chunk_release}, .cache = rc, .size = size};
+	return c;
+}
+
+void tn_tcp_chunk_cache_free(struct tn_stack *s)
+{
+	struct tn_tcp_chunkcache *rc = &s->tcp.chunks;
+	for (int k = 0; k < TN_TCP_CHUNK_CLASSES; k++) {
+		while (rc->free[k])
+			free(cache_pop(rc, k));
+	}
+	rc->closed = true;
+}
+
+/* ---- the connection's list ---- */
 
 void tn_tcp_sndbuf_release(struct tn_stack *s, struct tn_tcb *t)
 {
-	if (t->snd.buf)
-		ring_put(s, t->snd.buf, t->snd.cap);
+	struct tn_tcp_chunk *c = t->snd.buf;
+	if (c) /* the next first chunk is as large as the last one was */
+		t->snd.cap = c->tail->size;
+	while (c) {
+		struct tn_tcp_chunk *next = c->next;
+		tn_pkt_ext_put(&c->ext);
+		c = next;
+	}
 	t->snd.buf = NULL;
-	t->snd.start = 0; /* snd.cap stays: the next ring's size */
+	t->snd.start = 0;
 }
 
-/* ---- the ring ---- */
+/* The chunk holding stream position pos (which must be held): the last
+ * chunk (new data), or walking from the cursor when it is not past pos,
+ * else from the first chunk (a retransmission, near SND.UNA).  So loss
+ * recovery, going back and forth between the two, walks only what lies
+ * between the first chunk and the holes it fills. */
+static struct tn_tcp_chunk *chunk_at(const struct tn_tcb *t, uint32_t pos)
+{
+	struct tn_tcp_chunk *first = t->snd.buf, *c = first->cur;
+	if (pos - first->tail->pos < first->tail->used)
+		c = first->tail;
+	else if ((int32_t)(pos - c->pos) < 0)
+		c = first;
+	while (pos - c->pos >= c->used)
+		c = c->next;
+	first->cur = c;
+	return c;
+}
+
+static uint32_t una_pos(const struct tn_tcb *t) { return t->snd.buf->pos + t->snd.start; }
 
 void tn_tcp_sndbuf_copy(const struct tn_tcb *t, uint32_t off, uint8_t *dst, uint32_t len)
 {
-	uint32_t i = (t->snd.start + off) % t->snd.cap;
-	uint32_t first = t->snd.cap - i < len ? t->snd.cap - i : len;
-	memcpy(dst, t->snd.buf + i, first);
-	memcpy(dst + first, t->snd.buf, len - first);
+	if (!len)
+		return;
+	uint32_t pos = una_pos(t) + off;
+	for (struct tn_tcp_chunk *c = chunk_at(t, pos); len; c = c->next) {
+		uint32_t i = pos - c->pos, n = c->used - i < len ? c->used - i : len;
+		memcpy(dst, c->data + i, n);
+		dst += n;
+		pos += n;
+		len -= n;
+	}
+}
+
+int tn_tcp_sndbuf_chain(struct tn_stack *s, const struct tn_tcb *t, struct tn_pkt *head, uint32_t off,
+			uint32_t len, uint32_t mss)
+{
+	struct tn_pkt *last = head;
+	while (last->next)
+		last = last->next;
+	uint32_t pos = una_pos(t) + off, in_mss = 0;
+	struct tn_tcp_chunk *c = chunk_at(t, pos);
+	while (len) {
+		if (pos - c->pos == c->used)
+			c = c->next;
+		uint32_t i = pos - c->pos, n = c->used - i;
+		n = n < len ? n : len;
+		n = n < mss - in_mss ? n : mss - in_mss;
+		struct tn_pkt *e = tn_pkt_alloc_ext(s->pool, &c->ext, c->data + i, n);
+		if (!e)
+			return -1;
+		last->next = e;
+		last = e;
+		head->pkt_len += n;
+		in_mss = (in_mss + n) % mss;
+		pos += n;
+		len -= n;
+	}
+	t->snd.buf->cur = c;
+	return 0;
+}
+
+/* The first chunk leaves: its bytes are all acknowledged. */
+static void drop_first(struct tn_tcb *t)
+{
+	struct tn_tcp_chunk *c = t->snd.buf, *next = c->next;
+	next->tail = c->tail;
+	next->cur = c->cur == c ? next : c->cur;
+	t->snd.buf = next;
+	t->snd.start -= c->used;
+	t->snd.cap -= c->size;
+	tn_pkt_ext_put(&c->ext);
 }
 
 void tn_tcp_sndbuf_ack(struct tn_stack *s, struct tn_tcb *t, uint32_t bytes)
 {
 	if (bytes > t->snd.len)
 		bytes = t->snd.len;
-	t->snd.start = t->snd.cap ? (t->snd.start + bytes) % t->snd.cap : 0;
 	t->snd.len -= bytes;
-	if (t->snd.len == 0) /* idle connections hold no buffer */
+	if (t->snd.len == 0) { /* idle connections hold no buffer */
 		tn_tcp_sndbuf_release(s, t);
-}
-
-/* Room for `need` bytes of unacknowledged data.  The ring starts at 4 KiB
- * and doubles up to sndbuf_max, so a connection that sends a short reply
- * never holds a 16 KiB (or, autotuned, megabytes of) buffer.  Freed when
- * all is acknowledged, it comes back at the size it had: a keep-alive
- * connection serving 100 KiB replies regrew 4 -> 128 KiB for every reply,
- * copying what it held at each step (more bytes than the reply). */
-static int ensure_sndbuf(struct tn_stack *s, struct tn_tcb *t, uint32_t need)
-{
-	if (t->snd.buf && t->snd.cap >= need)
-		return 0;
-	/* Doubling, not the exact send-buffer size: that grows a little on
-	 * every ACK, and sizing to it reallocated (and copied) the ring each
-	 * time.  At most twice what is held. */
-	uint32_t cap = t->snd.cap ? t->snd.cap : TN_TCP_RING_MIN;
-	while (cap < need)
-		cap *= 2;
-	uint8_t *b = ring_get(s, cap);
-	if (!b)
-		return -ENOMEM;
-	if (t->snd.buf) { /* grow: linearise what is held */
-		tn_tcp_sndbuf_copy(t, 0, b, t->snd.len);
-		ring_put(s, t->snd.buf, t->snd.cap);
+		return;
 	}
-	t->snd.buf = b;
-	t->snd.cap = cap;
-	t->snd.start = 0;
-	return 0;
+	t->snd.start += bytes;
+	while (t->snd.start >= t->snd.buf->used)
+		drop_first(t);
 }
 
-/* The free space after the held bytes, up to n, as one or two pieces
- * (the ring wraps); the ring must have room for n. */
-static int sndbuf_tail(const struct tn_tcb *t, uint32_t n, struct iovec iov[2])
+/* A new chunk at the end of the list, empty: the first as large as the
+ * last the connection had (a keep-alive connection's replies each start
+ * where the last one left off), later ones doubling, up to 64 KiB and to
+ * what the send buffer may hold. */
+static struct tn_tcp_chunk *add_chunk(struct tn_stack *s, struct tn_tcb *t)
 {
-	uint32_t tail = (t->snd.start + t->snd.len) % t->snd.cap;
-	uint32_t first = t->snd.cap - tail < n ? t->snd.cap - tail : n;
-	iov[0] = (struct iovec){.iov_base = t->snd.buf + tail, .iov_len = first};
-	iov[1] = (struct iovec){.iov_base = t->snd.buf, .iov_len = n - first};
-	return n > first ? 2 : 1;
+	struct tn_tcp_chunk *first = t->snd.buf;
+	uint32_t size = first ? first->tail->size * 2 : t->snd.cap ? t->snd.cap : TN_TCP_CHUNK_MIN;
+	while (size > TN_TCP_CHUNK_MIN && (size > TN_TCP_CHUNK_MAX || size / 2 >= t->sndbuf_max))
+		size /= 2;
+	struct tn_tcp_chunk *c = chunk_get(s, size);
+	if (!c)
+		return NULL;
+	if (!first) {
+		t->snd.cap = size; /* it was the size to start at */
+		t->snd.buf = c;
+		c->pos = t->snd_una; /* any start will do: positions only differ */
+		c->cur = c;
+		t->snd.start = 0;
+	} else {
+		t->snd.cap += size;
+		/* the last chunk is full by the time this one holds a byte */
+		c->pos = first->tail->pos + first->tail->size;
+		first->tail->next = c;
+	}
+	t->snd.buf->tail = c;
+	return c;
+}
+
+/* Drop the empty chunks at the end of the list (a short read left them). */
+static void trim_empty(struct tn_stack *s, struct tn_tcb *t)
+{
+	struct tn_tcp_chunk *first = t->snd.buf, *c = first, *last = NULL;
+	for (; c; c = c->next)
+		if (c->used)
+			last = c;
+	if (!last) {
+		tn_tcp_sndbuf_release(s, t);
+		return;
+	}
+	for (c = last->next; c;) {
+		struct tn_tcp_chunk *next = c->next;
+		t->snd.cap -= c->size;
+		tn_pkt_ext_put(&c->ext);
+		c = next;
+	}
+	last->next = NULL;
+	first->tail = last;
+}
+
+/* k bytes were written into the free space make_room gave, from w on. */
+static void commit(struct tn_stack *s, struct tn_tcb *t, struct tn_tcp_chunk *w, uint32_t k)
+{
+	t->snd.len += k;
+	for (; w && k; w = w->next) {
+		uint32_t n = w->size - w->used < k ? w->size - w->used : k;
+		w->used += n;
+		k -= n;
+	}
+	if (t->snd.buf)
+		trim_empty(s, t);
+}
+
+/* Free space for n bytes after those held: the last chunk's, then new
+ * empty chunks, at most `most` pieces (fewer bytes if that is not enough).
+ * The pieces go to iov, *w is the chunk the first is in; their count, or
+ * -ENOMEM (no chunk added). */
+static int make_room(struct tn_stack *s, struct tn_tcb *t, uint32_t n, struct iovec *iov, int most,
+		     struct tn_tcp_chunk **w)
+{
+	int k = 0;
+	struct tn_tcp_chunk *c = t->snd.buf ? t->snd.buf->tail : NULL;
+	*w = NULL;
+	if (c && c->used < c->size) {
+		uint32_t f = c->size - c->used < n ? c->size - c->used : n;
+		iov[k++] = (struct iovec){c->data + c->used, f};
+		*w = c;
+		n -= f;
+	}
+	while (n && k < most) {
+		if (!(c = add_chunk(s, t))) {
+			if (t->snd.buf)
+				trim_empty(s, t);
+			return -ENOMEM;
+		}
+		uint32_t f = c->size < n ? c->size : n;
+		iov[k++] = (struct iovec){c->data, f};
+		*w = *w ? *w : c;
+		n -= f;
+	}
+	return k;
 }
 
 int tn_tcp_sndbuf_append(struct tn_stack *s, struct tn_tcb *t, const void *buf, uint32_t n)
 {
-	if (ensure_sndbuf(s, t, t->snd.len + n) < 0)
-		return -ENOMEM;
-	struct iovec iov[2];
-	sndbuf_tail(t, n, iov);
-	memcpy(iov[0].iov_base, buf, iov[0].iov_len);
-	memcpy(iov[1].iov_base, (const uint8_t *)buf + iov[0].iov_len, iov[1].iov_len);
-	t->snd.len += n;
+	const uint8_t *src = buf;
+	while (n) { /* a round of 64 chunks takes 4 MiB: more is rare */
+		struct iovec iov[64];
+		struct tn_tcp_chunk *w;
+		int k = make_room(s, t, n, iov, 64, &w);
+		if (k < 0)
+			return k; /* earlier rounds' bytes stay: only a huge append gets here */
+		uint32_t got = 0;
+		for (int i = 0; i < k; i++) {
+			memcpy(iov[i].iov_base, src + got, iov[i].iov_len);
+			got += (uint32_t)iov[i].iov_len;
+		}
+		commit(s, t, w, got);
+		src += got;
+		n -= got;
+	}
 	return 0;
 }
 
@@ -235,18 +395,18 @@ long tn_tcp_send_file(struct tn_stack *s, struct tn_tcb *t, int fd, int64_t off,
 	if (room < 0)
 		return room;
 	uint32_t n = len < (size_t)room ? (uint32_t)len : (uint32_t)room;
-	if (ensure_sndbuf(s, t, t->snd.len + n) < 0)
+	/* Into the last chunk's free space and new chunks; a short read (or
+	 * none: an idle connection keeps nothing) gives the unused ones back. */
+	struct iovec iov[16];
+	struct tn_tcp_chunk *w;
+	int cnt = make_room(s, t, n, iov, 16, &w);
+	if (cnt < 0)
 		return -ENOMEM;
-	struct iovec iov[2];
-	int cnt = sndbuf_tail(t, n, iov);
 	ssize_t k = preadv(fd, iov, cnt, (off_t)off);
 	int err = errno;
-	if (k <= 0) { /* nothing to send: an idle connection keeps no ring */
-		if (t->snd.len == 0)
-			tn_tcp_sndbuf_release(s, t);
+	commit(s, t, w, k > 0 ? (uint32_t)k : 0);
+	if (k <= 0)
 		return k < 0 ? -err : 0;
-	}
-	t->snd.len += (uint32_t)k;
 	tn_tcp_output(s, t);
 	return k;
 }

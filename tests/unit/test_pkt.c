@@ -463,12 +463,83 @@ static void test_random_chains(void **state)
 	tn_mempool_free(mp);
 }
 
+/* ---- external segments ---- */
+
+struct ext_mem {
+	struct tn_pkt_ext ext;
+	int released;
+	uint8_t bytes[256];
+};
+static void ext_mem_release(struct tn_pkt_ext *e) { ((struct ext_mem *)e)->released++; }
+
+/* An external segment points into memory it does not own, holds a
+ * reference to it until freed, and has no room: nothing can be written
+ * into that memory through it; may_pull copies out of it without
+ * writing to it. */
+static void test_external_segment(void **state)
+{
+	struct tn_mempool *mp = tn_mempool_new(8);
+	struct ext_mem m = {.ext = {.refcnt = 1, .release = ext_mem_release}};
+	for (int i = 0; i < 256; i++)
+		m.bytes[i] = (uint8_t)i;
+	struct tn_pkt *e = tn_pkt_alloc_ext(mp, &m.ext, m.bytes + 10, 100);
+	assert_non_null(e);
+	assert_true(tn_pkt_is_ext(e));
+	assert_int_equal(m.ext.refcnt, 2);
+	assert_ptr_equal(e->data, m.bytes + 10);
+	assert_int_equal(e->len, 100);
+	assert_int_equal(tn_pkt_headroom(e), 0);
+	assert_int_equal(tn_pkt_tailroom(e), 0);
+	assert_null(tn_pkt_push(e, 1));
+	assert_null(tn_pkt_put(e, 1));
+	assert_false(tn_pkt_writable(e));
+	struct tn_pkt *c = tn_pkt_clone_ext(mp, e);
+	assert_int_equal(m.ext.refcnt, 3);
+	tn_pkt_free(c);
+	assert_int_equal(m.ext.refcnt, 2);
+	/* chained after a head: pulled into the head, the external bytes are
+	 * read, never written; a segment emptied by the pull is freed */
+	struct tn_pkt *h = tn_pkt_alloc(mp);
+	memcpy(tn_pkt_put(h, 4), "HDR!", 4);
+	assert_true(tn_pkt_writable(h));
+	tn_pkt_chain(h, e);
+	assert_false(tn_pkt_writable(h));
+	assert_int_equal(h->pkt_len, 104);
+	assert_int_equal(tn_pkt_may_pull(h, 54), 0);
+	assert_int_equal(h->len, 54);
+	assert_int_equal(h->data[4], 10);
+	assert_ptr_equal(e->data, m.bytes + 60);
+	for (int i = 0; i < 256; i++)
+		assert_int_equal(m.bytes[i], (uint8_t)i);
+	uint8_t out[104];
+	assert_int_equal(tn_pkt_copy_out(h, 0, out, 104), 0);
+	assert_int_equal(out[103], 109);
+	assert_int_equal(tn_pkt_may_pull(h, 104), 0);
+	assert_int_equal(m.ext.refcnt, 1); /* e went when it was emptied */
+	assert_null(h->next);
+	tn_pkt_free(h);
+	/* freed at the last reference: the owner's */
+	e = tn_pkt_alloc_ext(mp, &m.ext, m.bytes, 5);
+	tn_pkt_trim(e, 3);
+	tn_pkt_free(e);
+	assert_int_equal(m.released, 0);
+	tn_pkt_ext_put(&m.ext);
+	assert_int_equal(m.released, 1);
+	assert_int_equal(tn_mempool_in_use(mp), 0);
+	/* a fresh buffer is not external */
+	e = tn_pkt_alloc(mp);
+	assert_false(tn_pkt_is_ext(e));
+	tn_pkt_free(e);
+	tn_mempool_free(mp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mempool_exhaust),
 		cmocka_unit_test(test_alloc_bulk),
 		cmocka_unit_test(test_push_pull_put),
+		cmocka_unit_test(test_external_segment),
 		cmocka_unit_test(test_refcount),
 		cmocka_unit_test(test_chain_copy_out),
 		cmocka_unit_test(test_chain_trim),

@@ -418,6 +418,46 @@ static void test_duplicate_and_corrupt(void **state)
 	tn_qdisc_destroy(q);
 }
 
+/* A packet whose payload is an external segment (TCP's send buffer, read
+ * only): corrupting it damages a copy and leaves that memory alone, and a
+ * duplicate carries the same bytes in buffers of its own. */
+struct ext_bytes {
+	struct tn_pkt_ext ext;
+	uint8_t b[300];
+};
+static void ext_bytes_release(struct tn_pkt_ext *x) { (void)x; }
+
+static void test_external_payload_kept(void **state)
+{
+	struct t_qenv *e = *state;
+	struct ext_bytes m = {.ext = {.refcnt = 1, .release = ext_bytes_release}};
+	for (int i = 0; i < 300; i++)
+		m.b[i] = (uint8_t)(i * 3);
+	const char *modes[] = {"corrupt 100%", "duplicate 100%"};
+	for (int k = 0; k < 2; k++) {
+		struct tn_qdisc *q = mk(e, modes[k]);
+		struct tn_pkt *p = ip_pkt(e, 0, 9, 20);
+		p->next = tn_pkt_alloc_ext(e->mp, &m.ext, m.b, 300);
+		assert_non_null(p->next);
+		p->pkt_len += 300;
+		tn_qdisc_enqueue(q, p);
+		for (int n = 0; n < 1 + k; n++) {
+			struct tn_pkt *y = deq(e, q, 0, NULL);
+			assert_non_null(y);
+			assert_int_equal(y->pkt_len, 320);
+			uint8_t out[300];
+			assert_int_equal(tn_pkt_copy_out(y, 20, out, 300), 0);
+			if (k == 1) /* a duplicate's bytes are the packet's */
+				assert_memory_equal(out, m.b, 300);
+			tn_pkt_free(y);
+		}
+		for (int i = 0; i < 300; i++)
+			assert_int_equal(m.b[i], (uint8_t)(i * 3)); /* never written */
+		assert_int_equal(m.ext.refcnt, 1);
+		tn_qdisc_destroy(q);
+	}
+}
+
 static void test_reorder(void **state)
 {
 	struct t_qenv *e = *state;
@@ -705,6 +745,7 @@ int main(void)
 		cmocka_unit_test(test_loss_random),
 		cmocka_unit_test(test_loss_models),
 		cmocka_unit_test(test_duplicate_and_corrupt),
+		cmocka_unit_test(test_external_payload_kept),
 		cmocka_unit_test(test_reorder),
 		cmocka_unit_test(test_rate),
 		cmocka_unit_test(test_slot),

@@ -1,8 +1,8 @@
-/* The TCP send ring (tcp_sndbuf.c): rings coming back from the stack's
- * cache, and tern_sendfile reading a file straight into the ring, with
- * short reads, the end of the file, a full buffer, a file that shrinks
- * and a ring that wraps.  The test plays the peer on a raw-IP wire and
- * checks the bytes that arrive. */
+/* The TCP send buffer (tcp_sndbuf.c): chunks coming back from the stack's
+ * cache, the cache's bound and eviction, and tern_sendfile reading a file
+ * straight into the buffer, with short reads, the end of the file, a full
+ * buffer, a file that shrinks and a read across chunks.  The test plays
+ * the peer on a raw-IP wire and checks the bytes that arrive. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -78,113 +78,136 @@ static int small_sndbuf_conn(struct peer *p)
 	return fd;
 }
 
-/* ---- the ring cache ---- */
+/* ---- the chunk cache ---- */
 
-/* A ring given back when all is acknowledged is the next one handed out:
+/* A chunk given back when all is acknowledged is the next one handed out:
  * no malloc, no page faults on a keep-alive connection's next reply. */
-static void test_ring_comes_back_from_the_stack(void **state)
+static void test_chunk_comes_back_from_the_stack(void **state)
 {
 	struct peer p;
 	peer_init(&p);
 	int fd = passive_open(&p, listen_on(&p, SRV_PORT, 16), false);
 	struct tn_tcb *t = tcb_of_fd(&p, fd);
+	struct tn_tcp_chunkcache *cc = &p.s->tcp.chunks;
 	assert_int_equal(tern_send(p.s, fd, "hello", 5, 0), 5);
-	uint8_t *ring = t->snd.buf;
-	assert_non_null(ring);
-	assert_int_equal(p.s->tcp.rings.bytes, 0);
+	struct tn_tcp_chunk *c = t->snd.buf;
+	assert_non_null(c);
+	assert_int_equal(c->size, 4096);
+	assert_int_equal(cc->bytes, 0);
 	uint8_t got[16];
 	uint32_t n = 0;
 	drain(&p, got, sizeof(got), &n);
 	assert_int_equal(n, 5);
 	assert_null(t->snd.buf); /* idle: the connection holds none */
-	assert_int_equal(p.s->tcp.rings.bytes, 4096);
-	assert_ptr_equal(p.s->tcp.rings.free[0], ring);
+	assert_int_equal(cc->bytes, 4096);
+	assert_ptr_equal(cc->free[0], c);
 	assert_int_equal(tern_send(p.s, fd, "again", 5, 0), 5);
-	assert_ptr_equal(t->snd.buf, ring);
-	assert_int_equal(p.s->tcp.rings.bytes, 0);
-	assert_null(p.s->tcp.rings.free[0]);
+	assert_ptr_equal(t->snd.buf, c);
+	assert_int_equal(cc->bytes, 0);
+	assert_null(cc->free[0]);
 	peer_free(&p);
 }
 
-/* The cache holds at most TN_TCP_RING_CACHE_BYTES; rings of a size it has
- * no list for are freed at once. */
-static void test_ring_cache_is_bounded(void **state)
+/* A connection that is only a send buffer, to hand chunks to the cache. */
+static struct tn_tcb *bare_tcb(void)
+{
+	struct tn_tcb *t = calloc(1, sizeof(*t));
+	assert_non_null(t);
+	t->sndbuf_max = 1u << 30;
+	return t;
+}
+
+/* Take a first chunk of `size` into t (appending a byte). */
+static struct tn_tcp_chunk *take_chunk(struct tn_stack *s, struct tn_tcb *t, uint32_t size)
+{
+	t->snd.cap = size;
+	assert_int_equal(tn_tcp_sndbuf_append(s, t, "x", 1), 0);
+	assert_int_equal(t->snd.buf->size, size);
+	return t->snd.buf;
+}
+
+/* The cache holds at most TN_TCP_CHUNK_CACHE_BYTES; chunks coming back
+ * once it is full are freed (ASan's leak check runs this), and so is
+ * everything once the stack is going. */
+static void test_chunk_cache_is_bounded(void **state)
 {
 	struct peer p;
 	peer_init(&p);
-	struct tn_tcb t;
-	memset(&t, 0, sizeof(t));
-	uint32_t big = TN_TCP_RING_CACHE_BYTES / 2;
-	for (int i = 0; i < 3; i++) {
-		t.snd.cap = big;
-		t.snd.buf = malloc(big);
-		assert_non_null(t.snd.buf);
-		tn_tcp_sndbuf_release(p.s, &t);
-		assert_null(t.snd.buf);
-		assert_int_equal(t.snd.cap, big);
+	struct tn_tcp_chunkcache *cc = &p.s->tcp.chunks;
+	enum { N = TN_TCP_CHUNK_CACHE_BYTES / TN_TCP_CHUNK_MAX + 2 };
+	struct tn_tcb *t[N];
+	for (int i = 0; i < N; i++) {
+		t[i] = bare_tcb();
+		take_chunk(p.s, t[i], TN_TCP_CHUNK_MAX);
 	}
-	assert_int_equal(p.s->tcp.rings.bytes, TN_TCP_RING_CACHE_BYTES); /* the third was freed */
-	tn_tcp_ring_cache_free(p.s);
-	assert_int_equal(p.s->tcp.rings.bytes, 0);
-	uint32_t odd[] = {5000, TN_TCP_RING_MIN << TN_TCP_RING_CLASSES};
-	for (int i = 0; i < 2; i++) {
-		t.snd.cap = odd[i];
-		t.snd.buf = malloc(odd[i]);
-		assert_non_null(t.snd.buf);
-		tn_tcp_sndbuf_release(p.s, &t);
-		assert_int_equal(p.s->tcp.rings.bytes, 0);
+	for (int i = 0; i < N; i++) {
+		tn_tcp_sndbuf_release(p.s, t[i]);
+		assert_null(t[i]->snd.buf);
+		assert_int_equal(t[i]->snd.cap, TN_TCP_CHUNK_MAX); /* the next first chunk's size */
 	}
-	/* what the cache holds at the end goes with the stack (ASan's leak
-	 * check runs this) */
-	t.snd.cap = 8192;
-	t.snd.buf = malloc(8192);
-	tn_tcp_sndbuf_release(p.s, &t);
-	assert_int_equal(p.s->tcp.rings.bytes, 8192);
+	assert_int_equal(cc->bytes, TN_TCP_CHUNK_CACHE_BYTES); /* the last two were freed */
+	/* sizes are powers of two from 4 to 64 KiB: a larger ask is clamped */
+	struct tn_tcp_chunk *c = take_chunk(p.s, t[0], TN_TCP_CHUNK_MAX);
+	tn_tcp_sndbuf_release(p.s, t[0]);
+	t[0]->snd.cap = TN_TCP_CHUNK_MAX * 2;
+	assert_int_equal(tn_tcp_sndbuf_append(p.s, t[0], "x", 1), 0);
+	assert_ptr_equal(t[0]->snd.buf, c);
+	tn_tcp_chunk_cache_free(p.s);
+	assert_int_equal(cc->bytes, 0);
+	tn_tcp_sndbuf_release(p.s, t[0]); /* after the cache closed: freed */
+	assert_int_equal(cc->bytes, 0);
+	assert_null(cc->free[TN_TCP_CHUNK_CLASSES - 1]);
+	for (int i = 0; i < N; i++)
+		free(t[i]);
 	peer_free(&p);
 }
 
-/* A full cache makes room for a ring in demand by freeing rings of a size
- * not asked for since: the 16-64 KiB rings every connection leaves behind
- * while its buffer autotunes must not keep its 128 KiB rings out, and a
- * stale size coming back does not displace the one in demand. */
-static void test_ring_cache_gives_way_to_demand(void **state)
+/* A full cache makes room for a chunk in demand by freeing chunks of a
+ * size not asked for since: the small chunks a connection starts with
+ * must not keep its 64 KiB chunks out once every connection sends from
+ * those, and a stale size coming back does not displace the one in
+ * demand. */
+static void test_chunk_cache_gives_way_to_demand(void **state)
 {
 	struct peer p;
 	peer_init(&p);
-	struct tn_tcb old;
-	memset(&old, 0, sizeof(old));
-	const uint32_t mib = 1u << 20;
-	for (uint32_t i = 0; i < TN_TCP_RING_CACHE_BYTES / mib; i++) {
-		old.snd.cap = mib;
-		old.snd.buf = malloc(mib);
-		assert_non_null(old.snd.buf);
-		tn_tcp_sndbuf_release(p.s, &old);
+	struct tn_tcp_chunkcache *cc = &p.s->tcp.chunks;
+	const uint32_t small = 16384;
+	enum { N = TN_TCP_CHUNK_CACHE_BYTES / 16384 };
+	struct tn_tcb *old[N];
+	for (int i = 0; i < N; i++) {
+		old[i] = bare_tcb();
+		take_chunk(p.s, old[i], small);
 	}
-	assert_int_equal(p.s->tcp.rings.bytes, TN_TCP_RING_CACHE_BYTES);
+	for (int i = 0; i < N - 1; i++) /* the last one is still in use */
+		tn_tcp_sndbuf_release(p.s, old[i]);
+	assert_int_equal(cc->bytes, TN_TCP_CHUNK_CACHE_BYTES - small);
 	int fd = passive_open(&p, listen_on(&p, SRV_PORT, 16), false);
 	struct tn_tcb *t = tcb_of_fd(&p, fd);
-	t->snd.cap = 128u << 10; /* the size this connection's ring had */
+	t->snd.cap = TN_TCP_CHUNK_MAX; /* the size this connection's chunks had */
+	t->sndbuf_max = 1u << 20;      /* (autotuned) */
 	assert_int_equal(tern_send(p.s, fd, "hello", 5, 0), 5);
-	uint8_t *ring = t->snd.buf;
+	struct tn_tcp_chunk *c = t->snd.buf;
+	assert_int_equal(c->size, TN_TCP_CHUNK_MAX);
 	uint8_t got[16];
 	uint32_t n = 0;
 	drain(&p, got, sizeof(got), &n);
 	assert_int_equal(n, 5);
-	/* one 1 MiB ring (asked for never) went to make room */
-	assert_int_equal(p.s->tcp.rings.bytes, TN_TCP_RING_CACHE_BYTES - mib + (128u << 10));
-	assert_ptr_equal(p.s->tcp.rings.free[5], ring);
+	/* three 16 KiB chunks (not asked for since) went to make room */
+	assert_int_equal(cc->bytes, TN_TCP_CHUNK_CACHE_BYTES);
+	assert_ptr_equal(cc->free[TN_TCP_CHUNK_CLASSES - 1], c);
 	assert_int_equal(tern_send(p.s, fd, "again", 5, 0), 5);
-	assert_ptr_equal(t->snd.buf, ring);
+	assert_ptr_equal(t->snd.buf, c);
 	drain(&p, got, sizeof(got), &n);
 	assert_int_equal(n, 10);
-	/* A ring of the stale size coming back does not displace it: it is
+	/* A chunk of the stale size coming back does not displace it: it is
 	 * freed. */
-	old.snd.cap = mib;
-	old.snd.buf = malloc(mib);
-	assert_non_null(old.snd.buf);
-	tn_tcp_sndbuf_release(p.s, &old);
-	assert_int_equal(p.s->tcp.rings.bytes, TN_TCP_RING_CACHE_BYTES - mib + (128u << 10));
-	assert_ptr_equal(p.s->tcp.rings.free[5], ring);
+	tn_tcp_sndbuf_release(p.s, old[N - 1]);
+	assert_int_equal(cc->bytes, TN_TCP_CHUNK_CACHE_BYTES);
+	assert_ptr_equal(cc->free[TN_TCP_CHUNK_CLASSES - 1], c);
+	for (int i = 0; i < N; i++)
+		free(old[i]);
+
 	peer_free(&p);
 }
 
@@ -239,7 +262,7 @@ static void test_sendfile_full_buffer(void **state)
 }
 
 /* A promise longer than the file: what is there, then 0 (the end), and an
- * idle connection keeps no ring for the read that found nothing. */
+ * idle connection keeps no chunk for the read that found nothing. */
 static void test_sendfile_eof_before_count(void **state)
 {
 	struct peer p;
@@ -287,15 +310,16 @@ static void test_sendfile_file_shrinks(void **state)
 	peer_free(&p);
 }
 
-/* The free space wraps round the end of the ring: one read fills both
- * pieces, and the bytes leave in order after what was held. */
-static void test_sendfile_into_wrapped_ring(void **state)
+/* One read fills the free end of the last chunk and new chunks after it,
+ * with part of the first chunk already acknowledged; the bytes leave in
+ * order after what was held. */
+static void test_sendfile_across_chunks(void **state)
 {
 	struct peer p;
 	peer_init(&p);
 	int fd = passive_open(&p, listen_on(&p, SRV_PORT, 16), false);
 	struct tn_tcb *t = tcb_of_fd(&p, fd);
-	static uint8_t head[3000], got[6000];
+	static uint8_t head[3000], got[40000];
 	memset(head, 'h', sizeof(head));
 	assert_int_equal(tern_send(p.s, fd, head, sizeof(head), 0), 3000);
 	/* take what leaves now, acknowledge only the first segment */
@@ -313,20 +337,40 @@ static void test_sendfile_into_wrapped_ring(void **state)
 	p.ack += first;
 	peer_send(&p, SRV_PORT, TN_TCP_ACK, NULL, 0);
 	p.ack = next;
-	assert_int_equal(t->snd.cap, 4096);
-	assert_int_equal(t->snd.len, 3000 - first);
-	uint32_t tail = (t->snd.start + t->snd.len) % t->snd.cap;
-	assert_true(t->snd.cap - tail < 2500); /* so the read wraps */
-	assert_true(t->snd.len + 2500 <= t->snd.cap); /* without growing the ring */
-	int f = make_file(2500);
+	struct tn_tcp_chunk *c = t->snd.buf;
+	assert_int_equal(c->size, 4096);
+	assert_null(c->next);
+	assert_int_equal(t->snd.start, first);
+	int f = make_file(30000);
 	off_t off = 0;
-	assert_int_equal(tern_sendfile(p.s, fd, f, &off, 2500), 2500);
-	assert_int_equal(t->snd.cap, 4096);
+	ssize_t k = tern_sendfile(p.s, fd, f, &off, 30000);
+	assert_true(k > 4096 - 3000 + 8192); /* into three chunks at least */
+	assert_ptr_equal(t->snd.buf, c);
+	assert_int_equal(c->used, 4096);
+	uint32_t held = 0, chunks = 0;
+	for (struct tn_tcp_chunk *x = c; x; x = x->next, chunks++) {
+		held += x->used;
+		assert_true(x->used > 0 && x->used <= x->size);
+		if (x->next) {
+			assert_int_equal(x->used, x->size); /* only the last has room */
+			assert_int_equal(x->next->pos, x->pos + x->used);
+			assert_int_equal(x->next->size, x->size * 2);
+		} else {
+			assert_ptr_equal(c->tail, x);
+		}
+	}
+	assert_true(chunks >= 3);
+	assert_int_equal(held - t->snd.start, t->snd.len);
+	while (off < 30000) {
+		drain(&p, got, sizeof(got), &n);
+		assert_true(tern_sendfile(p.s, fd, f, &off, (size_t)(30000 - off)) > 0);
+	}
 	drain(&p, got, sizeof(got), &n);
-	assert_int_equal(n, 5500);
+	assert_int_equal(n, 33000);
 	for (uint32_t i = 0; i < 3000; i++)
 		assert_int_equal(got[i], 'h');
-	assert_file_bytes(got + 3000, 0, 2500);
+	assert_file_bytes(got + 3000, 0, 30000);
+	assert_null(t->snd.buf);
 	close(f);
 	peer_free(&p);
 }
@@ -442,14 +486,14 @@ static void test_sendfile_fastopen_connect(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ring_comes_back_from_the_stack),
-		cmocka_unit_test(test_ring_cache_is_bounded),
-		cmocka_unit_test(test_ring_cache_gives_way_to_demand),
+		cmocka_unit_test(test_chunk_comes_back_from_the_stack),
+		cmocka_unit_test(test_chunk_cache_is_bounded),
+		cmocka_unit_test(test_chunk_cache_gives_way_to_demand),
 		cmocka_unit_test(test_sendfile_whole_file),
 		cmocka_unit_test(test_sendfile_full_buffer),
 		cmocka_unit_test(test_sendfile_eof_before_count),
 		cmocka_unit_test(test_sendfile_file_shrinks),
-		cmocka_unit_test(test_sendfile_into_wrapped_ring),
+		cmocka_unit_test(test_sendfile_across_chunks),
 		cmocka_unit_test(test_sendfile_file_position),
 		cmocka_unit_test(test_sendfile_errors),
 		cmocka_unit_test(test_sendfile_fastopen_connect),
