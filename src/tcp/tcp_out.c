@@ -130,15 +130,31 @@ int tn_tcp_xmit(struct tn_stack *s, struct tn_tcb *t, uint32_t seq, uint32_t len
  * the copy (as drivers' rx_copybreak). */
 #define TN_TCP_COPYBREAK 256u
 
+static struct tn_iface *out_iface(struct tn_stack *s, const struct tn_tcb *t);
+
+/* Does a large segment to t's peer leave whole (the device takes TSO)? */
+static bool leaves_whole(struct tn_stack *s, const struct tn_tcb *t)
+{
+	const struct tn_iface *ifc = out_iface(s, t);
+	return ifc && ifc->dev && (ifc->dev->features & TN_DEV_F_TSO);
+}
+
 /* The payload as external segments pointing into the send buffer (no
- * copy: the device's iovecs carry them to the kernel), one per MSS or two
- * where an MSS crosses a chunk's end, so GSO cuts a large segment up by
- * putting headers in front of each MSS (gso.c). */
+ * copy: the device's iovecs carry them to the kernel).  A large segment
+ * for a device that cuts it up itself (TSO) takes one piece per chunk it
+ * spans; otherwise one per MSS, or two where an MSS crosses a chunk's
+ * end, so GSO cuts it by putting headers in front of each MSS (gso.c;
+ * a segment laid out whole that must be cut after all, the route having
+ * changed, is cut by copying).  Per MSS, a 64 KiB segment was 45 packet
+ * buffers to allocate, put in iovecs and free: 8% of tern's CPU serving
+ * 100 KiB replies. */
 static int add_payload(struct tn_stack *s, struct tn_tcb *t, struct tn_pkt *head, uint32_t off, uint32_t len)
 {
-	if (tn_tcp_sndbuf_chain(s, t, head, off, len, t->mss) < 0)
+	bool large = len > t->mss;
+	uint32_t piece = large && leaves_whole(s, t) ? UINT32_MAX : t->mss;
+	if (tn_tcp_sndbuf_chain(s, t, head, off, len, piece) < 0)
 		return -1;
-	if (len > t->mss) {
+	if (large) {
 		head->gso_size = (uint16_t)t->mss;
 		head->gso_segs = (uint16_t)((len + t->mss - 1) / t->mss);
 	}
