@@ -12,6 +12,10 @@
 #   checked against the rate and the even share alone, and it says so).
 # - for the record, the ping RTT through the htb with a fifo leaf, tern and
 #   Linux (not asserted: see the comment there).
+# A check that fails after a run that lost 10% or more of its time to CPU
+# steal (a busy VM host) or to the tern host waiting for a CPU is run
+# again, three times in all (the user-space shaper loses what it sleeps
+# through beyond its burst; the kernel's does not); undisturbed, it fails.
 # Every class has burst/cburst 15k (6 ms at 20 Mbit/s) on both sides: tc's
 # default, 1600 bytes, is 0.64 ms of tokens, and a user-space shaper on a
 # busy 2-CPU machine is woken later than that (the rates then measure the
@@ -67,7 +71,9 @@ apply() {
 # busy VM host does (the kernel's shaper runs from softirq and keeps its
 # rate).  So each run reports the machine's CPU steal and, for tern's,
 # the tern host's wait for a CPU (run queue, /proc/PID/schedstat), on
-# stderr: a shortfall that comes with them is the machine, not tern.
+# stderr, and a check that fails after a run that lost 10% or more of its
+# time so is run again (see phase): a shortfall that comes with them is
+# the machine, not tern; one without them fails at once.
 # cpu_mark PID -> "ns steal-ticks run-delay-ns"
 cpu_mark() {
 	local rd=0
@@ -76,13 +82,35 @@ cpu_mark() {
 }
 # cpu_report WHO START_MARK END_MARK
 cpu_report() {
-	awk -v who="$1" -v a="$2" -v b="$3" -v hz="$(getconf CLK_TCK)" -v n="$(nproc)" 'BEGIN {
+	awk -v dir="$IT_TMP" -v who="$1" -v a="$2" -v b="$3" -v hz="$(getconf CLK_TCK)" -v n="$(nproc)" 'BEGIN {
 		split(a, x, " "); split(b, y, " "); el = (y[1] - x[1]) / 1e9
 		s = sprintf("CPU steal %.1f%% of the machine", (y[2] - x[2]) / hz / (el * n) * 100)
 		if (y[3] > 0)
 			s = s sprintf(", the tern host waiting for a CPU %.1f%% of the time", (y[3] - x[3]) / 1e9 / el * 100)
 		printf "  (%s flows: %s)\n", who, s
+		wait_pct = y[3] > 0 ? (y[3] - x[3]) / 1e9 / el * 100 : 0
+		printf "%.1f %.1f\n", (y[2] - x[2]) / hz / (el * n) * 100, wait_pct >> (dir "/cpu.runs")
 	}' >&2
+}
+
+# disturbed: some run since the last phase began lost 10% or more of its
+# time to steal or, for tern's host, to waiting for a CPU.
+disturbed() { awk '$1 >= 10 || $2 >= 10 { f = 1 } END { exit !f }' "$IT_TMP/cpu.runs" 2>/dev/null; }
+
+# phase WHAT CMD... : run CMD (flows and their check); if the check fails
+# after a disturbed run, run it again, three times in all.  Undisturbed,
+# a failure is final.
+phase() {
+	local what=$1 try
+	shift
+	for try in 1 2 3; do
+		: >"$IT_TMP/cpu.runs"
+		"$@" && return 0
+		disturbed || return 1
+		echo "note: $what fell short in a run that lost 10% or more of its time to CPU steal or a wait for a CPU" \
+			"(steal %, wait %: $(tr '\n' ';' <"$IT_TMP/cpu.runs")); attempt $try of 3" >&2
+	done
+	return 1
 }
 
 # flows NS ADDR PORT... : iperf3 -c ADDR -p PORT -R at once for each port;
@@ -171,14 +199,18 @@ EOF
 apply "$IT_TMP/htb.tc" || fail "Linux tc -batch (htb): $(cat "$IT_TMP/linux.err")"
 ok "tern: $("$TERN" tc -n "$host" class show dev "$tap" | tr '\n' ';')"
 
-t=$(flows "$ns" 198.18.42.2 5201 5202) || fail "$t"
-l=$(flows "$lcli" 198.18.43.2 5201 5202) || fail "$l"
-compare "htb, both classes busy" "15 5" "$t" "$l" || fail "htb shares differ"
+# both PORT... : the flows on tern and on Linux, compared as WHAT with EXPECTED
+both() {
+	local what=$1 exp=$2 t l
+	shift 2
+	t=$(flows "$ns" 198.18.42.2 "$@") || { echo "$t"; return 1; }
+	l=$(flows "$lcli" 198.18.43.2 "$@") || { echo "$l"; return 1; }
+	compare "$what" "$exp" "$t" "$l"
+}
+phase "htb shares" both "htb, both classes busy" "15 5" 5201 5202 || fail "htb shares differ"
 ok "htb: the same shares on tern and Linux"
 
-t=$(flows "$ns" 198.18.42.2 5202) || fail "$t"
-l=$(flows "$lcli" 198.18.43.2 5202) || fail "$l"
-compare "htb, 1:20 alone borrows to ceil" "20" "$t" "$l" || fail "htb borrowing differs"
+phase "htb borrowing" both "htb, 1:20 alone borrows to ceil" "20" 5202 || fail "htb borrowing differs"
 ok "htb: the same borrowing on tern and Linux"
 out=$("$TERN" tc -n "$host" -s class show dev "$tap")
 echo "$out"
@@ -199,11 +231,15 @@ if [ $linux_fqc = 0 ]; then
 		fail "Linux tc -batch (fq_codel): $(cat "$IT_TMP/linux.err")"
 	echo "note: this kernel has no sch_fq_codel ($(grep -m1 "qdisc kind" "$IT_TMP/linux.err")): tern's fq_codel is checked against the rate and an even share only"
 fi
-res=$(PING=1 flows "$ns" 198.18.42.2 5201 5202) || fail "$res"
-t=$(echo "$res" | sed -n 1p)
-tping=$(echo "$res" | sed -n 2p)
-"$TERN" tc -n "$host" -s qdisc show dev "$tap"
-python3 - "$t" "$tping" <<'PY' || fail "tern's fq_codel"
+# fqc_tern: tern's fq_codel flows (t) and a ping; the rate and the share
+fqc_tern() {
+	local res tping
+	res=$(PING=1 flows "$ns" 198.18.42.2 5201 5202) || { echo "$res"; return 1; }
+	t=$(echo "$res" | sed -n 1p)
+	tping=$(echo "$res" | sed -n 2p)
+	"$TERN" tc -n "$host" -s qdisc show dev "$tap"
+	python3 - "$t" "$tping" <<'PY'
+
 import sys
 t = [float(x) for x in sys.argv[1].split()]
 avg, mx = (float(x) for x in sys.argv[2].split())
@@ -217,10 +253,11 @@ if abs(sum(t) - rate) / rate > 0.05:
 if jain < 0.95:
     sys.exit(f"Jain's index {jain:.3f} < 0.95")
 PY
+}
+phase "tern's fq_codel" fqc_tern || fail "tern's fq_codel"
 ok "tern's fq_codel: the rate, an even share"
 if [ $linux_fqc = 1 ]; then
-	l=$(flows "$lcli" 198.18.43.2 5201 5202) || fail "$l"
-	compare "fq_codel behind htb 20mbit" "10 10" "$t" "$l" || fail "fq_codel rates differ"
+	phase "fq_codel rates" both "fq_codel behind htb 20mbit" "10 10" 5201 5202 || fail "fq_codel rates differ"
 	ok "fq_codel: the same rates on tern and Linux"
 fi
 
