@@ -109,7 +109,7 @@ struct axdp {
 	int tso_fd;                 /* AF_PACKET side socket for large segments; -1 none */
 	int ifindex;
 	uint32_t queue;
-	bool zerocopy, native, gone, kick_pending;
+	bool zerocopy, gone, kick_pending;
 	struct tn_xdp_steer *steer; /* the interface's program and maps */
 	bool own_steer;             /* made for this device alone: freed with it */
 	uint64_t next_check;
@@ -528,7 +528,6 @@ static int try_open(struct axdp *x, const char *ifname)
 	struct xdp_options opt;
 	socklen_t ol = sizeof(opt);
 	x->zerocopy = getsockopt(x->fd, SOL_XDP, XDP_OPTIONS, &opt, &ol) == 0 && (opt.flags & XDP_OPTIONS_ZEROCOPY);
-	x->native = tn_xdp_steer_native(x->steer);
 	return 0;
 }
 
@@ -633,7 +632,7 @@ const char *tn_af_xdp_mode(const struct tn_dev *d)
 	if (!d || d->ops != &axdp_ops)
 		return NULL;
 	const struct axdp *x = d->priv;
-	return x->native ? (x->zerocopy ? "native, zero-copy" : "native, copy")
+	return tn_xdp_steer_native(x->steer) ? (x->zerocopy ? "native, zero-copy" : "native, copy")
 			 : (x->zerocopy ? "generic, zero-copy" : "generic, copy");
 }
 

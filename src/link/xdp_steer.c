@@ -47,6 +47,7 @@ enum { COUNT_TERN, COUNT_KERNEL, COUNT_NO_SOCKET, COUNT_N };
 
 struct tn_xdp_steer {
 	int xskmap, addrs, counts, prog, link;
+	unsigned ncpus; /* possible CPUs: a per-CPU map's values per key */
 	bool native, by_addr;
 };
 
@@ -183,6 +184,19 @@ static int attach(struct tn_xdp_steer *st, int ifindex, uint32_t mode)
 	return st->link < 0 ? -1 : 0;
 }
 
+/* The kernel fills one value per possible CPU, not per online one. */
+static unsigned possible_cpus(void)
+{
+	FILE *f = fopen("/sys/devices/system/cpu/possible", "r");
+	unsigned lo = 0, hi = 0;
+	int got = f ? fscanf(f, "%u-%u", &lo, &hi) : 0;
+	if (f)
+		fclose(f);
+	if (got == 1)
+		hi = lo;
+	return got >= 1 && hi < 65536 ? hi + 1 : 4096;
+}
+
 struct tn_xdp_steer *tn_xdp_steer_new(int ifindex, const struct tn_xdp_steer_cfg *cfg)
 {
 	static const struct tn_xdp_steer_cfg none;
@@ -197,6 +211,7 @@ struct tn_xdp_steer *tn_xdp_steer_new(int ifindex, const struct tn_xdp_steer_cfg
 		return NULL;
 	st->xskmap = st->addrs = st->counts = st->prog = st->link = -1;
 	st->by_addr = cfg->naddrs > 0;
+	st->ncpus = possible_cpus();
 	st->xskmap = tn_bpf_map_create(BPF_MAP_TYPE_XSKMAP, 4, 4, cfg->nqueues ? cfg->nqueues : 64, "tern_xsks");
 	st->addrs = tn_bpf_map_create(BPF_MAP_TYPE_HASH, 4, 4, STEER_MAX_ADDRS, "tern_addrs");
 	st->counts = tn_bpf_map_create(BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, COUNT_N, "tern_counts");
@@ -250,22 +265,9 @@ bool tn_xdp_steer_native(const struct tn_xdp_steer *st) { return st->native; }
 bool tn_xdp_steer_by_addr(const struct tn_xdp_steer *st) { return st->by_addr; }
 int tn_xdp_steer_prog_fd(const struct tn_xdp_steer *st) { return st->prog; }
 
-/* The kernel fills one value per possible CPU, not per online one. */
-static unsigned possible_cpus(void)
-{
-	FILE *f = fopen("/sys/devices/system/cpu/possible", "r");
-	unsigned lo = 0, hi = 0;
-	int got = f ? fscanf(f, "%u-%u", &lo, &hi) : 0;
-	if (f)
-		fclose(f);
-	if (got == 1)
-		hi = lo;
-	return got >= 1 && hi < 65536 ? hi + 1 : 4096;
-}
-
 int tn_xdp_steer_counts(const struct tn_xdp_steer *st, struct tn_xdp_steer_counts *out)
 {
-	unsigned ncpu = possible_cpus();
+	unsigned ncpu = st->ncpus;
 	uint64_t *v = calloc(ncpu, sizeof(*v));
 	uint64_t sum[COUNT_N] = {0};
 	if (!v)
