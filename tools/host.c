@@ -1119,7 +1119,8 @@ struct host_opts {
 	const char *pcap;
 };
 
-static void xdp_steers_free(struct host_opts *o)
+/* af_xdp: the XDP programs detached, the devices' RSS put back. */
+static void xdp_devs_release(struct host_opts *o)
 {
 	for (int i = 0; i < o->ndevs; i++) {
 		tn_xdp_steer_free(o->devs[i].steer);
@@ -1260,9 +1261,8 @@ static int xdp_queues_check(const struct dev_spec *ds, unsigned ncores)
  * takes tern's frames (IPv4 and ARP for --addr) and passes the rest to
  * the kernel, which may keep addresses of its own on the interface; with
  * no --addr, every frame of tern's queues. */
-static int xdp_steer_open(struct dev_spec *ds)
+static int xdp_steer_open(struct dev_spec *ds, int nq)
 {
-	int nq = tn_af_xdp_queues(ds->ifname);
 	struct tn_xdp_steer_cfg sc = {.addrs = ds->addr, .naddrs = (unsigned)ds->naddrs, .nqueues = nq > 0 ? (unsigned)nq : 0};
 	unsigned ifindex = if_nametoindex(ds->ifname);
 	if (!ifindex) {
@@ -1286,9 +1286,8 @@ static int xdp_steer_open(struct dev_spec *ds)
  * flow arrives on the queue of the core whose hash it has (nic_rss.c);
  * where it cannot (a veth), steer.c moves frames after, and with more
  * than one core tern says so. */
-static void nic_rss_take(struct dev_spec *ds, unsigned ncores)
+static void nic_rss_take(struct dev_spec *ds, unsigned ncores, int nq)
 {
-	int nq = tn_af_xdp_queues(ds->ifname);
 	ds->nic_rss = tn_nic_rss_take(ds->ifname, tn_rss_default_key, ds->queue, ncores);
 	if (ds->nic_rss) {
 		fprintf(stderr, "tern: af_xdp %s: the device's RSS hashes by tern's Toeplitz key over queues %u..%u "
@@ -1376,11 +1375,12 @@ int cmd_host(int argc, char **argv)
 	for (int i = 0; i < o.ndevs; i++) {
 		if (!o.devs[i].driver || strcmp(o.devs[i].driver, "af_xdp") != 0 || !tn_af_xdp_built())
 			continue;
-		if (xdp_steer_open(&o.devs[i]) < 0) {
-			xdp_steers_free(&o);
+		int nq = tn_af_xdp_queues(o.devs[i].ifname);
+		if (xdp_steer_open(&o.devs[i], nq) < 0) {
+			xdp_devs_release(&o);
 			return 1; /* the process ends: the kernel takes the rest */
 		}
-		nic_rss_take(&o.devs[i], ncores);
+		nic_rss_take(&o.devs[i], ncores, nq);
 	}
 	if (ncores > 1)
 		for (unsigned i = 0; i < ncores; i++)
@@ -1405,7 +1405,7 @@ int cmd_host(int argc, char **argv)
 			tn_ring_free(cs.cmdq[i]);
 		free(cs.cmdq);
 		tn_steer_group_free(cs.g);
-		xdp_steers_free(&o);
+		xdp_devs_release(&o);
 		return 1;
 	}
 	struct sigaction sa = {.sa_handler = on_signal};
@@ -1453,6 +1453,6 @@ int cmd_host(int argc, char **argv)
 	if (ncores > 1)
 		free(cs.h);
 	tn_steer_group_free(cs.g);
-	xdp_steers_free(&o); /* after every core's socket is closed */
+	xdp_devs_release(&o); /* after every core's socket is closed */
 	return 0;
 }
