@@ -144,6 +144,30 @@ ssize_t tern_writev(struct tn_stack *s, int fd, const struct iovec *iov, int iov
  * buffer is full, EINVAL for a socket that is not a stream, pread's errors
  * for in_fd (ESPIPE if it cannot be read at an offset: a pipe). */
 ssize_t tern_sendfile(struct tn_stack *s, int fd, int in_fd, off_t *offset, size_t count);
+/* Bytes an application lends to stream sockets instead of having them
+ * copied (tern_send_lent): what sendfile from the page cache is to the
+ * kernel, a file cache of the application's is to tern.  tern takes one
+ * of refs for each piece of a send buffer that points at the bytes and
+ * puts it back once the piece is acknowledged and no packet points into
+ * it any more (a retransmission, a qdisc, a loopback peer's queue); refs
+ * reaching 0 calls release.  The application holds a reference of its own
+ * while it may lend the bytes again, and must not change them while refs
+ * is above 0.  Touched only on the stack's thread, so not atomic. */
+struct tern_lent {
+	unsigned long refs;
+	void (*release)(struct tern_lent *l);
+};
+static inline void tern_lent_put(struct tern_lent *l)
+{
+	if (--l->refs == 0)
+		l->release(l);
+}
+/* send() of len bytes at buf that stay the application's (struct
+ * tern_lent): returns the bytes taken (all, or what the send buffer has
+ * room for), or -1 with send()'s errno; EINVAL for a socket that is not a
+ * stream.  Before a TCP_FASTOPEN_CONNECT socket's first write the bytes
+ * are copied, as send() would. */
+ssize_t tern_send_lent(struct tn_stack *s, int fd, const void *buf, size_t len, struct tern_lent *l);
 int tern_listen(struct tn_stack *s, int fd, int backlog);
 /* Returns the new connection's descriptor; EAGAIN if none is ready. */
 int tern_accept(struct tn_stack *s, int fd, struct sockaddr *addr, socklen_t *len);

@@ -282,6 +282,17 @@ ssize_t tern_sendfile(struct tn_stack *s, int fd, int in_fd, off_t *offset, size
 	return n;
 }
 
+ssize_t tern_send_lent(struct tn_stack *s, int fd, const void *buf, size_t len, struct tern_lent *l)
+{
+	struct tn_sock *sk = sock_or_ebadf(s, fd);
+	if (!sk)
+		return -1;
+	if (sk->type != SOCK_STREAM)
+		return set_errno(EINVAL);
+	ssize_t n = tn_stream_send_lent(s, sk, buf, len, l);
+	return n < 0 ? set_errno((int)-n) : n;
+}
+
 ssize_t tern_recvfrom(struct tn_stack *s, int fd, void *buf, size_t len, int flags,
 		      struct sockaddr *from, socklen_t *fromlen)
 {

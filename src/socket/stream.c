@@ -205,6 +205,13 @@ ssize_t tn_stream_sendfile(struct tn_stack *s, struct tn_sock *sk, int fd, off_t
 	return tn_tcp_send_file(s, sk->tcb, fd, (int64_t)off, len);
 }
 
+ssize_t tn_stream_send_lent(struct tn_stack *s, struct tn_sock *sk, const void *buf, size_t len, struct tern_lent *l)
+{
+	if (!sk->tcb || sk->tcb->state == TN_TCP_LISTEN)
+		return -ENOTCONN;
+	return tn_tcp_send_lent(s, sk->tcb, buf, len, l);
+}
+
 ssize_t tn_stream_recv(struct tn_stack *s, struct tn_sock *sk, void *buf, size_t len, int flags)
 {
 	if (!sk->tcb || sk->tcb->state == TN_TCP_LISTEN)

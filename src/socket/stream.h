@@ -16,6 +16,8 @@ int tn_stream_connect(struct tn_stack *s, struct tn_sock *sk, uint32_t addr, uin
 ssize_t tn_stream_send(struct tn_stack *s, struct tn_sock *sk, const void *buf, size_t len);
 /* Up to len bytes of the host file fd from off into the stream. */
 ssize_t tn_stream_sendfile(struct tn_stack *s, struct tn_sock *sk, int fd, off_t off, size_t len);
+struct tern_lent;
+ssize_t tn_stream_send_lent(struct tn_stack *s, struct tn_sock *sk, const void *buf, size_t len, struct tern_lent *l);
 /* sendto(MSG_FASTOPEN) on a stream socket: connect with the data in the SYN. */
 ssize_t tn_stream_sendto_fastopen(struct tn_stack *s, struct tn_sock *sk, const void *buf, size_t len,
 				  uint32_t addr, uint16_t port);

@@ -279,6 +279,10 @@ long tn_tcp_send(struct tn_stack *s, struct tn_tcb *t, const void *buf, size_t l
  * into the send buffer's free space; bytes taken, 0 at the file's end, or
  * -errno (-EAGAIN: the send buffer is full; pread's errors). */
 long tn_tcp_send_file(struct tn_stack *s, struct tn_tcb *t, int fd, int64_t off, size_t len);
+/* tern_send_lent: up to len bytes at buf by reference (one of l's);
+ * bytes taken or -errno as tn_tcp_send. */
+struct tern_lent;
+long tn_tcp_send_lent(struct tn_stack *s, struct tn_tcb *t, const void *buf, size_t len, struct tern_lent *l);
 /* Copy received bytes; 0 at end of stream, -EAGAIN when nothing yet. */
 long tn_tcp_recv(struct tn_stack *s, struct tn_tcb *t, void *buf, size_t len, bool peek);
 void tn_tcp_shutdown_wr(struct tn_stack *s, struct tn_tcb *t);

@@ -6,6 +6,8 @@
 #include "tcp/tcp_fastopen.h"
 #include "wire/tcp.h"
 
+struct tern_lent;
+
 #define TN_TCP_MS 1000000ull
 /* Per-packet TCP state of a received segment (in pkt->cb): queued data. */
 struct tcp_cb {
@@ -75,9 +77,14 @@ struct tn_tcp_chunk {
 	struct tn_pkt_ext ext;          /* the connection's reference + one per segment */
 	struct tn_tcp_chunk *next;      /* the connection's next chunk, or the cache's */
 	struct tn_tcp_chunkcache *cache; /* where it goes back (its stack's) */
+	/* The bytes: data[] below, or the application's (tern_send_lent): a
+	 * lent chunk is a header only, full from the start (used == size),
+	 * holding one of `lent`'s references until its own last one goes. */
+	uint8_t *base;
+	struct tern_lent *lent;
 	uint32_t size;                  /* bytes of data room */
 	uint32_t used;                  /* bytes appended */
-	uint32_t pos;                   /* stream position of data[0], mod 2^32 */
+	uint32_t pos;                   /* stream position of base[0], mod 2^32 */
 	/* In the connection's first chunk only: the last chunk, and the one
 	 * the last lookup found (segments go out in order: the next lookup
 	 * starts there). */
@@ -104,6 +111,9 @@ void tn_tcp_sndbuf_expand(struct tn_stack *s, struct tn_tcb *t);
 /* Copy n bytes onto the end of the send buffer; 0 or -ENOMEM (nothing
  * taken, unless more than 64 chunks' worth, 4 MiB, was asked for). */
 int tn_tcp_sndbuf_append(struct tn_stack *s, struct tn_tcb *t, const void *buf, uint32_t n);
+/* Put the application's n bytes at buf on the end of the send buffer by
+ * reference (a lent chunk taking one of l's references); 0 or -ENOMEM. */
+int tn_tcp_sndbuf_lend(struct tn_stack *s, struct tn_tcb *t, const uint8_t *buf, uint32_t n, struct tern_lent *l);
 static inline bool tn_tcp_fin_sent(const struct tn_tcb *t) { return t->fin_sent; }
 static inline bool tn_tcp_fin_acked(const struct tn_tcb *t)
 {

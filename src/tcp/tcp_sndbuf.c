@@ -1,8 +1,9 @@
 /* The send buffer: a list of chunks per connection holding the bytes from
  * SND.UNA on, the stack's cache of chunks not in use, the calls that fill
  * it (tn_tcp_send copies from the caller; tn_tcp_send_file reads a file
- * straight into its free space) and the one that lends its bytes to
- * outgoing packets (tn_tcp_sndbuf_chain).
+ * straight into its free space; tn_tcp_send_lent points at the caller's
+ * bytes) and the one that lends its bytes to outgoing packets
+ * (tn_tcp_sndbuf_chain).
  *
  * Why chunks and not a byte ring: segments point into the send buffer
  * (the kernel's copy in sendmmsg/writev is then the only one), and a
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "core/stack.h"
+#include "tern/tern.h"
 #include "tcp/tcp_int.h"
 
 /* ---- chunks not in use ----
@@ -89,6 +91,11 @@ static void cache_put(struct tn_tcp_chunkcache *rc, struct tn_tcp_chunk *c)
 static void chunk_release(struct tn_pkt_ext *e)
 {
 	struct tn_tcp_chunk *c = (struct tn_tcp_chunk *)((uint8_t *)e - offsetof(struct tn_tcp_chunk, ext));
+	if (c->lent) {
+		tern_lent_put(c->lent);
+		free(c);
+		return;
+	}
 	cache_put(c->cache, c);
 }
 
@@ -105,6 +112,7 @@ static struct tn_tcp_chunk *chunk_get(struct tn_stack *s, uint32_t size)
 	if (!c && !(c = malloc(sizeof(*c) + size)))
 		return NULL;
 	*c = (struct tn_tcp_chunk){.ext = {.refcnt = 1, .release = chunk_release}, .cache = rc, .size = size};
+	c->base = c->data;
 	return c;
 }
 
@@ -124,7 +132,7 @@ void tn_tcp_sndbuf_release(struct tn_stack *s, struct tn_tcb *t)
 {
 	struct tn_tcp_chunk *c = t->snd.buf;
 	if (c) /* the next first chunk is as large as the last one was */
-		t->snd.cap = c->tail->size;
+		t->snd.cap = c->tail->lent ? TN_TCP_CHUNK_MIN : c->tail->size;
 	while (c) {
 		struct tn_tcp_chunk *next = c->next;
 		tn_pkt_ext_put(&c->ext);
@@ -161,7 +169,7 @@ void tn_tcp_sndbuf_copy(const struct tn_tcb *t, uint32_t off, uint8_t *dst, uint
 	uint32_t pos = una_pos(t) + off;
 	for (struct tn_tcp_chunk *c = chunk_at(t, pos); len; c = c->next) {
 		uint32_t i = pos - c->pos, n = c->used - i < len ? c->used - i : len;
-		memcpy(dst, c->data + i, n);
+		memcpy(dst, c->base + i, n);
 		dst += n;
 		pos += n;
 		len -= n;
@@ -182,7 +190,7 @@ int tn_tcp_sndbuf_chain(struct tn_stack *s, const struct tn_tcb *t, struct tn_pk
 		uint32_t i = pos - c->pos, n = c->used - i;
 		n = n < len ? n : len;
 		n = n < mss - in_mss ? n : mss - in_mss;
-		struct tn_pkt *e = tn_pkt_alloc_ext(s->pool, &c->ext, c->data + i, n);
+		struct tn_pkt *e = tn_pkt_alloc_ext(s->pool, &c->ext, c->base + i, n);
 		if (!e)
 			return -1;
 		last->next = e;
@@ -222,33 +230,61 @@ void tn_tcp_sndbuf_ack(struct tn_stack *s, struct tn_tcb *t, uint32_t bytes)
 		drop_first(t);
 }
 
-/* A new chunk at the end of the list, empty: the first as large as the
- * last the connection had (a keep-alive connection's replies each start
- * where the last one left off), later ones doubling, up to 64 KiB and to
- * what the send buffer may hold. */
-static struct tn_tcp_chunk *add_chunk(struct tn_stack *s, struct tn_tcb *t)
+/* c goes on the end of t's list.  Its first byte follows all of the last
+ * chunk's room (after_room: make_room hands out the rest of that room and
+ * the new chunk at once, so the last chunk is full before c holds a byte),
+ * or only what the last chunk holds (lent bytes: its free room is never
+ * written after that, as only the last chunk is). */
+static void link_chunk(struct tn_tcb *t, struct tn_tcp_chunk *c, bool after_room)
 {
 	struct tn_tcp_chunk *first = t->snd.buf;
-	uint32_t size = first ? first->tail->size * 2 : t->snd.cap ? t->snd.cap : TN_TCP_CHUNK_MIN;
-	while (size > TN_TCP_CHUNK_MIN && (size > TN_TCP_CHUNK_MAX || size / 2 >= t->sndbuf_max))
-		size /= 2;
-	struct tn_tcp_chunk *c = chunk_get(s, size);
-	if (!c)
-		return NULL;
 	if (!first) {
-		t->snd.cap = size; /* it was the size to start at */
+		t->snd.cap = c->size; /* it was the size to start at */
 		t->snd.buf = c;
 		c->pos = t->snd_una; /* any start will do: positions only differ */
 		c->cur = c;
 		t->snd.start = 0;
 	} else {
-		t->snd.cap += size;
-		/* the last chunk is full by the time this one holds a byte */
-		c->pos = first->tail->pos + first->tail->size;
+		t->snd.cap += c->size;
+		c->pos = first->tail->pos + (after_room ? first->tail->size : first->tail->used);
 		first->tail->next = c;
 	}
 	t->snd.buf->tail = c;
+}
+
+/* A new chunk at the end of the list, empty: the first as large as the
+ * last the connection had (a keep-alive connection's replies each start
+ * where the last one left off), later ones doubling, up to 64 KiB and to
+ * what the send buffer may hold.  After lent bytes the doubling starts
+ * again from the smallest (what follows a lent body is a reply's head). */
+static struct tn_tcp_chunk *add_chunk(struct tn_stack *s, struct tn_tcb *t)
+{
+	struct tn_tcp_chunk *first = t->snd.buf;
+	uint32_t size = !first ? (t->snd.cap ? t->snd.cap : TN_TCP_CHUNK_MIN)
+		      : first->tail->lent ? TN_TCP_CHUNK_MIN : first->tail->size * 2;
+	while (size > TN_TCP_CHUNK_MIN && (size > TN_TCP_CHUNK_MAX || size / 2 >= t->sndbuf_max))
+		size /= 2;
+	struct tn_tcp_chunk *c = chunk_get(s, size);
+	if (!c)
+		return NULL;
+	link_chunk(t, c, true);
 	return c;
+}
+
+int tn_tcp_sndbuf_lend(struct tn_stack *s, struct tn_tcb *t, const uint8_t *buf, uint32_t n, struct tern_lent *l)
+{
+	if (!n)
+		return 0;
+	struct tn_tcp_chunk *c = malloc(sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	/* packets only read through base: the const goes no further */
+	*c = (struct tn_tcp_chunk){.ext = {.refcnt = 1, .release = chunk_release}, .cache = &s->tcp.chunks,
+				   .base = (uint8_t *)(uintptr_t)buf, .lent = l, .size = n, .used = n};
+	l->refs++;
+	link_chunk(t, c, false);
+	t->snd.len += n;
+	return 0;
 }
 
 /* Drop the empty chunks at the end of the list (a short read left them). */
@@ -297,7 +333,7 @@ static int make_room(struct tn_stack *s, struct tn_tcb *t, uint32_t n, struct io
 	*w = NULL;
 	if (c && c->used < c->size) {
 		uint32_t f = c->size - c->used < n ? c->size - c->used : n;
-		iov[k++] = (struct iovec){c->data + c->used, f};
+		iov[k++] = (struct iovec){c->base + c->used, f};
 		*w = c;
 		n -= f;
 	}
@@ -308,7 +344,7 @@ static int make_room(struct tn_stack *s, struct tn_tcb *t, uint32_t n, struct io
 			return -ENOMEM;
 		}
 		uint32_t f = c->size < n ? c->size : n;
-		iov[k++] = (struct iovec){c->data, f};
+		iov[k++] = (struct iovec){c->base, f};
 		*w = *w ? *w : c;
 		n -= f;
 	}
@@ -364,6 +400,20 @@ long tn_tcp_send(struct tn_stack *s, struct tn_tcb *t, const void *buf, size_t l
 		return room;
 	uint32_t n = len < (size_t)room ? (uint32_t)len : (uint32_t)room;
 	if (tn_tcp_sndbuf_append(s, t, buf, n) < 0)
+		return -ENOMEM;
+	tn_tcp_output(s, t);
+	return n;
+}
+
+long tn_tcp_send_lent(struct tn_stack *s, struct tn_tcb *t, const void *buf, size_t len, struct tern_lent *l)
+{
+	if (!t->error && (t->tfo & TN_TFO_DEFER)) /* the SYN's data is a copy */
+		return tn_tcp_fastopen_defer_send(s, t, buf, len);
+	long room = send_room(t);
+	if (room < 0)
+		return room;
+	uint32_t n = len < (size_t)room ? (uint32_t)len : (uint32_t)room;
+	if (tn_tcp_sndbuf_lend(s, t, buf, n, l) < 0)
 		return -ENOMEM;
 	tn_tcp_output(s, t);
 	return n;

@@ -1,7 +1,8 @@
 /* The TCP send buffer (tcp_sndbuf.c): chunks coming back from the stack's
  * cache, the cache's bound and eviction, and tern_sendfile reading a file
  * straight into the buffer, with short reads, the end of the file, a full
- * buffer, a file that shrinks and a read across chunks.  The test plays
+ * buffer, a file that shrinks and a read across chunks; tern_send_lent
+ * putting the caller's bytes in by reference.  The test plays
  * the peer on a raw-IP wire and checks the bytes that arrive. */
 #include <errno.h>
 #include <setjmp.h>
@@ -483,6 +484,167 @@ static void test_sendfile_fastopen_connect(void **state)
 	peer_free(&p);
 }
 
+/* ---- lent bytes (tern_send_lent) ---- */
+
+/* The application's side of struct tern_lent: how often release ran. */
+struct lender {
+	struct tern_lent l;
+	int released;
+};
+
+static void lender_release(struct tern_lent *l) { ((struct lender *)l)->released++; }
+
+static uint8_t *file_bytes(uint32_t n)
+{
+	uint8_t *b = malloc(n);
+	assert_non_null(b);
+	for (uint32_t i = 0; i < n; i++)
+		b[i] = file_byte(i);
+	return b;
+}
+
+/* Lent bytes go between copied ones as a chunk pointing at the caller's
+ * memory, holding one reference until they are all acknowledged; the head
+ * before them and the tail after arrive in order, and the copied tail
+ * starts a new small chunk. */
+static void test_lent_between_copies(void **state)
+{
+	struct peer p;
+	peer_init(&p);
+	int fd = passive_open(&p, listen_on(&p, SRV_PORT, 16), false);
+	struct tn_tcb *t = tcb_of_fd(&p, fd);
+	uint8_t *body = file_bytes(20000);
+	struct lender ld = {.l = {.refs = 1, .release = lender_release}};
+	assert_int_equal(tern_send(p.s, fd, "HEAD", 4, 0), 4);
+	assert_int_equal(tern_send_lent(p.s, fd, body, 20000, &ld.l), 20000);
+	assert_int_equal(tern_send(p.s, fd, "TAIL", 4, 0), 4);
+	struct tn_tcp_chunk *c = t->snd.buf;
+	assert_int_equal(c->used, 4);
+	assert_ptr_equal(c->next->base, body);
+	assert_int_equal(c->next->pos, c->pos + 4);
+	assert_int_equal(c->next->used, 20000);
+	assert_int_equal(c->next->next->size, 4096);
+	assert_int_equal(c->next->next->pos, c->pos + 20004);
+	assert_int_equal(t->snd.len, 20008);
+	assert_int_equal(ld.l.refs, 2);
+	static uint8_t got[30000];
+	uint32_t n = 0;
+	drain(&p, got, sizeof(got), &n);
+	assert_int_equal(n, 20008);
+	assert_memory_equal(got, "HEAD", 4);
+	assert_memory_equal(got + 4, body, 20000);
+	assert_memory_equal(got + 20004, "TAIL", 4);
+	assert_null(t->snd.buf);
+	assert_int_equal(ld.l.refs, 1); /* tern let go; the lender's own is left */
+	assert_int_equal(ld.released, 0);
+	tern_lent_put(&ld.l);
+	assert_int_equal(ld.released, 1);
+	free(body);
+	peer_free(&p);
+}
+
+/* A packet pointing into lent bytes keeps them lent after the ACK (a copy
+ * in a qdisc, a retransmission): the reference goes with the packet. */
+static void test_lent_outlives_ack_while_a_packet_holds_it(void **state)
+{
+	struct peer p;
+	peer_init(&p);
+	int fd = passive_open(&p, listen_on(&p, SRV_PORT, 16), false);
+	struct tn_tcb *t = tcb_of_fd(&p, fd);
+	uint8_t *body = file_bytes(1000);
+	struct lender ld = {.l = {.refs = 1, .release = lender_release}};
+	assert_int_equal(tern_send_lent(p.s, fd, body, 1000, &ld.l), 1000);
+	struct tn_pkt *held = tn_pkt_alloc(p.s->pool);
+	assert_non_null(held);
+	assert_int_equal(tn_tcp_sndbuf_chain(p.s, t, held, 0, 1000, 1460), 0);
+	assert_ptr_equal(held->next->data, body);
+	static uint8_t got[2000];
+	uint32_t n = 0;
+	drain(&p, got, sizeof(got), &n);
+	assert_int_equal(n, 1000);
+	assert_null(t->snd.buf);
+	assert_int_equal(ld.l.refs, 2); /* the chunk lives on in `held` */
+	tn_pkt_free(held);
+	assert_int_equal(ld.l.refs, 1);
+	tern_lent_put(&ld.l);
+	assert_int_equal(ld.released, 1);
+	free(body);
+	peer_free(&p);
+}
+
+/* A full send buffer takes what it has room for; EAGAIN when none; the
+ * rest once acknowledged.  Errors are send()'s, and nothing is held. */
+static void test_lent_short_count_and_errors(void **state)
+{
+	struct peer p;
+	peer_init(&p);
+	int fd = small_sndbuf_conn(&p);
+	int lfd = listen_on(&p, SRV_PORT + 1, 16);
+	uint8_t *body = file_bytes(30000);
+	struct lender ld = {.l = {.refs = 1, .release = lender_release}};
+	static uint8_t got[40000];
+	uint32_t n = 0, sent = 0;
+	ssize_t k = tern_send_lent(p.s, fd, body, 30000, &ld.l);
+	assert_int_equal(k, 8192);
+	sent += (uint32_t)k;
+	assert_int_equal(tern_send_lent(p.s, fd, body + sent, 30000 - sent, &ld.l), -1);
+	assert_int_equal(errno, EAGAIN);
+	while (sent < 30000) {
+		drain(&p, got, sizeof(got), &n);
+		k = tern_send_lent(p.s, fd, body + sent, 30000 - sent, &ld.l);
+		assert_true(k > 0);
+		sent += (uint32_t)k;
+	}
+	drain(&p, got, sizeof(got), &n);
+	assert_int_equal(n, 30000);
+	assert_memory_equal(got, body, 30000);
+	assert_int_equal(ld.l.refs, 1);
+	assert_int_equal(tern_send_lent(p.s, lfd, body, 10, &ld.l), -1);
+	assert_int_equal(errno, ENOTCONN);
+	int u = tern_socket(p.s, AF_INET, SOCK_DGRAM, 0);
+	assert_int_equal(tern_send_lent(p.s, u, body, 10, &ld.l), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(tern_send_lent(p.s, 999, body, 10, &ld.l), -1);
+	assert_int_equal(errno, EBADF);
+	assert_int_equal(tern_shutdown(p.s, fd, SHUT_WR), 0);
+	assert_int_equal(tern_send_lent(p.s, fd, body, 10, &ld.l), -1);
+	assert_int_equal(errno, EPIPE);
+	assert_int_equal(ld.l.refs, 1);
+	tern_lent_put(&ld.l);
+	assert_int_equal(ld.released, 1);
+	free(body);
+	peer_free(&p);
+}
+
+/* Bytes never acknowledged come back when the connection goes: a reset
+ * here, and the stack's end for one left sending. */
+static void test_lent_returned_when_the_connection_goes(void **state)
+{
+	struct peer p;
+	peer_init(&p);
+	int lfd = listen_on(&p, SRV_PORT, 16);
+	int fd = passive_open(&p, lfd, false);
+	uint8_t *body = file_bytes(5000);
+	struct lender ld = {.l = {.refs = 1, .release = lender_release}};
+	assert_int_equal(tern_send_lent(p.s, fd, body, 5000, &ld.l), 5000);
+	assert_int_equal(ld.l.refs, 2);
+	peer_send(&p, SRV_PORT, TN_TCP_RST, NULL, 0);
+	struct out o;
+	while (take(&p, &o))
+		;
+	assert_int_equal(ld.l.refs, 1);
+	tern_close(p.s, fd);
+	p.port++;
+	fd = passive_open(&p, lfd, false);
+	assert_int_equal(tern_send_lent(p.s, fd, body, 5000, &ld.l), 5000);
+	assert_int_equal(ld.l.refs, 2);
+	peer_free(&p);
+	assert_int_equal(ld.l.refs, 1);
+	tern_lent_put(&ld.l);
+	assert_int_equal(ld.released, 1);
+	free(body);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -497,6 +659,10 @@ int main(void)
 		cmocka_unit_test(test_sendfile_file_position),
 		cmocka_unit_test(test_sendfile_errors),
 		cmocka_unit_test(test_sendfile_fastopen_connect),
+		cmocka_unit_test(test_lent_between_copies),
+		cmocka_unit_test(test_lent_outlives_ack_while_a_packet_holds_it),
+		cmocka_unit_test(test_lent_short_count_and_errors),
+		cmocka_unit_test(test_lent_returned_when_the_connection_goes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
