@@ -90,6 +90,7 @@ struct host {
 	struct tn_httpd *httpd;
 	int http_port;
 	const char *docroot;
+	uint64_t file_cache_bytes;    /* httpd's; 0: its default */
 	struct tn_iperf3 *iperf3[MAX_IPERF3];
 	int iperf3_port[MAX_IPERF3];
 	int niperf3;
@@ -182,7 +183,8 @@ static void usage(void)
 		"                 device: af_packet fanout, af_xdp queues --queue..+N-1, multi-queue tap or tun)\n"
 		"                 [--tun IFNAME] [--mtu N] [--gateway G] [--forward] [--udp-echo PORT]\n"
 		"                 [--pcap FILE] [--discard PORT] [--chargen PORT] [--tcp-echo PORT]\n"
-		"                 [--http PORT [--docroot DIR]] (HTTP/1.1: files, /gen/BYTES, POST /echo)\n"
+		"                 [--http PORT [--docroot DIR] [--file-cache MIB]] (HTTP/1.1: files, /gen/BYTES,\n"
+		"                 POST /echo; files left alone for 2 s are sent from memory, 64 MiB a core; 0: off)\n"
 		"                 [--iperf3 PORT]... (iperf3 servers for TCP tests: iperf3 -c ADDR [-R] [-P N] ...)\n"
 		"                 [--impair \"loss 2%% delay 20ms reorder 10%%\"] (after a --tap: its egress)\n"
 		"                 [--offload \"tso off gso off gro off\"] (after a --tap: as ethtool -K)\n"
@@ -811,6 +813,7 @@ static int parse_host_args(int argc, char **argv, struct host *h, struct dev_spe
 		{"queue", required_argument, 0, 'K'}, {"rx-usecs", required_argument, 0, 'X'},
 		{"kernel-rx", required_argument, 0, 'k'},
 		{"iptables", required_argument, 0, 'J'}, {"cores", required_argument, 0, 'Z'},
+		{"file-cache", required_argument, 0, 'L'},
 		{0, 0, 0, 0},
 	};
 	optind = 1;
@@ -911,6 +914,16 @@ static int parse_host_args(int argc, char **argv, struct host *h, struct dev_spe
 		case 'Q': h->tc_file = optarg; break;
 		case 'H': h->http_port = atoi(optarg); break;
 		case 'R': h->docroot = optarg; break;
+		case 'L': {
+			char *end;
+			unsigned long long mib = strtoull(optarg, &end, 10);
+			if (*end || end == optarg || mib > (1ull << 20)) {
+				fprintf(stderr, "tern: --file-cache %s: MiB, 0 to 1048576\n", optarg);
+				return -1;
+			}
+			h->file_cache_bytes = mib ? mib << 20 : TN_HTTPD_NO_FILE_CACHE;
+			break;
+		}
 		case 'P':
 			if (h->niperf3 == MAX_IPERF3) {
 				fprintf(stderr, "tern: --iperf3: at most %d servers\n", MAX_IPERF3);
@@ -1188,7 +1201,8 @@ static int host_setup(struct host *h, struct host_opts *o)
 		if (tcp_service_open(h, ports[i], kinds[i]) < 0)
 			return -1;
 	if (h->http_port) {
-		struct tn_httpd_cfg hc = {.port = (uint16_t)h->http_port, .docroot = h->docroot, .wallclock = wall_seconds};
+		struct tn_httpd_cfg hc = {.port = (uint16_t)h->http_port, .docroot = h->docroot, .wallclock = wall_seconds,
+					  .file_cache_bytes = h->file_cache_bytes};
 		if (!(h->httpd = tn_httpd_new(h->s, &hc))) {
 			fprintf(stderr, "tern: http port %d%s%s: %s\n", h->http_port, h->docroot ? ", docroot " : "",
 				h->docroot ? h->docroot : "", strerror(errno));

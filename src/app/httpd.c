@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "app/filecache.h"
 #include "app/http.h"
 #include "tern/tern.h"
 
@@ -19,7 +20,7 @@
 #define NS 1000000000ull
 #define LINGER_NS (5 * NS) /* nginx's lingering_timeout */
 
-enum body_src { BODY_NONE, BODY_FILE, BODY_GEN, BODY_MEM };
+enum body_src { BODY_NONE, BODY_FILE, BODY_CACHED, BODY_GEN, BODY_MEM };
 
 struct hconn {
 	int fd;
@@ -41,6 +42,7 @@ struct hconn {
 	uint32_t hdr_len, hdr_off;
 	enum body_src src;
 	int file;
+	struct tn_fcentry *cached;        /* BODY_CACHED: the file's bytes, a reference held */
 	uint64_t pos, left;               /* body offset and bytes still to send */
 	char *chunk;                      /* staging for generated bodies */
 	uint32_t chunk_len, chunk_off;
@@ -57,6 +59,7 @@ struct tn_httpd {
 	struct hconn **conns;             /* by tern fd */
 	uint32_t nconns_cap;
 	uint64_t next_sweep;
+	struct tn_filecache *files;       /* NULL: none */
 	struct tn_httpd_stats st;
 };
 
@@ -75,6 +78,9 @@ static void conn_reset_request(struct hconn *c)
 	if (c->file >= 0)
 		close(c->file);
 	c->file = -1;
+	if (c->cached)
+		tn_fcentry_put(c->cached);
+	c->cached = NULL;
 	c->src = BODY_NONE;
 	c->hdr_len = c->hdr_off = 0;
 	c->pos = c->left = 0;
@@ -204,58 +210,100 @@ static bool parse_range(const struct tn_http_str *v, uint64_t size, uint64_t *fr
 	return true;
 }
 
-static void serve_file(struct tn_httpd *h, struct hconn *c, const char *path, bool is_head)
+/* The file rel, if the cache holds it as it is now: one stat, no open.
+ * sb is filled in either way (st_mode 0: stat failed). */
+static struct tn_fcentry *cached_file(struct tn_httpd *h, const char *rel, struct stat *sb)
 {
-	char rel[TN_HTTP_MAX_TARGET + 16];
-	size_t n = strlen(path);
-	/* relative to the document root; a directory's index for a trailing slash */
-	snprintf(rel, sizeof(rel), "%s%s", path + 1, path[n - 1] == '/' ? "index.html" : "");
+	sb->st_mode = 0;
+	if (!h->files || fstatat(h->docroot, rel, sb, 0) < 0 || !S_ISREG(sb->st_mode))
+		return NULL;
+	return tn_filecache_get(h->files, sb);
+}
+
+/* Open rel: its descriptor, or -1 once an answer is given (404, 403,
+ * 301 for a directory named without its slash). */
+static int open_file(struct tn_httpd *h, struct hconn *c, const char *rel, const char *path, struct stat *sb,
+		     bool is_head)
+{
 	int fd = openat(h->docroot, rel, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	struct stat sb;
-	if (fd < 0 || fstat(fd, &sb) < 0) {
+	if (fd < 0 || fstat(fd, sb) < 0) {
 		if (fd >= 0)
 			close(fd);
 		respond_status(h, c, errno == EACCES ? 403 : 404, NULL, is_head);
-		return;
+		return -1;
 	}
-	if (S_ISDIR(sb.st_mode)) { /* a directory named without its slash */
+	if (S_ISDIR(sb->st_mode)) { /* a directory named without its slash */
 		close(fd);
 		char loc[TN_HTTP_MAX_TARGET + 32];
 		snprintf(loc, sizeof(loc), "Location: %s/\r\n", path);
 		respond_status(h, c, 301, loc, is_head);
-		return;
+		return -1;
 	}
-	if (!S_ISREG(sb.st_mode)) {
+	if (!S_ISREG(sb->st_mode)) {
 		close(fd);
 		respond_status(h, c, 403, NULL, is_head);
-		return;
+		return -1;
 	}
-	uint64_t size = (uint64_t)sb.st_size, from = 0, to = size ? size - 1 : 0;
+	return fd;
+}
+
+/* The head for the file sb describes, and its body (or the Range asked
+ * for) from the cache entry e or the descriptor fd; both are the
+ * connection's now. */
+static void respond_file(struct tn_httpd *h, struct hconn *c, const char *rel, const struct stat *sb, int fd,
+			 struct tn_fcentry *e, bool is_head)
+{
+	c->file = fd;
+	c->cached = e;
+	uint64_t size = (uint64_t)sb->st_size, from = 0, to = size ? size - 1 : 0;
 	bool bad;
 	bool ranged = parse_range(tn_http_field_get(&c->req, "Range"), size, &from, &to, &bad);
 	char extra[160];
 	if (bad) {
-		close(fd);
 		snprintf(extra, sizeof(extra), "Content-Range: bytes */%" PRIu64 "\r\n", size);
 		respond_status(h, c, 416, extra, is_head);
 		return;
 	}
 	char lm[30];
-	tn_http_date((int64_t)sb.st_mtime, lm);
+	tn_http_date((int64_t)sb->st_mtime, lm);
 	int k = snprintf(extra, sizeof(extra), "Accept-Ranges: bytes\r\nLast-Modified: %s\r\n", lm);
 	if (ranged)
 		snprintf(extra + k, sizeof(extra) - (size_t)k, "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n",
 			 from, to, size);
 	uint64_t len = size ? to - from + 1 : 0;
 	put_head(h, c, ranged ? 206 : 200, content_type(rel), len, extra);
-	if (is_head || len == 0) {
-		close(fd);
+	if (is_head || len == 0)
 		return;
-	}
-	c->src = BODY_FILE;
-	c->file = fd;
+	c->src = e ? BODY_CACHED : BODY_FILE;
 	c->pos = from;
 	c->left = len;
+}
+
+/* A file of the document root: from the cache when it holds the file as
+ * it is, else from the file, read into the cache on the way when it may
+ * be (a body is wanted, the file is small and settled). */
+static void serve_file(struct tn_httpd *h, struct hconn *c, const char *path, bool is_head)
+{
+	char rel[TN_HTTP_MAX_TARGET + 16];
+	size_t n = strlen(path);
+	/* relative to the document root; a directory's index for a trailing slash */
+	snprintf(rel, sizeof(rel), "%s%s", path + 1, path[n - 1] == '/' ? "index.html" : "");
+	struct stat sb;
+	struct tn_fcentry *e = cached_file(h, rel, &sb);
+	if (e) {
+		respond_file(h, c, rel, &sb, -1, e, is_head);
+		return;
+	}
+	int fd = open_file(h, c, rel, path, &sb, is_head);
+	if (fd < 0)
+		return;
+	if (h->files && !is_head)
+		e = tn_filecache_fill(h->files, fd, &sb, h->cfg.wallclock(h->cfg.clock_ctx));
+	if (e) {
+		close(fd);
+		fd = -1;
+	}
+	respond_file(h, c, rel, &sb, fd, e, is_head);
 }
 
 /* /gen/N: N generated bytes, for load tests without a document root. */
@@ -466,6 +514,17 @@ static ssize_t send_file_part(struct tn_httpd *h, struct hconn *c)
 	return k;
 }
 
+/* A body from the file cache: lent, not copied, to the send buffer. */
+static ssize_t send_cached_part(struct tn_httpd *h, struct hconn *c)
+{
+	ssize_t k = tern_send_lent(h->s, c->fd, c->cached->data + c->pos, c->left, &c->cached->lent);
+	if (k < 0)
+		return errno == EAGAIN ? 0 : -1;
+	c->pos += (uint64_t)k;
+	c->left -= (uint64_t)k;
+	return k;
+}
+
 /* A memory or generated body: from the request body or the chunk. */
 static ssize_t send_buffered_part(struct tn_httpd *h, struct hconn *c)
 {
@@ -496,7 +555,9 @@ static ssize_t send_buffered_part(struct tn_httpd *h, struct hconn *c)
 static int push_body(struct tn_httpd *h, struct hconn *c)
 {
 	while (c->left || c->chunk_off < c->chunk_len) {
-		ssize_t k = c->src == BODY_FILE ? send_file_part(h, c) : send_buffered_part(h, c);
+		ssize_t k = c->src == BODY_FILE     ? send_file_part(h, c)
+			  : c->src == BODY_CACHED ? send_cached_part(h, c)
+						  : send_buffered_part(h, c);
 		if (k <= 0)
 			return (int)k;
 		h->st.bytes_out += (uint64_t)k;
@@ -730,6 +791,9 @@ struct tn_httpd *tn_httpd_new(struct tn_stack *s, const struct tn_httpd_cfg *cfg
 	h->listen_fd = h->ep = -1;
 	if (cfg->docroot && (h->docroot = open(cfg->docroot, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		goto fail;
+	uint64_t cache = cfg->file_cache_bytes ? cfg->file_cache_bytes : TN_HTTPD_FILE_CACHE_DEFAULT;
+	if (cfg->docroot && cfg->wallclock && cache != TN_HTTPD_NO_FILE_CACHE && !(h->files = tn_filecache_new(cache)))
+		goto fail;
 	h->listen_fd = tern_socket(s, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	int on = 1;
 	tern_setsockopt(s, h->listen_fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
@@ -752,6 +816,11 @@ fail:;
 
 const struct tn_httpd_stats *tn_httpd_stats(const struct tn_httpd *h) { return &h->st; }
 
+const struct tn_filecache_stats *tn_httpd_file_cache_stats(const struct tn_httpd *h)
+{
+	return h->files ? tn_filecache_stats(h->files) : NULL;
+}
+
 void tn_httpd_free(struct tn_httpd *h)
 {
 	if (!h)
@@ -766,5 +835,6 @@ void tn_httpd_free(struct tn_httpd *h)
 		tern_close(h->s, h->listen_fd);
 	if (h->docroot >= 0)
 		close(h->docroot);
+	tn_filecache_free(h->files); /* entries still in send buffers go with them */
 	free(h);
 }

@@ -1,5 +1,5 @@
 /* An HTTP/1.1 origin server on tern's socket and epoll API: static files
- * from a document root, generated bodies for load tests (/gen/BYTES), an
+ * from a document root (from memory once read: app/filecache.h), generated bodies for load tests (/gen/BYTES), an
  * echo of request bodies (POST /echo), persistent connections with
  * pipelining.  Non-blocking: call tn_httpd_step() after each tern_poll(). */
 #ifndef TERN_APP_HTTPD_H
@@ -21,7 +21,14 @@ struct tn_httpd_cfg {
 	 * RFC 9110 6.6.1 asks of a server without a reliable clock. */
 	int64_t (*wallclock)(void *ctx);
 	void *clock_ctx;
+	/* Bytes of files held in memory and sent without a copy (app/
+	 * filecache.h); 0: 64 MiB, TN_HTTPD_NO_FILE_CACHE: none.  The cache
+	 * needs the wall clock (a file is read in only once it has been left
+	 * alone for two seconds): without one there is none. */
+	uint64_t file_cache_bytes;
 };
+#define TN_HTTPD_NO_FILE_CACHE UINT64_MAX
+#define TN_HTTPD_FILE_CACHE_DEFAULT (64ull << 20)
 
 struct tn_httpd_stats {
 	uint64_t accepted, requests, bytes_out;
@@ -36,6 +43,9 @@ struct tn_httpd *tn_httpd_new(struct tn_stack *s, const struct tn_httpd_cfg *cfg
 /* Accept, read, answer and write whatever is ready; returns work done. */
 unsigned tn_httpd_step(struct tn_httpd *h);
 const struct tn_httpd_stats *tn_httpd_stats(const struct tn_httpd *h);
+/* The file cache's counters; NULL when there is none. */
+struct tn_filecache_stats;
+const struct tn_filecache_stats *tn_httpd_file_cache_stats(const struct tn_httpd *h);
 /* Closes every connection and the listener. */
 void tn_httpd_free(struct tn_httpd *h);
 

@@ -56,6 +56,25 @@ n=$(incurl -o /dev/null -o /dev/null -o /dev/null -w '%{num_connects}\n' "$url/"
 [ "$(incurl -0 "$url/gen/10")" = "abcdefghij" ] || fail "HTTP/1.0 request"
 ok "persistent connection reused by curl for three requests; HTTP/1.0 served"
 
+# Files left alone for two seconds are read into the host's file cache and
+# lent from there to the send buffer: the same bytes, whole and in ranges,
+# and a file rewritten in place (same size) is served new at once.
+sleep 2.1
+for _ in 1 2 3; do
+	got=$(incurl "$url/big.bin" | sha256sum | cut -c1-64)
+	[ "$got" = "$want" ] || fail "3 MB file from the cache: SHA-256 differs"
+done
+range=$(incurl -r 2000000-2999999 "$url/big.bin" | sha256sum | cut -c1-64)
+[ "$range" = "$(tail -c +2000001 "$root/big.bin" | sha256sum | cut -c1-64)" ] || fail "range from the cache"
+head -c 3000000 /dev/urandom >"$IT_TMP/big2.bin"
+dd if="$IT_TMP/big2.bin" of="$root/big.bin" conv=notrunc status=none
+want2=$(sha256sum <"$root/big.bin" | cut -c1-64)
+[ "$want2" != "$want" ] || fail "the rewrite changed nothing"
+got=$(incurl "$url/big.bin" | sha256sum | cut -c1-64)
+[ "$got" = "$want2" ] || fail "file rewritten in place: the old bytes were served"
+want=$want2
+ok "a settled 3 MB file served three times and in a range (from memory), and its in-place rewrite at once"
+
 # pipelining, byte for byte, through nc
 resp=$(printf 'GET /gen/3 HTTP/1.1\r\nHost: a\r\n\r\nGET /nope HTTP/1.1\r\nHost: a\r\n\r\nGET /gen/4 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n' |
 	ip netns exec "$ns" timeout 10 nc 198.18.9.2 80 | tr -d '\r')
