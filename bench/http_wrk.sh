@@ -4,7 +4,7 @@
 # kernel's stack), with 1 and 2 cores each; prints a table and the ratios.
 #
 #   [TERN=build/tern] [RUNS=3] [SECS=5] [MODES="af_packet af_xdp nginx"]
-#   [CORES="1 2"] [CONNS=32] [HOST_ARGS="--rx-usecs 0"] bench/http_wrk.sh [RUNS SECS OUTFILE]
+#   [CORES="1 2"] [CONNS=32] [PIN=no|yes] [HOST_ARGS="--rx-usecs 0"] bench/http_wrk.sh [RUNS SECS OUTFILE]
 #
 # Namespace L runs wrk (-t1 -cCONNS -dSECS), namespace R the server on
 # 198.18.53.2:80: `tern host --dev bhwr --driver af_packet|af_xdp --cores N
@@ -17,9 +17,13 @@
 # has `ethtool -K tx off` (AF_XDP carries no checksum state), for every
 # server alike.  For each core count, runs alternate the servers (run 1 of
 # each, then run 2 ...); medians of RUNS.
-# Nothing is pinned: wrk, the kernel's veth work (softirq on the sending
-# CPU) and the server share the machine's CPUs, which caps every figure and
-# above all the 1 -> 2 core scaling.  With OUTFILE (scripts/bench) the table
+# PIN=no (the default): no server is pinned (tern --no-pin; nginx's
+# default, no worker_cpu_affinity): wrk, the kernel's veth work (softirq on
+# the sending CPU) and the server share the machine's CPUs, which caps
+# every figure and above all the 1 -> 2 core scaling.  PIN=yes: tern's
+# core threads pinned (its default) and nginx's workers too
+# (worker_cpu_affinity auto), so wrk shares a CPU with one of them; with
+# one core neither is pinned (tern pins only with --cores 2 and up).  With OUTFILE (scripts/bench) the table
 # is written there and a settings line to OUTFILE.settings.
 # Needs root, wrk, nginx, ethtool; exit 77 if missing.
 set -uo pipefail
@@ -31,6 +35,12 @@ OUT=${3:-}
 CONNS=${CONNS:-32}
 MODES=${MODES:-af_packet af_xdp nginx}
 CORES=${CORES:-1 2}
+PIN=${PIN:-no}
+case $PIN in
+no) TERN_PIN=--no-pin NGINX_PIN= ;;
+yes) TERN_PIN= NGINX_PIN='worker_cpu_affinity auto;' ;;
+*) echo "PIN=no or PIN=yes" >&2; exit 2 ;;
+esac
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
 for c in ip wrk nginx ethtool python3; do command -v $c >/dev/null || { echo "SKIP: $c missing"; exit 77; }; done
 [ -x "$TERN" ] || { echo "SKIP: no $TERN"; exit 77; }
@@ -48,6 +58,9 @@ mkdir -p "$tmp/www"
 head -c 1024 /dev/urandom >"$tmp/www/1k.bin"
 head -c 102400 /dev/urandom >"$tmp/www/100k.bin"
 chmod -R a+rX "$tmp"
+# tern's file cache reads in only files left alone for 2 s (app/filecache.h);
+# nginx's come from a page cache just as warm
+sleep 2.1
 ip netns add $L && ip netns add $R || exit 1
 ip -n $L link set lo up; ip -n $R link set lo up
 # make_veth N: the pair with N queues each way (as many as the cores: a
@@ -70,6 +83,7 @@ start_srv() { # mode cores
 		ip -n $R link set bhwr arp on; ip -n $R addr add $A/24 dev bhwr
 		cat >"$tmp/nginx.conf" <<-EOF
 			worker_processes $2;
+			$([ "$2" -gt 1 ] && echo "$NGINX_PIN")
 			pid $tmp/nginx.pid;
 			error_log $tmp/nginx.err;
 			events { worker_connections 4096; }
@@ -86,7 +100,7 @@ start_srv() { # mode cores
 		inr sysctl -qw net.ipv6.conf.bhwr.disable_ipv6=1
 		hn=bhw$$$1$RANDOM
 		# ip netns exec execs tern, so $! is tern's pid
-		ip netns exec $R "$TERN" host --name $hn --dev bhwr --driver "$1" ${HOST_ARGS:-} --cores "$2" --addr $A/24 \
+		ip netns exec $R "$TERN" host --name $hn --dev bhwr --driver "$1" ${HOST_ARGS:-} --cores "$2" $TERN_PIN --addr $A/24 \
 			--http 80 --docroot "$tmp/www" >"$tmp/host.out" 2>"$tmp/host.err" &
 		tpid=$!
 		local up=
@@ -175,5 +189,5 @@ table() {
 table
 if [ -n "$OUT" ]; then
 	table >"$OUT"
-	echo "$RUNS alternating runs of ${SECS} s per server and core count, medians; wrk -t1 -c$CONNS; nothing pinned on a $(nproc)-CPU machine (wrk, the veth's softirq and the server share it); load average before $load0, after $load1" >"$OUT.settings"
+	echo "$RUNS alternating runs of ${SECS} s per server and core count, medians; wrk -t1 -c$CONNS; $([ "$PIN" = no ] && echo "nothing pinned (tern --no-pin)" || echo "servers pinned (tern's default, nginx worker_cpu_affinity auto)") on a $(nproc)-CPU machine (wrk, the veth's softirq and the server share it); load average before $load0, after $load1" >"$OUT.settings"
 fi

@@ -91,6 +91,7 @@ struct host {
 	int http_port;
 	const char *docroot;
 	uint64_t file_cache_bytes;    /* httpd's; 0: its default */
+	bool no_pin;                  /* --no-pin: core threads go where the scheduler puts them */
 	struct tn_iperf3 *iperf3[MAX_IPERF3];
 	int iperf3_port[MAX_IPERF3];
 	int niperf3;
@@ -181,6 +182,8 @@ static void usage(void)
 		"                 default: cut when the kernel holds no address there)\n"
 		"                 [--cores N] (one stack per core behind Toeplitz RSS, each on its own queue of the\n"
 		"                 device: af_packet fanout, af_xdp queues --queue..+N-1, multi-queue tap or tun)\n"
+		"                 [--no-pin] (with --cores: threads not pinned to CPUs 0..N-1, for CPUs shared with\n"
+		"                 other busy programs)\n"
 		"                 [--tun IFNAME] [--mtu N] [--gateway G] [--forward] [--udp-echo PORT]\n"
 		"                 [--pcap FILE] [--discard PORT] [--chargen PORT] [--tcp-echo PORT]\n"
 		"                 [--http PORT [--docroot DIR] [--file-cache MIB]] (HTTP/1.1: files, /gen/BYTES,\n"
@@ -813,7 +816,7 @@ static int parse_host_args(int argc, char **argv, struct host *h, struct dev_spe
 		{"queue", required_argument, 0, 'K'}, {"rx-usecs", required_argument, 0, 'X'},
 		{"kernel-rx", required_argument, 0, 'k'},
 		{"iptables", required_argument, 0, 'J'}, {"cores", required_argument, 0, 'Z'},
-		{"file-cache", required_argument, 0, 'L'},
+		{"file-cache", required_argument, 0, 'L'}, {"no-pin", no_argument, 0, 'N'},
 		{0, 0, 0, 0},
 	};
 	optind = 1;
@@ -914,6 +917,7 @@ static int parse_host_args(int argc, char **argv, struct host *h, struct dev_spe
 		case 'Q': h->tc_file = optarg; break;
 		case 'H': h->http_port = atoi(optarg); break;
 		case 'R': h->docroot = optarg; break;
+		case 'N': h->no_pin = true; break;
 		case 'L': {
 			char *end;
 			unsigned long long mib = strtoull(optarg, &end, 10);
@@ -1219,8 +1223,11 @@ static int host_setup(struct host *h, struct host_opts *o)
 	return 0;
 }
 
-static void pin_to(unsigned core)
+/* Core i's thread on CPU i (mod the CPUs online), unless --no-pin. */
+static void pin_to(const struct host *h, unsigned core)
 {
+	if (h->no_pin)
+		return;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	cpu_set_t set;
 	CPU_ZERO(&set);
@@ -1231,7 +1238,7 @@ static void pin_to(unsigned core)
 static void *core_thread(void *arg)
 {
 	struct host *h = arg;
-	pin_to(h->core);
+	pin_to(h, h->core);
 	host_loop(h);
 	host_stop = 1; /* one core's link went away: stop them all */
 	return NULL;
@@ -1440,7 +1447,7 @@ int cmd_host(int argc, char **argv)
 	for (unsigned i = 1; i < ncores; i++)
 		pthread_create(&cs.h[i].thread, NULL, core_thread, &cs.h[i]);
 	if (ncores > 1)
-		pin_to(0);
+		pin_to(h0, 0);
 	host_loop(h0);
 	host_stop = 1;
 	for (unsigned i = 1; i < ncores; i++)

@@ -22,6 +22,10 @@ inl() { ip netns exec "$nsl" "$@"; }
 
 check_ping "$nsl" "$addr"
 
+cpus=$(thread_cpus "$host" | tr '\n' ' ')
+[ "$cpus" = "0 1 " ] || fail "core threads should be pinned to CPUs 0 and 1: $cpus"
+ok "core threads pinned, one to CPU 0 and one to CPU 1"
+
 grep -q "fanout by the cores' RSS hash" "$IT_TMP/$host.err" ||
 	fail "the fanout group should spread by the RSS program: $(cat "$IT_TMP/$host.err")"
 

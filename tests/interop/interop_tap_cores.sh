@@ -55,8 +55,11 @@ ok "single-queue TAP refused: $(echo "$out" | tail -1 | cut -c1-90)..."
 persist=tmqp$$
 host2=ittmqp$$
 ip -n "$nst" tuntap add "$persist" mode tap multi_queue || fail "ip tuntap add $persist multi_queue"
-tern_start "$nst" "$host2" --tap "$persist" --cores 2 --addr 198.18.71.18/28 --http 80
+tern_start "$nst" "$host2" --tap "$persist" --cores 2 --no-pin --addr 198.18.71.18/28 --http 80
+all=$(awk '/^Cpus_allowed_list:/ { print $2 }' /proc/self/status)
+cpus=$(thread_cpus "$host2" | tr '\n' ' ')
+[ "$cpus" = "$all $all " ] || fail "--no-pin: both threads should run anywhere ($all): $cpus"
 linux_addr "$nst" "$persist" 198.18.71.17/28
 curl_many "$nst" "http://198.18.71.18/gen/10000" 16 4 10000
 dev_deleted_under "$nst" "$persist" "$host2" TAP
-ok "persistent multi-queue TAP: 16 fetches whole; deleted under the host: reported, clean exit"
+ok "persistent multi-queue TAP, --no-pin (threads on CPUs $all): 16 fetches whole; deleted under the host: reported, clean exit"

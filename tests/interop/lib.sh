@@ -53,6 +53,14 @@ tern_start() {
 	fail "tern host $name did not come up"
 }
 
+# thread_cpus NAME -> the CPUs each of the host's threads may run on
+# (Cpus_allowed_list), one line a thread, sorted
+thread_cpus() {
+	local pid
+	eval "pid=\$PID_$1"
+	cat /proc/"$pid"/task/*/status | awk '/^Cpus_allowed_list:/ { print $2 }' | sort
+}
+
 # tern_stop NAME : SIGTERM and wait; returns tern's exit status.
 tern_stop() {
 	local pid
