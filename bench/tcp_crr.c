@@ -24,12 +24,20 @@
  * (taskset) so the one thread has one core, and cpu= shows how much of it
  * the process used.
  *
- *   tcp_crr tern|kernel [SECONDS] [INFLIGHT]
+ * THREADS > 1 runs that many loops at once, each on a thread pinned to its
+ * own CPU with stacks (or a listener) of its own, as tern's per-core
+ * stacks are, and sums them: does the rate scale with the cores when
+ * nothing else wants them?
+ *
+ *   tcp_crr tern|kernel [SECONDS] [INFLIGHT] [THREADS]
  *   prints: MODE cps=F per_core_cps=F done=N errors=N bad=N ...
+ *   (THREADS > 1: a line per thread, then MODE threads=N cps=SUM)
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -249,10 +257,10 @@ static void run_loop(struct crr *c, uint64_t until, bool refill)
 	}
 }
 
-static int setup_listener(struct crr *c, uint32_t addr)
+static int setup_listener(struct crr *c, uint32_t addr, uint16_t port)
 {
 	struct end *e = &c->srv;
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(PORT), .sin_addr.s_addr = htonl(addr)};
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(addr)};
 	int one = 1;
 	c->lfd = e_socket(e);
 	if (c->lfd < 0 || e_setsockopt(e, c->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
@@ -294,30 +302,42 @@ static long kernel_tw(void)
 	return tw;
 }
 
-int main(int argc, char **argv)
+/* One loop of the benchmark: its own pair of stacks (tern) or its own
+ * listener (the kernel), on whichever CPU it runs on. */
+struct job {
+	bool tern;
+	double secs;
+	int inflight, idx, nthreads, cpu; /* cpu < 0: not pinned */
+	double cps;                        /* out */
+	int rc;
+};
+
+/* This thread's user + system CPU time, in ns. */
+static uint64_t thread_cpu_ns(void)
 {
-	bool tern = argc >= 2 && strcmp(argv[1], "tern") == 0;
-	if (argc < 2 || (!tern && strcmp(argv[1], "kernel") != 0)) {
-		fprintf(stderr, "usage: tcp_crr tern|kernel [SECONDS] [INFLIGHT]\n");
-		return 2;
-	}
-	double secs = argc > 2 ? atof(argv[2]) : 5.0;
-	int inflight = argc > 3 ? atoi(argv[3]) : 64;
-	if (!(secs > 0 && secs < 3600) || inflight < 1 || inflight > 4096) {
-		fprintf(stderr, "tcp_crr: SECONDS in (0, 3600), INFLIGHT in 1..4096\n");
-		return 2;
-	}
-	struct crr c = {.inflight = inflight};
+	struct rusage ru;
+	getrusage(RUSAGE_THREAD, &ru);
+	return ((uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000ull +
+		(uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec)) * 1000ull;
+}
+
+static int run_job(struct job *j)
+{
+	const char *mode = j->tern ? "tern" : "kernel";
+	struct crr c = {.inflight = j->inflight};
 	struct tn_stack *a = NULL, *b = NULL;
 	uint32_t server_addr = INADDR_LOOPBACK;
-	if (tern) {
+	if (j->tern) {
 		uint64_t t = now_ns();
-		struct tern_config ca = {.name = "crr-client", .seed = 1, .now = t};
-		struct tern_config cb = {.name = "crr-server", .seed = 2, .now = t};
+		char na[32], nb[32];
+		snprintf(na, sizeof(na), "crr-a%d", j->idx);
+		snprintf(nb, sizeof(nb), "crr-b%d", j->idx);
+		struct tern_config ca = {.name = "crr-client", .seed = 1 + 2 * (uint64_t)j->idx, .now = t};
+		struct tern_config cb = {.name = "crr-server", .seed = 2 + 2 * (uint64_t)j->idx, .now = t};
 		struct tn_dev *da, *db;
 		a = tern_stack_new(&ca);
 		b = tern_stack_new(&cb);
-		if (!a || !b || tn_memlink_pair("crr-a", "crr-b", TN_DEV_L2, 1500, 4096, &da, &db) < 0)
+		if (!a || !b || tn_memlink_pair(na, nb, TN_DEV_L2, 1500, 4096, &da, &db) < 0)
 			return 1;
 		int ia = tern_dev_attach(a, da), ib = tern_dev_attach(b, db);
 		if (ia < 0 || ib < 0 || tern_addr_add(a, ia, ADDR_A, 24) < 0 || tern_addr_add(b, ib, ADDR_B, 24) < 0)
@@ -329,27 +349,27 @@ int main(int argc, char **argv)
 	} else {
 		c.poll = kernel_poll_end;
 	}
-	if (setup_listener(&c, server_addr) < 0) {
-		fprintf(stderr, "tcp_crr %s: setup failed: %s\n", argv[1], strerror(errno));
+	if (setup_listener(&c, server_addr, (uint16_t)(PORT + j->idx)) < 0) {
+		fprintf(stderr, "tcp_crr %s: setup failed: %s\n", mode, strerror(errno));
 		return 1;
 	}
-	long tw0 = tern ? 0 : kernel_tw();
-	uint64_t duration = (uint64_t)(secs * 1e9);
+	long tw0 = j->tern ? 0 : kernel_tw();
+	uint64_t duration = (uint64_t)(j->secs * 1e9);
 	run_loop(&c, now_ns() + duration / 10, true); /* warm-up: ARP, caches; not counted */
 	uint64_t done0 = c.done, err0 = c.errors, bad0 = c.bad, srv0 = c.srv_errors;
-	uint64_t c0 = cpu_ns(), start = now_ns();
+	uint64_t c0 = thread_cpu_ns(), start = now_ns();
 	run_loop(&c, start + duration, true);
-	uint64_t wall = now_ns() - start, cpu = cpu_ns() - c0;
+	uint64_t wall = now_ns() - start, cpu = thread_cpu_ns() - c0;
 	uint64_t done = c.done - done0;
 	/* Let the transactions in flight finish (no new ones) and check that
 	 * nothing is left behind: no connection, no packet buffer. */
 	for (uint64_t t = now_ns(), stop = t + 1000000000ull; t < stop; t = now_ns()) {
 		run_loop(&c, t + 1000000ull, false);
-		if (c.open == 0 && (!tern || a->tcp.count + b->tcp.count == 0))
+		if (c.open == 0 && (!j->tern || a->tcp.count + b->tcp.count == 0))
 			break;
 	}
-	char extra[256];
-	if (tern)
+	char extra[256], thr[48] = "";
+	if (j->tern)
 		snprintf(extra, sizeof(extra),
 			 "left_open=%d left_tcbs=%u left_bufs=%u client_retrans=%lld server_retrans=%lld", c.open,
 			 a->tcp.count + b->tcp.count, tern_pool_in_use(a) + tern_pool_in_use(b),
@@ -357,11 +377,14 @@ int main(int argc, char **argv)
 	else
 		snprintf(extra, sizeof(extra), "left_open=%d timewait_before=%ld timewait_after=%ld", c.open, tw0,
 			 kernel_tw());
-	printf("%s cps=%.0f per_core_cps=%.0f done=%llu errors=%llu bad=%llu server_errors=%llu inflight=%d "
+	if (j->nthreads > 1)
+		snprintf(thr, sizeof(thr), "thread=%d/%d cpu_id=%d ", j->idx, j->nthreads, j->cpu);
+	j->cps = (double)done * 1e9 / (double)wall;
+	printf("%s %scps=%.0f per_core_cps=%.0f done=%llu errors=%llu bad=%llu server_errors=%llu inflight=%d "
 	       "wall_s=%.3f cpu_s=%.3f cpu=%.3f close=rst(SO_LINGER 0) %s\n",
-	       argv[1], (double)done * 1e9 / (double)wall, cpu ? (double)done * 1e9 / (double)cpu : 0.0,
-	       (unsigned long long)done, (unsigned long long)(c.errors - err0), (unsigned long long)(c.bad - bad0),
-	       (unsigned long long)(c.srv_errors - srv0), inflight, (double)wall / 1e9, (double)cpu / 1e9,
+	       mode, thr, j->cps, cpu ? (double)done * 1e9 / (double)cpu : 0.0, (unsigned long long)done,
+	       (unsigned long long)(c.errors - err0), (unsigned long long)(c.bad - bad0),
+	       (unsigned long long)(c.srv_errors - srv0), j->inflight, (double)wall / 1e9, (double)cpu / 1e9,
 	       (double)cpu / (double)wall, extra);
 	if (a)
 		tern_stack_free(a);
@@ -370,4 +393,58 @@ int main(int argc, char **argv)
 	free(c.state);
 	free(c.seq);
 	return done ? 0 : 1;
+}
+
+static void *job_main(void *arg)
+{
+	struct job *j = arg;
+	if (j->cpu >= 0) {
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		CPU_SET(j->cpu, &set);
+		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	}
+	j->rc = run_job(j);
+	return NULL;
+}
+
+/* THREADS > 1: that many loops at once, loop i pinned to CPU i (mod the
+ * CPUs online), each with stacks (or a listener) of its own, as tern's
+ * per-core stacks are; the last line sums them. */
+int main(int argc, char **argv)
+{
+	bool tern = argc >= 2 && strcmp(argv[1], "tern") == 0;
+	if (argc < 2 || (!tern && strcmp(argv[1], "kernel") != 0)) {
+		fprintf(stderr, "usage: tcp_crr tern|kernel [SECONDS] [INFLIGHT] [THREADS]\n");
+		return 2;
+	}
+	double secs = argc > 2 ? atof(argv[2]) : 5.0;
+	int inflight = argc > 3 ? atoi(argv[3]) : 64;
+	int nthreads = argc > 4 ? atoi(argv[4]) : 1;
+	if (!(secs > 0 && secs < 3600) || inflight < 1 || inflight > 4096 || nthreads < 1 || nthreads > 64) {
+		fprintf(stderr, "tcp_crr: SECONDS in (0, 3600), INFLIGHT in 1..4096, THREADS in 1..64\n");
+		return 2;
+	}
+	if (nthreads == 1) {
+		struct job j = {.tern = tern, .secs = secs, .inflight = inflight, .nthreads = 1, .cpu = -1};
+		return run_job(&j);
+	}
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	struct job jobs[64];
+	pthread_t th[64];
+	for (int i = 0; i < nthreads; i++) {
+		jobs[i] = (struct job){.tern = tern, .secs = secs, .inflight = inflight, .idx = i, .nthreads = nthreads,
+				       .cpu = (int)(i % (ncpu > 0 ? ncpu : 1))};
+		if (pthread_create(&th[i], NULL, job_main, &jobs[i]) != 0)
+			return 1;
+	}
+	double sum = 0;
+	int rc = 0;
+	for (int i = 0; i < nthreads; i++) {
+		pthread_join(th[i], NULL);
+		sum += jobs[i].cps;
+		rc |= jobs[i].rc;
+	}
+	printf("%s threads=%d cps=%.0f\n", argv[1], nthreads, sum);
+	return rc;
 }
