@@ -24,6 +24,7 @@
 #include "link/dev.h"
 #include "link/nic_rss.h"
 #include "link/xdp_steer.h"
+#include "app/filecache.h"
 #include "app/httpd.h"
 #include "app/iperf3.h"
 #include "tools.h"
@@ -116,6 +117,13 @@ struct cores {
 };
 
 /* A control command for one core's stack, run by that core's thread. */
+/* The HTTP server's counters, summed over cores for `tern stat`. */
+struct http_counts {
+	bool have, have_cache;
+	uint64_t requests, accepted, bytes_out;
+	struct tn_filecache_stats fc;
+};
+
 struct core_cmd {
 	int (*fn)(struct host *h, struct core_cmd *c);
 	const char *cmd;
@@ -124,6 +132,7 @@ struct core_cmd {
 	int fd;                 /* a descriptor the command reads, -1 */
 	FILE *out;              /* written only by the running core until done */
 	uint64_t *stats;        /* TN_STAT_COUNT counters, for a copy */
+	struct http_counts *http; /* added to by a copy, when not NULL */
 	int rc;
 	_Atomic int done;       /* release: out, stats and rc are final */
 };
@@ -310,9 +319,47 @@ static void run_queued_commands(struct host *h)
 	}
 }
 
+/* Run on h's own thread: the httpd's counters are its. */
+static void add_http_counts(const struct host *h, struct http_counts *hc)
+{
+	if (!h->httpd)
+		return;
+	const struct tn_httpd_stats *st = tn_httpd_stats(h->httpd);
+	hc->have = true;
+	hc->requests += st->requests;
+	hc->accepted += st->accepted;
+	hc->bytes_out += st->bytes_out;
+	const struct tn_filecache_stats *fc = tn_httpd_file_cache_stats(h->httpd);
+	if (!fc)
+		return;
+	hc->have_cache = true;
+	hc->fc.hits += fc->hits;
+	hc->fc.fills += fc->fills;
+	hc->fc.unsettled += fc->unsettled;
+	hc->fc.stale += fc->stale;
+	hc->fc.evicted += fc->evicted;
+	hc->fc.bytes += fc->bytes;
+	hc->fc.entries += fc->entries;
+}
+
+static void print_http_counts(FILE *f, const struct http_counts *hc)
+{
+	if (!hc->have)
+		return;
+	fprintf(f, "Http:\n    %" PRIu64 " requests\n    %" PRIu64 " connections accepted\n    %" PRIu64 " bytes sent\n",
+		hc->requests, hc->accepted, hc->bytes_out);
+	if (hc->have_cache)
+		fprintf(f, "    file cache: %" PRIu64 " hits, %" PRIu64 " files read in, %" PRIu64 " too new to read in, %" PRIu64
+			   " dropped as changed, %" PRIu64 " evicted; %" PRIu64 " bytes in %" PRIu64 " files\n",
+			hc->fc.hits, hc->fc.fills, hc->fc.unsettled, hc->fc.stale, hc->fc.evicted, hc->fc.bytes,
+			hc->fc.entries);
+}
+
 static int copy_stats(struct host *h, struct core_cmd *c)
 {
 	memcpy(c->stats, h->s->stats, sizeof(uint64_t) * TN_STAT_COUNT);
+	if (c->http)
+		add_http_counts(h, c->http);
 	return 0;
 }
 
@@ -353,16 +400,20 @@ static int run_on_cores(struct host *h, struct session *ss, const char *cmd, int
 			fprintf(ss->out, "stat: out of memory\n");
 			return 1;
 		}
+		struct http_counts http = {0};
 		for (unsigned i = 0; i < cs->n; i++) {
-			struct core_cmd c = {.fn = copy_stats, .fd = -1, .stats = each + (size_t)i * TN_STAT_COUNT};
+			struct core_cmd c = {.fn = copy_stats, .fd = -1, .stats = each + (size_t)i * TN_STAT_COUNT,
+					     .http = &http};
 			on_core(h, i, &c);
 			for (int k = 0; k < TN_STAT_COUNT; k++)
 				sum[k] += c.stats[k];
 		}
-		if (argc > 1 && strcmp(argv[1], "--nstat") == 0)
+		if (argc > 1 && strcmp(argv[1], "--nstat") == 0) {
 			tn_stats_print_nstat(ss->out, sum, 0);
-		else
+		} else {
 			tn_stats_print_netstat(ss->out, sum);
+			print_http_counts(ss->out, &http);
+		}
 		fprintf(ss->out, "Cores: %u (Toeplitz RSS, software steering)\n", cs->n);
 		fprintf(ss->out, "    core  TcpActiveOpens TcpPassiveOpens TcpInSegs  IpInReceives steer_local steer_handed "
 				 "steer_received steer_dropped\n");
@@ -448,7 +499,12 @@ static void run_command(struct host *h, struct session *ss)
 			return;
 		}
 	} else if (strcmp(cmd, "stat") == 0) {
-		show_stat(h->s, ss->out, argc > 1 && strcmp(argv[1], "--nstat") == 0);
+		bool nstat = argc > 1 && strcmp(argv[1], "--nstat") == 0;
+		show_stat(h->s, ss->out, nstat);
+		struct http_counts http = {0};
+		add_http_counts(h, &http);
+		if (!nstat)
+			print_http_counts(ss->out, &http);
 	} else if (strcmp(cmd, "sysctl") == 0) {
 		rc = run_sysctl(h->s, argc, argv, ss->out);
 	} else if (strcmp(cmd, "route") == 0) {

@@ -32,6 +32,9 @@ grep -q "fanout by the cores' RSS hash" "$IT_TMP/$host.err" ||
 # 64 fetches, 8 at a time: Linux's source ports spread them over both cores
 curl_many "$nsl" "http://$addr/gen/100000" 64 8 100000
 ok "curl: 64 fetches of 100 kB over 8 parallel connections, all whole"
+reqs=$("$TERN" -n "$host" stat | sed -n '/^Http:/{n;s/ *\([0-9]*\) requests/\1/p}')
+[ -n "$reqs" ] && [ "$reqs" -ge 64 ] || fail "tern stat should sum the cores' HTTP requests (>= 64): '$reqs'"
+ok "tern stat sums the cores' HTTP servers: $reqs requests"
 
 # The kernel put every TCP frame on its core's socket (fanout_bpf.c): the
 # steering handed over only what is not a flow's (ARP replies go to every

@@ -60,6 +60,7 @@ ok "persistent connection reused by curl for three requests; HTTP/1.0 served"
 # lent from there to the send buffer: the same bytes, whole and in ranges,
 # and a file rewritten in place (same size) is served new at once.
 sleep 2.1
+fc0=$("$TERN" -n ithttp stat | grep 'file cache:') || fail "tern stat has no file cache line"
 for _ in 1 2 3; do
 	got=$(incurl "$url/big.bin" | sha256sum | cut -c1-64)
 	[ "$got" = "$want" ] || fail "3 MB file from the cache: SHA-256 differs"
@@ -73,7 +74,14 @@ want2=$(sha256sum <"$root/big.bin" | cut -c1-64)
 got=$(incurl "$url/big.bin" | sha256sum | cut -c1-64)
 [ "$got" = "$want2" ] || fail "file rewritten in place: the old bytes were served"
 want=$want2
-ok "a settled 3 MB file served three times and in a range (from memory), and its in-place rewrite at once"
+fc1=$("$TERN" -n ithttp stat | grep 'file cache:')
+hits() { echo "$1" | sed -n 's/.*file cache: \([0-9]*\) hits.*/\1/p'; }
+changed() { echo "$1" | sed -n 's/.* \([0-9]*\) dropped as changed.*/\1/p'; }
+# 3 whole and 1 range from memory (the first of them read the file in, unless an
+# earlier request had); the rewrite dropped the entry
+[ $(($(hits "$fc1") - $(hits "$fc0"))) -ge 3 ] || fail "file cache hits: before '$fc0', after '$fc1'"
+[ $(($(changed "$fc1") - $(changed "$fc0"))) -eq 1 ] || fail "the rewrite should drop one entry: '$fc0' -> '$fc1'"
+ok "a settled 3 MB file served three times and in a range (from memory), and its in-place rewrite at once: $fc1"
 
 # pipelining, byte for byte, through nc
 resp=$(printf 'GET /gen/3 HTTP/1.1\r\nHost: a\r\n\r\nGET /nope HTTP/1.1\r\nHost: a\r\n\r\nGET /gen/4 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n' |
