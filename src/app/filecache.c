@@ -5,6 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/hash.h"
+
 /* A file is read in once its ctime is this many seconds old (see the
  * header: a change in the same clock tick keeps the timestamps). */
 #define SETTLE_SECONDS 2
@@ -19,8 +21,7 @@ struct tn_filecache {
 
 static uint32_t bucket_of(const struct tn_filecache *fc, dev_t dev, ino_t ino)
 {
-	uint64_t h = ((uint64_t)ino ^ ((uint64_t)dev << 32)) * 0x9e3779b97f4a7c15ull;
-	return (uint32_t)(h >> 32) & (fc->nbuckets - 1);
+	return (uint32_t)tn_hash_mix((uint64_t)ino ^ tn_hash_mix((uint64_t)dev)) & (fc->nbuckets - 1);
 }
 
 struct tn_filecache *tn_filecache_new(uint64_t budget)
