@@ -210,11 +210,10 @@ static bool parse_range(const struct tn_http_str *v, uint64_t size, uint64_t *fr
 	return true;
 }
 
-/* The file rel, if the cache holds it as it is now: one stat, no open.
- * sb is filled in either way (st_mode 0: stat failed). */
+/* The file rel, if the cache holds it as it is now (sb: its stat): one
+ * stat, no open.  NULL: the caller opens it (and answers 404, 301...). */
 static struct tn_fcentry *cached_file(struct tn_httpd *h, const char *rel, struct stat *sb)
 {
-	sb->st_mode = 0;
 	if (!h->files || fstatat(h->docroot, rel, sb, 0) < 0 || !S_ISREG(sb->st_mode))
 		return NULL;
 	return tn_filecache_get(h->files, sb);
