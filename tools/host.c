@@ -336,6 +336,7 @@ static void add_http_counts(const struct host *h, struct http_counts *hc)
 	hc->fc.hits += fc->hits;
 	hc->fc.fills += fc->fills;
 	hc->fc.unsettled += fc->unsettled;
+	hc->fc.cold += fc->cold;
 	hc->fc.stale += fc->stale;
 	hc->fc.evicted += fc->evicted;
 	hc->fc.bytes += fc->bytes;
@@ -350,9 +351,10 @@ static void print_http_counts(FILE *f, const struct http_counts *hc)
 		hc->requests, hc->accepted, hc->bytes_out);
 	if (hc->have_cache)
 		fprintf(f, "    file cache: %" PRIu64 " hits, %" PRIu64 " files read in, %" PRIu64 " too new to read in, %" PRIu64
-			   " dropped as changed, %" PRIu64 " evicted; %" PRIu64 " bytes in %" PRIu64 " files\n",
-			hc->fc.hits, hc->fc.fills, hc->fc.unsettled, hc->fc.stale, hc->fc.evicted, hc->fc.bytes,
-			hc->fc.entries);
+			   " not in the page cache, %" PRIu64 " dropped as changed, %" PRIu64 " evicted; %" PRIu64
+			   " bytes in %" PRIu64 " files\n",
+			hc->fc.hits, hc->fc.fills, hc->fc.unsettled, hc->fc.cold, hc->fc.stale, hc->fc.evicted,
+			hc->fc.bytes, hc->fc.entries);
 }
 
 static int copy_stats(struct host *h, struct core_cmd *c)

@@ -1,6 +1,7 @@
 #include "app/filecache.h"
 
 #include <errno.h>
+#include <sys/uio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -145,13 +146,26 @@ static void insert(struct tn_filecache *fc, struct tn_fcentry *e)
 	}
 }
 
-/* All of the file's size bytes into data; false if it ended early. */
-static bool read_all(int fd, uint8_t *data, uint64_t size)
+/* All of the file's size bytes into data, from the page cache only
+ * (RWF_NOWAIT): a core must not stall on the disk for a whole file when
+ * the request needs only its first send buffer's worth.  False if the
+ * file ended early or *cold: part of it is not in memory.  A file system
+ * without RWF_NOWAIT is read as it is. */
+static bool read_all(int fd, uint8_t *data, uint64_t size, bool *cold)
 {
+	int flags = RWF_NOWAIT;
+	*cold = false;
 	for (uint64_t got = 0; got < size;) {
-		ssize_t k = pread(fd, data + got, size - got, (off_t)got);
+		struct iovec iov = {data + got, size - got};
+		ssize_t k = preadv2(fd, &iov, 1, (off_t)got, flags);
+		if (k < 0 && errno == EOPNOTSUPP && flags) {
+			flags = 0;
+			continue;
+		}
 		if (k < 0 && errno == EINTR)
 			continue;
+		if (k < 0 && errno == EAGAIN)
+			*cold = true;
 		if (k <= 0)
 			return false;
 		got += (uint64_t)k;
@@ -178,7 +192,9 @@ struct tn_fcentry *tn_filecache_fill(struct tn_filecache *fc, int fd, const stru
 				 .size = size, .dev = sb->st_dev, .ino = sb->st_ino, .mtim = sb->st_mtim,
 				 .ctim = sb->st_ctim};
 	struct stat after;
-	if (!read_all(fd, (uint8_t *)(e + 1), size) || fstat(fd, &after) < 0 || !same_file(e, &after)) {
+	bool cold;
+	if (!read_all(fd, (uint8_t *)(e + 1), size, &cold) || fstat(fd, &after) < 0 || !same_file(e, &after)) {
+		fc->st.cold += cold;
 		free(e);
 		return NULL;
 	}

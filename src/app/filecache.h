@@ -35,6 +35,7 @@ struct tn_fcentry {
 struct tn_filecache_stats {
 	uint64_t hits, fills;
 	uint64_t unsettled;           /* files too new to be read in */
+	uint64_t cold;                /* files not all in the page cache: not read in */
 	uint64_t evicted;             /* entries dropped for room */
 	uint64_t stale;               /* entries dropped: their file changed */
 	uint64_t bytes, entries;      /* held now */
@@ -51,7 +52,9 @@ void tn_filecache_free(struct tn_filecache *fc);
 struct tn_fcentry *tn_filecache_get(struct tn_filecache *fc, const struct stat *sb);
 /* Read the file fd (sb: its fstat) into a new entry, with a reference
  * taken; NULL if it is too large, changed in the last two seconds (now:
- * wall-clock seconds), or changes while read. */
+ * wall-clock seconds), is not all in the page cache (the caller's own
+ * reads bring it in, a send buffer's worth at a time), or changes while
+ * read. */
 struct tn_fcentry *tn_filecache_fill(struct tn_filecache *fc, int fd, const struct stat *sb, int64_t now);
 static inline void tn_fcentry_put(struct tn_fcentry *e) { tern_lent_put(&e->lent); }
 const struct tn_filecache_stats *tn_filecache_stats(const struct tn_filecache *fc);

@@ -1,8 +1,12 @@
 /* The file cache (app/filecache.c) on its own: hundreds of files (the
  * index grows past its first buckets), each found again with its own
  * bytes; files too new, empty or too large not read in; a changed file's
- * entry dropped; an entry outliving the cache while it is lent.  Files are
- * memfds: each its own inode. */
+ * entry dropped; an entry outliving the cache while it is lent; a file
+ * out of the page cache not read in.  Files are memfds (each its own
+ * inode), and one on disk. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/uio.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -140,6 +144,49 @@ static void test_changed_file_dropped(void **state)
 	close(f);
 }
 
+/* A file whose pages are not in memory is not read in (the core would
+ * wait on the disk for all of it); once read through, it is.  Needs a
+ * file system whose clean pages POSIX_FADV_DONTNEED drops (ext4 does,
+ * tmpfs does not: then the first half cannot be shown). */
+static void test_cold_file_not_read_in(void **state)
+{
+	char path[] = "/var/tmp/filecache-cold-XXXXXX";
+	int f = mkstemp(path);
+	assert_true(f >= 0);
+	unlink(path);
+	static uint8_t b[400000];
+	for (uint32_t i = 0; i < sizeof(b); i++)
+		b[i] = (uint8_t)((i + 9) % 251);
+	assert_int_equal(pwrite(f, b, sizeof(b), 0), (ssize_t)sizeof(b));
+	assert_int_equal(fsync(f), 0);
+	assert_int_equal(posix_fadvise(f, 0, 0, POSIX_FADV_DONTNEED), 0);
+	struct tn_filecache *fc = tn_filecache_new(8u << 20);
+	const struct tn_filecache_stats *st = tn_filecache_stats(fc);
+	struct stat sb;
+	assert_int_equal(fstat(f, &sb), 0);
+	/* is its first page gone?  (RWF_NOWAIT never reads the disk) */
+	uint8_t probe;
+	struct iovec iov = {&probe, 1};
+	bool evicted = preadv2(f, &iov, 1, 0, RWF_NOWAIT) < 0 && errno == EAGAIN;
+	struct tn_fcentry *e = tn_filecache_fill(fc, f, &sb, later());
+	if (evicted) {
+		assert_null(e);
+		assert_int_equal(st->cold, 1);
+		assert_int_equal(st->entries, 0);
+	} else {
+		print_message("the page cache kept the file (no eviction on this file system): cold path not shown\n");
+		if (e)
+			tn_fcentry_put(e);
+	}
+	assert_int_equal(pread(f, b, sizeof(b), 0), (ssize_t)sizeof(b)); /* what the sendfile path does */
+	e = tn_filecache_fill(fc, f, &sb, later());
+	assert_non_null(e);
+	assert_bytes(e, sizeof(b), 9);
+	tn_fcentry_put(e);
+	tn_filecache_free(fc);
+	close(f);
+}
+
 /* Least recently used out first: a file looked up stays, the one not
  * looked up goes. */
 static void test_least_recently_used_goes(void **state)
@@ -175,6 +222,7 @@ int main(void)
 		cmocka_unit_test(test_files_not_read_in),
 		cmocka_unit_test(test_changed_file_dropped),
 		cmocka_unit_test(test_least_recently_used_goes),
+		cmocka_unit_test(test_cold_file_not_read_in),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
