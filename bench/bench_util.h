@@ -20,14 +20,18 @@ static inline uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* The process's user + system CPU time (getrusage), in ns. */
-static inline uint64_t cpu_ns(void)
+/* User + system CPU time by getrusage(who): RUSAGE_SELF (the process),
+ * RUSAGE_THREAD, RUSAGE_CHILDREN; in ns. */
+static inline uint64_t rusage_cpu_ns(int who)
 {
 	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
+	getrusage(who, &ru);
 	return ((uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000ull +
 		(uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec)) * 1000ull;
 }
+
+/* The process's user + system CPU time, in ns. */
+static inline uint64_t cpu_ns(void) { return rusage_cpu_ns(RUSAGE_SELF); }
 
 /* A "Key:   value kB" line of a /proc file, in bytes; -1 if absent. */
 static inline long long proc_kb(const char *path, const char *key)

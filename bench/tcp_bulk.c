@@ -45,6 +45,7 @@
 #include "core/stack.h"
 #include "link/dev.h"
 #include "tern/tern.h"
+#include "bench_util.h"
 
 #define CHUNK (128 * 1024) /* iperf3's default TCP block */
 #define PORT 5201
@@ -55,22 +56,6 @@ struct result {
 	uint64_t bytes, wall_ns, cpu_ns;
 	char extra[512]; /* mode-specific fields, printed as they are */
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t tv_ns(struct timeval tv) { return (uint64_t)tv.tv_sec * 1000000000ull + (uint64_t)tv.tv_usec * 1000ull; }
-
-static uint64_t cpu_ns(int who)
-{
-	struct rusage ru;
-	getrusage(who, &ru);
-	return tv_ns(ru.ru_utime) + tv_ns(ru.ru_stime);
-}
 
 /* ---- tern ---- */
 
@@ -145,7 +130,7 @@ static int run_tern(uint64_t duration, struct result *r)
 			tern_step(&p, out, in, t, &sent);
 			t = now_ns();
 		}
-		uint64_t c0 = cpu_ns(RUSAGE_SELF), start = now_ns(), end = start + duration;
+		uint64_t c0 = rusage_cpu_ns(RUSAGE_SELF), start = now_ns(), end = start + duration;
 		int64_t rtx0 = tern_stat(p.a, "TcpRetransSegs");
 		int64_t seg0 = tern_stat(p.a, "TcpOutSegs"), ack0 = tern_stat(p.b, "TcpOutSegs");
 		uint64_t qd0 = p.a->ifaces[1].tx_queue_drops + p.b->ifaces[1].tx_queue_drops;
@@ -163,7 +148,7 @@ static int run_tern(uint64_t duration, struct result *r)
 			t = now_ns();
 		}
 		r->wall_ns = t - start;
-		r->cpu_ns = cpu_ns(RUSAGE_SELF) - c0;
+		r->cpu_ns = rusage_cpu_ns(RUSAGE_SELF) - c0;
 		int sndbuf = 0, rcvbuf = 0;
 		socklen_t sl = sizeof(int);
 		tern_getsockopt(p.a, p.cfd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl);
@@ -241,7 +226,7 @@ static int run_iperf3(uint64_t duration, int port, struct result *r)
 		fprintf(stderr, "tcp_bulk: port %d is already in use\n", port);
 		return -1;
 	}
-	uint64_t c0 = cpu_ns(RUSAGE_CHILDREN);
+	uint64_t c0 = rusage_cpu_ns(RUSAGE_CHILDREN);
 	char *srv[] = {"iperf3", "-s", "-1", "-p", ports, NULL};
 	pid_t spid = spawn(srv, -1);
 	if (spid < 0)
@@ -279,7 +264,7 @@ static int run_iperf3(uint64_t duration, int port, struct result *r)
 		}
 		usleep(10000);
 	}
-	r->cpu_ns = cpu_ns(RUSAGE_CHILDREN) - c0;
+	r->cpu_ns = rusage_cpu_ns(RUSAGE_CHILDREN) - c0;
 	if (!json)
 		return -1;
 	json[len] = 0;
@@ -351,14 +336,14 @@ static int run_kernel(uint64_t duration, struct result *r)
 	if (s < 0)
 		return -1;
 	close(l);
-	uint64_t c0 = cpu_ns(RUSAGE_SELF), start = now_ns();
+	uint64_t c0 = rusage_cpu_ns(RUSAGE_SELF), start = now_ns();
 	struct kern_side tx = {.fd = c, .end = start + duration}, rx = {.fd = s};
 	pthread_t tt, rt;
 	if (pthread_create(&rt, NULL, kern_receiver, &rx) != 0 || pthread_create(&tt, NULL, kern_sender, &tx) != 0)
 		return -1;
 	pthread_join(tt, NULL);
 	pthread_join(rt, NULL);
-	r->cpu_ns = cpu_ns(RUSAGE_SELF) - c0;
+	r->cpu_ns = rusage_cpu_ns(RUSAGE_SELF) - c0;
 	r->bytes = rx.bytes;
 	r->wall_ns = rx.done_ns - start;
 	close(c);

@@ -312,15 +312,6 @@ struct job {
 	int rc;
 };
 
-/* This thread's user + system CPU time, in ns. */
-static uint64_t thread_cpu_ns(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_THREAD, &ru);
-	return ((uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000ull +
-		(uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec)) * 1000ull;
-}
-
 static int run_job(struct job *j)
 {
 	const char *mode = j->tern ? "tern" : "kernel";
@@ -357,9 +348,9 @@ static int run_job(struct job *j)
 	uint64_t duration = (uint64_t)(j->secs * 1e9);
 	run_loop(&c, now_ns() + duration / 10, true); /* warm-up: ARP, caches; not counted */
 	uint64_t done0 = c.done, err0 = c.errors, bad0 = c.bad, srv0 = c.srv_errors;
-	uint64_t c0 = thread_cpu_ns(), start = now_ns();
+	uint64_t c0 = rusage_cpu_ns(RUSAGE_THREAD), start = now_ns();
 	run_loop(&c, start + duration, true);
-	uint64_t wall = now_ns() - start, cpu = thread_cpu_ns() - c0;
+	uint64_t wall = now_ns() - start, cpu = rusage_cpu_ns(RUSAGE_THREAD) - c0;
 	uint64_t done = c.done - done0;
 	/* Let the transactions in flight finish (no new ones) and check that
 	 * nothing is left behind: no connection, no packet buffer. */
