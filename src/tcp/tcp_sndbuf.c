@@ -391,32 +391,31 @@ static long send_room(const struct tn_tcb *t)
 	return space ? (long)space : -EAGAIN;
 }
 
-long tn_tcp_send(struct tn_stack *s, struct tn_tcb *t, const void *buf, size_t len)
+/* send() of up to len bytes at buf: copied (l NULL) or lent (one of l's
+ * references).  The first write of a TCP_FASTOPEN_CONNECT socket goes in
+ * the SYN, a copy either way. */
+static long queue_send(struct tn_stack *s, struct tn_tcb *t, const void *buf, size_t len, struct tern_lent *l)
 {
-	if (!t->error && (t->tfo & TN_TFO_DEFER)) /* TCP_FASTOPEN_CONNECT: this write goes in the SYN */
+	if (!t->error && (t->tfo & TN_TFO_DEFER))
 		return tn_tcp_fastopen_defer_send(s, t, buf, len);
 	long room = send_room(t);
 	if (room < 0)
 		return room;
 	uint32_t n = len < (size_t)room ? (uint32_t)len : (uint32_t)room;
-	if (tn_tcp_sndbuf_append(s, t, buf, n) < 0)
+	if ((l ? tn_tcp_sndbuf_lend(s, t, buf, n, l) : tn_tcp_sndbuf_append(s, t, buf, n)) < 0)
 		return -ENOMEM;
 	tn_tcp_output(s, t);
 	return n;
 }
 
+long tn_tcp_send(struct tn_stack *s, struct tn_tcb *t, const void *buf, size_t len)
+{
+	return queue_send(s, t, buf, len, NULL);
+}
+
 long tn_tcp_send_lent(struct tn_stack *s, struct tn_tcb *t, const void *buf, size_t len, struct tern_lent *l)
 {
-	if (!t->error && (t->tfo & TN_TFO_DEFER)) /* the SYN's data is a copy */
-		return tn_tcp_fastopen_defer_send(s, t, buf, len);
-	long room = send_room(t);
-	if (room < 0)
-		return room;
-	uint32_t n = len < (size_t)room ? (uint32_t)len : (uint32_t)room;
-	if (tn_tcp_sndbuf_lend(s, t, buf, n, l) < 0)
-		return -ENOMEM;
-	tn_tcp_output(s, t);
-	return n;
+	return queue_send(s, t, buf, len, l);
 }
 
 /* The first write of a TCP_FASTOPEN_CONNECT socket goes in the SYN, which
