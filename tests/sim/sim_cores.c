@@ -198,6 +198,7 @@ struct core {
 	atomic_uint_fast64_t echoed_live;
 	unsigned echo_errors;
 	uint64_t active_opens, estab_resets, attempt_fails, out_rsts;
+	uint64_t spurious_rtos;     /* retransmission timeouts undone: the original had arrived */
 };
 
 static const uint8_t the_mac[6] = {0x02, 0x00, 0x00, 0x00, 0xc0, 0x01};
@@ -373,6 +374,7 @@ static void *core_main(void *arg)
 	c->estab_resets = c->s->stats[TN_TcpEstabResets];
 	c->attempt_fails = c->s->stats[TN_TcpAttemptFails];
 	c->out_rsts = c->s->stats[TN_TcpOutRsts];
+	c->spurious_rtos = c->s->stats[TN_TcpExtTCPLossUndo] + c->s->stats[TN_TcpExtTCPSpuriousRTOs];
 	if (c->out_rsts || c->estab_resets || c->attempt_fails || getenv("TERN_CORES_VERBOSE"))
 		tn_stats_print_nstat(stderr, c->s->stats, 0);
 	return NULL;
@@ -548,7 +550,15 @@ static void test_rss_connections_stay_on_their_core(void **state)
 		assert_int_equal(c->estab_resets, 0);
 		assert_true(c->ck.tcp_segs >= 3ull * target); /* SYN-ACK, data+FIN, ACK of our FIN at least */
 		assert_int_equal(c->ck.wrong_core, 0);
-		assert_int_equal(c->ck.no_conn, 0);
+		/* On the real clock a pause of the whole machine longer than the
+		 * RTO (a VM host's, seen once: 41 timeouts on each core at once,
+		 * all undone) makes the client resend what had arrived; the
+		 * server answers twice and the second answer can come after the
+		 * connection closed.  One such segment per spurious timeout,
+		 * none otherwise. */
+		if (c->ck.no_conn)
+			print_message("core %u: %" PRIu64 " spurious retransmission timeouts\n", i, c->spurious_rtos);
+		assert_true(c->ck.no_conn <= c->spurious_rtos);
 		handed_total += st[TN_STEER_HANDED];
 		/* the dispatcher's hash sent this core's frames to the other too */
 		assert_true(st[TN_STEER_RECEIVED] > 0);
